@@ -1,0 +1,45 @@
+//! Generates `include/olreg.h` from `src/ffi` with cbindgen and gives the
+//! shared library its SONAME.
+//!
+//! The header is committed; CI regenerates it and fails on any difference, so
+//! a change to the C ABI is always visible in review.
+
+use std::env;
+use std::path::PathBuf;
+
+fn main() {
+    let crate_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets this"));
+    let version = env::var("CARGO_PKG_VERSION").expect("cargo sets this");
+    let major = env::var("CARGO_PKG_VERSION_MAJOR").expect("cargo sets this");
+    let minor = env::var("CARGO_PKG_VERSION_MINOR").expect("cargo sets this");
+    let patch = env::var("CARGO_PKG_VERSION_PATCH").expect("cargo sets this");
+
+    // The SONAME carries the ABI generation: bumped only on an incompatible change.
+    // While the major version is 0 the minor version is the ABI generation.
+    let abi = if major == "0" { format!("0.{minor}") } else { major.clone() };
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libolreg.so.{abi}");
+    }
+
+    println!("cargo:rerun-if-changed=src/ffi");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-env-changed=OLREG_SKIP_HEADER");
+    if env::var_os("OLREG_SKIP_HEADER").is_some() {
+        return;
+    }
+
+    let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
+        .expect("cbindgen.toml is readable and valid");
+    config.after_includes = Some(format!(
+        "\n#define OLREG_VERSION \"{version}\"\n\
+         #define OLREG_VERSION_MAJOR {major}\n\
+         #define OLREG_VERSION_MINOR {minor}\n\
+         #define OLREG_VERSION_PATCH {patch}\n"
+    ));
+    let header = cbindgen::Builder::new()
+        .with_crate(&crate_dir)
+        .with_config(config)
+        .generate()
+        .expect("the C ABI in src/ffi is expressible in C");
+    header.write_to_file(crate_dir.join("include/olreg.h"));
+}

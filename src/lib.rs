@@ -1,0 +1,1 @@
+//! olreg (being written)
