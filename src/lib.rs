@@ -1,1 +1,6 @@
-//! olreg (being written)
+//! olreg moves Ollama models between registries and Ollama's model store.
+
+pub mod digest;
+pub mod error;
+pub mod manifest;
+pub mod name;
