@@ -4,3 +4,4 @@ pub mod digest;
 pub mod error;
 pub mod manifest;
 pub mod name;
+pub mod store;

@@ -1,0 +1,294 @@
+//! Partial downloads: a pre-allocated data file written at offsets, and a
+//! state file recording which byte ranges of it are known to be written.
+//!
+//! Completeness is never inferred from the data file's size (it is
+//! pre-allocated, and bytes land out of order): only ranges recorded in the
+//! state file count, and the state is written after the data it describes
+//! has been synced. A blob reaches its final name only after its bytes hash
+//! to its digest and are synced (invariant 1). Killed at any moment, a pull
+//! leaves a data file and a state file that a later pull resumes from.
+
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{fsutil, FileLock, RangeSet, Store};
+use crate::digest::{Digest, Hasher};
+use crate::error::{Error, ErrorKind, Result};
+
+const STATE_VERSION: u32 = 1;
+/// The hasher reads the file back in pieces of this size.
+const HASH_BUFFER: usize = 256 << 10;
+/// The hasher is woken when at least this much new prefix is ready.
+const HASH_WAKE: u64 = 1 << 20;
+
+pub(crate) fn data_path(store: &Store, digest: &Digest) -> PathBuf {
+    store
+        .olreg_dir("partial")
+        .join(format!("{}.part", digest.file_name()))
+}
+
+fn state_path(store: &Store, digest: &Digest) -> PathBuf {
+    store
+        .olreg_dir("partial")
+        .join(format!("{}.state", digest.file_name()))
+}
+
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    version: u32,
+    digest: String,
+    size: u64,
+    done: RangeSet,
+}
+
+/// A blob being downloaded. Holds the blob's lock for its whole life.
+#[derive(Debug)]
+pub struct Partial {
+    digest: Digest,
+    size: u64,
+    data_path: PathBuf,
+    state_path: PathBuf,
+    tmp_dir: PathBuf,
+    file: File,
+    state: Mutex<Progress>,
+    grew: Condvar,
+    hashed: AtomicU64,
+    abandoned: AtomicBool,
+    resumed_bytes: u64,
+    _lock: FileLock,
+}
+
+#[derive(Debug)]
+struct Progress {
+    done: RangeSet,
+    dirty: bool,
+}
+
+impl Partial {
+    /// Opens (resuming) or creates the partial download of `digest`. The
+    /// caller holds the blob's lock and passes it in.
+    pub(crate) fn open(store: &Store, digest: Digest, size: u64, lock: FileLock) -> Result<Partial> {
+        let dir = store.olreg_dir("partial");
+        fsutil::create_dir_all(&dir)?;
+        let data_path = data_path(store, &digest);
+        let state_path = state_path(store, &digest);
+        let done = load_state(&state_path, &data_path, &digest, size).unwrap_or_default();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .open(&data_path)
+            .map_err(|e| Error::io("open", &data_path, e))?;
+        if done.covered() == 0 {
+            // Nothing worth keeping: start from an empty file of the right size.
+            file.set_len(0)
+                .map_err(|e| Error::io("truncate", &data_path, e))?;
+        }
+        fsutil::allocate(&file, &data_path, size)?;
+        if size > 0 && file.metadata().map(|m| m.len()).unwrap_or(0) != size {
+            file.set_len(size)
+                .map_err(|e| Error::io("set the length of", &data_path, e))?;
+        }
+        let resumed_bytes = done.covered();
+        Ok(Partial {
+            digest,
+            size,
+            data_path,
+            state_path,
+            tmp_dir: store.tmp_dir()?,
+            file,
+            state: Mutex::new(Progress { done, dirty: false }),
+            grew: Condvar::new(),
+            hashed: AtomicU64::new(0),
+            abandoned: AtomicBool::new(false),
+            resumed_bytes,
+            _lock: lock,
+        })
+    }
+
+    /// The blob's digest.
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+
+    /// The blob's size.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Bytes already present when this download was opened.
+    pub fn resumed_bytes(&self) -> u64 {
+        self.resumed_bytes
+    }
+
+    /// Bytes recorded as written so far.
+    pub fn covered(&self) -> u64 {
+        self.lock_state().done.covered()
+    }
+
+    /// The ranges still to fetch.
+    pub fn missing(&self) -> Vec<(u64, u64)> {
+        self.lock_state().done.missing(self.size)
+    }
+
+    fn lock_state(&self) -> MutexGuard<'_, Progress> {
+        // A panic while holding this lock leaves consistent data (a RangeSet
+        // is updated in one call), so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes `bytes` at `offset` and records them as present.
+    pub fn write_at(&self, offset: u64, bytes: &[u8]) -> Result<()> {
+        let end = offset + bytes.len() as u64;
+        if end > self.size {
+            return Err(Error::invalid_argument(format!(
+                "write past the end of {} ({end} > {})",
+                self.digest, self.size
+            )));
+        }
+        self.file
+            .write_all_at(bytes, offset)
+            .map_err(|e| Error::io("write", &self.data_path, e))?;
+        let prefix = {
+            let mut state = self.lock_state();
+            state.done.insert(offset, end);
+            state.dirty = true;
+            state.done.prefix()
+        };
+        let hashed = self.hashed.load(Ordering::Relaxed);
+        if prefix == self.size || prefix >= hashed + HASH_WAKE {
+            self.grew.notify_all();
+        }
+        Ok(())
+    }
+
+    /// Saves which ranges are written. With `sync`, the data is synced first
+    /// so the state never claims bytes a power cut could lose; without it (on
+    /// cancellation, where promptness matters) a later mismatch is caught by
+    /// the final hash and the blob is fetched again.
+    pub fn persist(&self, sync: bool) -> Result<()> {
+        let done = {
+            let state = self.lock_state();
+            if !state.dirty {
+                return Ok(());
+            }
+            state.done.clone()
+        };
+        if sync {
+            self.file
+                .sync_data()
+                .map_err(|e| Error::io("sync", &self.data_path, e))?;
+        }
+        let state = StateFile {
+            version: STATE_VERSION,
+            digest: self.digest.to_string(),
+            size: self.size,
+            done: done.clone(),
+        };
+        let bytes = serde_json::to_vec(&state).expect("state serialises");
+        fsutil::atomic_write(&self.tmp_dir, &self.state_path, &bytes)?;
+        let mut current = self.lock_state();
+        if current.done == done {
+            current.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Hashes the file in order as its prefix completes, returning when every
+    /// byte is hashed. Blocks: run it on a blocking thread. Returns
+    /// `Cancelled` once [`Partial::abandon`] is called.
+    pub fn hash_when_complete(&self) -> Result<Digest> {
+        let mut hasher = Hasher::new();
+        let mut buf = vec![0u8; HASH_BUFFER.min(self.size.max(1) as usize)];
+        let mut at = 0u64;
+        while at < self.size {
+            let ready = {
+                let mut state = self.lock_state();
+                loop {
+                    if self.abandoned.load(Ordering::Acquire) {
+                        return Err(Error::cancelled());
+                    }
+                    let prefix = state.done.prefix();
+                    if prefix > at {
+                        break prefix;
+                    }
+                    state = self
+                        .grew
+                        .wait_timeout(state, Duration::from_millis(100))
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+            };
+            while at < ready {
+                let n = (ready - at).min(buf.len() as u64) as usize;
+                self.file
+                    .read_exact_at(&mut buf[..n], at)
+                    .map_err(|e| Error::io("read", &self.data_path, e))?;
+                hasher.update(&buf[..n]);
+                at += n as u64;
+                self.hashed.store(at, Ordering::Relaxed);
+            }
+        }
+        Ok(hasher.finish())
+    }
+
+    /// Stops a waiting [`Partial::hash_when_complete`].
+    pub fn abandon(&self) {
+        self.abandoned.store(true, Ordering::Release);
+        self.grew.notify_all();
+    }
+
+    /// Moves the verified data to its final name: sync, rename, sync the
+    /// directory, then drop the state file. `actual` is the digest the
+    /// hasher computed; anything but the expected digest discards the data.
+    pub fn finish(self, store: &Store, actual: Digest) -> Result<()> {
+        if actual != self.digest {
+            let expected = self.digest;
+            self.discard();
+            return Err(Error::new(ErrorKind::DigestMismatch { expected, actual }).with_blob(expected));
+        }
+        self.file
+            .sync_all()
+            .map_err(|e| Error::io("sync", &self.data_path, e))?;
+        let blobs = store.blobs_dir();
+        fsutil::create_dir_all(&blobs)?;
+        let dest = store.blob_path(&self.digest);
+        fs::rename(&self.data_path, &dest).map_err(|e| Error::io("rename into place", &dest, e))?;
+        fsutil::sync_dir(&blobs)?;
+        let _ = fs::remove_file(&self.state_path);
+        Ok(())
+    }
+
+    /// Deletes the partial data and its state: they cannot be trusted.
+    pub fn discard(self) {
+        let _ = fs::remove_file(&self.state_path);
+        let _ = fs::remove_file(&self.data_path);
+    }
+
+    /// The data file's path, for messages.
+    pub fn path(&self) -> &Path {
+        &self.data_path
+    }
+}
+
+/// Reads the recorded ranges, or `None` when the state is missing, from an
+/// older format, about another blob, or inconsistent with the data file.
+fn load_state(state_path: &Path, data_path: &Path, digest: &Digest, size: u64) -> Option<RangeSet> {
+    let bytes = fs::read(state_path).ok()?;
+    let state: StateFile = serde_json::from_slice(&bytes).ok()?;
+    let data_len = fs::metadata(data_path).ok()?.len();
+    let valid = state.version == STATE_VERSION
+        && state.digest == digest.to_string()
+        && state.size == size
+        && data_len == size
+        && state.done.fits(size);
+    valid.then_some(state.done)
+}
