@@ -1,0 +1,134 @@
+//! The one response body type: a script of byte slices, pauses and an
+//! optional abort.
+//!
+//! Normal responses are a single `Bytes` slice of a stored blob, handed out
+//! in frames of at most 1 MiB without copying, so a multi-gigabyte blob
+//! served to many connections costs no more than the socket writes. Faults
+//! are the same script with a pause, a replaced byte or an abort in it.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame};
+use tokio::time::Sleep;
+
+/// Largest frame handed to hyper: big enough for few syscalls, small enough
+/// to keep per-connection buffering modest.
+const MAX_FRAME: usize = 1 << 20;
+
+/// One step of a body script.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Send these bytes.
+    Data(Bytes),
+    /// Wait this long before the next step.
+    Pause(Duration),
+    /// Fail the body, which makes hyper abort the connection mid-response.
+    Abort,
+}
+
+/// A response body played from a script. Its size hint is left unknown on
+/// purpose: the handlers always set `Content-Length` themselves, and some
+/// faults need it to disagree with the bytes actually sent.
+#[derive(Debug, Default)]
+pub(crate) struct ScriptedBody {
+    steps: VecDeque<Step>,
+    pause: Option<Pin<Box<Sleep>>>,
+}
+
+impl ScriptedBody {
+    /// The given bytes.
+    pub fn bytes(data: impl Into<Bytes>) -> ScriptedBody {
+        ScriptedBody::script(vec![Step::Data(data.into())])
+    }
+
+    /// An arbitrary script.
+    pub fn script(steps: Vec<Step>) -> ScriptedBody {
+        ScriptedBody {
+            steps: steps
+                .into_iter()
+                .filter(|s| !matches!(s, Step::Data(b) if b.is_empty()))
+                .collect(),
+            pause: None,
+        }
+    }
+}
+
+impl Body for ScriptedBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(pause) = this.pause.as_mut() {
+                match pause.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(()) => this.pause = None,
+                }
+            }
+            match this.steps.pop_front() {
+                None => return Poll::Ready(None),
+                Some(Step::Pause(duration)) => {
+                    this.pause = Some(Box::pin(tokio::time::sleep(duration)));
+                }
+                Some(Step::Abort) => {
+                    return Poll::Ready(Some(Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "testreg: injected connection drop",
+                    ))));
+                }
+                Some(Step::Data(mut data)) => {
+                    if data.len() > MAX_FRAME {
+                        let rest = data.split_off(MAX_FRAME);
+                        this.steps.push_front(Step::Data(rest));
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.steps.is_empty() && self.pause.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn large_data_is_split_into_frames_without_copying() {
+        let data = Bytes::from(vec![7u8; MAX_FRAME * 2 + 5]);
+        let mut body = ScriptedBody::bytes(data.clone());
+        let mut sizes = Vec::new();
+        let mut total = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let chunk = frame.expect("no error").into_data().expect("data");
+            sizes.push(chunk.len());
+            total.extend_from_slice(&chunk);
+        }
+        assert_eq!(sizes, vec![MAX_FRAME, MAX_FRAME, 5]);
+        assert_eq!(total, data);
+    }
+
+    #[tokio::test]
+    async fn abort_yields_an_error_after_the_data() {
+        let mut body = ScriptedBody::script(vec![
+            Step::Data(Bytes::from_static(b"ab")),
+            Step::Pause(Duration::from_millis(1)),
+            Step::Abort,
+        ]);
+        assert!(body.frame().await.expect("frame").is_ok());
+        assert!(body.frame().await.expect("frame").is_err());
+    }
+}
