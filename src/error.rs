@@ -115,6 +115,10 @@ pub enum ErrorKind {
     },
     /// The connection failed, stalled or ended early.
     Network { url: String, message: String },
+    /// TLS failed: an untrusted or invalid certificate, or a failed handshake.
+    Tls { url: String, message: String },
+    /// A bug: a panic inside the library, caught before it reached the caller.
+    Internal { message: String },
     /// The peer broke the protocol (bad redirect, wrong range, oversize body).
     Protocol { url: String, reason: String },
     /// Bytes that do not hash to the digest they were fetched or stored as.
@@ -279,6 +283,8 @@ impl Error {
             ErrorKind::Registry { status, code, .. } => registry_status(*status, code.as_deref()),
             ErrorKind::Network { .. } => Status::Network,
             ErrorKind::Protocol { .. } => Status::Protocol,
+            ErrorKind::Tls { .. } => Status::Network,
+            ErrorKind::Internal { .. } => Status::Panic,
             ErrorKind::DigestMismatch { .. } => Status::DigestMismatch,
             ErrorKind::SizeMismatch { .. } => Status::SizeMismatch,
             ErrorKind::Io { .. } => Status::Io,
@@ -356,6 +362,8 @@ impl fmt::Display for ErrorKind {
             }
             ErrorKind::Network { url, message } => write!(f, "network error: {message} ({url})"),
             ErrorKind::Protocol { url, reason } => write!(f, "{reason} ({url})"),
+            ErrorKind::Tls { url, message } => write!(f, "TLS failed: {message} ({url})"),
+            ErrorKind::Internal { message } => write!(f, "internal error: {message}"),
             ErrorKind::DigestMismatch { expected, actual } => write!(
                 f,
                 "digest mismatch: the bytes hash to {actual}, expected {expected}"

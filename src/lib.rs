@@ -1,7 +1,42 @@
-//! olreg moves Ollama models between registries and Ollama's model store.
+//! olreg moves Ollama models — a manifest plus content-addressed blobs —
+//! between registries (ollama.com's protocol and OCI distribution
+//! registries) and Ollama's own on-disk store.
+//!
+//! ```no_run
+//! use olreg::{Client, Watch};
+//!
+//! let client = Client::builder().models_dir("/tmp/models").build()?;
+//! let manifest = client.pull("llama3.2:1b", Watch::default())?;
+//! println!("pulled {}", manifest.digest());
+//! for name in client.list()? {
+//!     println!("{name}");
+//! }
+//! # Ok::<(), olreg::Error>(())
+//! ```
+//!
+//! The layers, from the bottom: pure value types ([`name`], [`digest`],
+//! [`manifest`]); the [`store`]; the registry protocol ([`remote`]); the
+//! transfer engines (`pull`, `push`); the [`Client`] that runs them; and
+//! `ffi`, the C ABI.
 
+mod cancel;
+mod client;
+mod context;
 pub mod digest;
 pub mod error;
 pub mod manifest;
 pub mod name;
+pub mod progress;
+mod pull;
+mod push;
+pub mod remote;
 pub mod store;
+
+pub use cancel::CancelToken;
+pub use client::{Client, ClientBuilder, LogFn, Watch, MIRRORS_ENV, STREAMS_ENV};
+pub use digest::Digest;
+pub use error::{Error, ErrorKind, Result, Status};
+pub use manifest::{Layer, Limits, Manifest};
+pub use name::{Name, NameMask, Scheme};
+pub use progress::{LogLevel, Progress, ProgressEvent};
+pub use store::{BlobProblem, PruneReport, Store, VerifyIssue};

@@ -228,6 +228,9 @@ impl Partial {
                 }
             };
             while at < ready {
+                if self.abandoned.load(Ordering::Acquire) {
+                    return Err(Error::cancelled());
+                }
                 let n = (ready - at).min(buf.len() as u64) as usize;
                 self.file
                     .read_exact_at(&mut buf[..n], at)

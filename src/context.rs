@@ -1,0 +1,98 @@
+//! What a running operation works with: the client's shared transport and
+//! settings, the store, its progress reporter and its cancel token.
+
+use std::sync::Arc;
+
+use reqwest::Url;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::manifest::Limits;
+use crate::name::{Name, NameMask, Scheme};
+use crate::progress::{LogLevel, Reporter};
+use crate::remote::session::{Access, Session};
+use crate::remote::Transport;
+use crate::store::Store;
+
+/// A registry tried before the one a name points at.
+#[derive(Clone, Debug)]
+pub(crate) struct Mirror {
+    /// The registry host it stands in for; `None` for every host.
+    pub for_host: Option<String>,
+    pub scheme: Scheme,
+    pub host: String,
+}
+
+/// A client's settings, resolved from its options.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub mask: NameMask,
+    /// Parallel HTTP requests per operation.
+    pub streams: usize,
+    /// Blobs larger than this are fetched in ranged chunks in parallel.
+    pub chunk_threshold: u64,
+    pub chunk_size: u64,
+    /// Upload sessions send blobs larger than `chunk_threshold` in `PATCH`
+    /// pieces of this size.
+    pub upload_chunk_size: u64,
+    pub limits: Limits,
+    pub mirrors: Vec<Mirror>,
+    pub log_level: LogLevel,
+}
+
+/// One operation's context.
+pub(crate) struct Op {
+    pub transport: Arc<Transport>,
+    pub store: Store,
+    pub settings: Arc<Settings>,
+    pub reporter: Arc<Reporter>,
+    pub cancel: CancellationToken,
+}
+
+impl Op {
+    /// A session with `name`'s registry, cancelled by `cancel`.
+    pub(crate) fn session(&self, name: &Name, access: Access, cancel: CancellationToken) -> Result<Session> {
+        let base = Url::parse(&format!("{}/", name.base_url()))
+            .map_err(|e| Error::invalid_name(&name.to_string(), format!("its host is not usable in a URL: {e}")))?;
+        Ok(Session::new(
+            self.transport.clone(),
+            base,
+            name.repository(),
+            name.scheme() == Scheme::HttpsInsecure,
+            access,
+            cancel,
+            self.reporter.clone(),
+        ))
+    }
+
+    /// The names to try for a pull of `name`: its mirrors, then itself.
+    pub(crate) fn pull_sources(&self, name: &Name) -> Vec<Name> {
+        let mut out = Vec::new();
+        for m in &self.settings.mirrors {
+            let applies = m
+                .for_host
+                .as_deref()
+                .is_none_or(|h| h.eq_ignore_ascii_case(name.host()));
+            if applies {
+                if let Ok(n) = name.with_host(m.scheme, &m.host) {
+                    out.push(n);
+                }
+            }
+        }
+        out.push(name.clone());
+        out
+    }
+
+    pub(crate) fn log(&self, level: LogLevel, message: impl FnOnce() -> String) {
+        self.reporter.log(level, message);
+    }
+}
+
+/// Runs blocking file work off the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        Error::new(ErrorKind::Internal {
+            message: format!("a blocking task failed: {e}"),
+        })
+    })?
+}

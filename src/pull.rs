@@ -1,0 +1,457 @@
+//! The pull engine (DESIGN.md §5): resolve the manifest, skip blobs already
+//! present, fetch the rest in parallel — large blobs as ranged chunks over
+//! separate connections, written at their offsets while a hasher consumes
+//! the completed prefix — and link the manifest last.
+//!
+//! Every byte goes through a [`Partial`], so whatever stops a pull (cancel,
+//! error, kill -9) leaves ranges that the next pull resumes from, and no blob
+//! reaches its final name before its hash is checked.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{Response, Url};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::context::{blocking, Op};
+use crate::digest::Digest;
+use crate::error::{Error, ErrorKind, Result, Status};
+use crate::manifest::{Layer, Manifest};
+use crate::name::Name;
+use crate::progress::{LogLevel, ProgressEvent};
+use crate::remote::session::{Access, Session};
+use crate::store::{available_space, Partial};
+
+/// How often partial-download state is made durable while bytes arrive.
+const PERSIST_EVERY: Duration = Duration::from_secs(2);
+/// How often a pull waiting for another writer of a blob looks again.
+const WAIT_POLL: Duration = Duration::from_millis(100);
+
+/// Fetches `name`'s manifest from its mirrors or its registry.
+pub(crate) async fn resolve(op: &Op, name: &Name, access: Access, cancel: &CancellationToken) -> Result<(Session, Manifest)> {
+    let sources = op.pull_sources(name);
+    let last = sources.len() - 1;
+    for (i, source) in sources.iter().enumerate() {
+        let session = op.session(source, access, cancel.clone())?;
+        let limits = &op.settings.limits;
+        let result = match name.digest() {
+            Some(digest) => session.get_manifest_by_digest(digest, limits).await,
+            None => session.get_manifest(name.tag(), limits).await,
+        };
+        match result {
+            Ok(manifest) => return Ok((session, manifest)),
+            Err(e) if i < last && !e.is_cancelled() => {
+                op.log(LogLevel::Warn, || format!("mirror {} failed, trying the next source: {e}", source.host()));
+            }
+            Err(e) => return Err(e.with_model(name)),
+        }
+    }
+    unreachable!("pull_sources always ends with the name itself")
+}
+
+/// Pulls `name` into the store and returns its manifest.
+pub(crate) async fn pull(op: Arc<Op>, name: Name) -> Result<Manifest> {
+    // Failures of one blob stop the others through this child token.
+    let stop = op.cancel.child_token();
+    let (session, manifest) = resolve(&op, &name, Access::Pull, &stop).await?;
+    let blobs = manifest.blobs();
+
+    let store = op.store.clone();
+    let digests: Vec<Digest> = blobs.iter().map(|l| l.digest).collect();
+    let pin = blocking(move || {
+        store.ensure_layout()?;
+        store.pin(&digests)
+    })
+    .await
+    .map_err(|e| e.with_model(&name))?;
+
+    let present: Vec<bool> = blobs.iter().map(|l| op.store.has_blob(&l.digest, l.size)).collect();
+    check_space(&op, &blobs, &present).map_err(|e| e.with_model(&name))?;
+
+    op.reporter.resolved(&blobs);
+    for (i, is_present) in present.iter().enumerate() {
+        let event = if *is_present { ProgressEvent::Cached } else { ProgressEvent::Queued };
+        op.reporter.blob(i, event, None);
+    }
+
+    let session = Arc::new(session);
+    let streams = Arc::new(Semaphore::new(op.settings.streams.max(1)));
+    let mut tasks = JoinSet::new();
+    for (i, layer) in blobs.iter().enumerate().filter(|(i, _)| !present[*i]) {
+        let job = BlobJob {
+            op: op.clone(),
+            session: session.clone(),
+            streams: streams.clone(),
+            index: i,
+            layer: layer.clone(),
+        };
+        tasks.spawn(async move { job.run().await });
+    }
+    let mut failure: Option<Error> = None;
+    while let Some(joined) = tasks.join_next().await {
+        let result = joined.unwrap_or_else(|e| {
+            Err(Error::new(ErrorKind::Internal {
+                message: format!("a download task failed: {e}"),
+            }))
+        });
+        if let Err(e) = result {
+            // The first real cause wins over the cancellations it triggers.
+            if failure.as_ref().is_none_or(|f| f.is_cancelled() && !e.is_cancelled()) {
+                failure = Some(e);
+            }
+            stop.cancel();
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e.with_model(&name));
+    }
+    if op.cancel.is_cancelled() {
+        return Err(Error::cancelled().with_model(&name));
+    }
+
+    // Invariant 2: the manifest is linked only once every blob is in place.
+    let store = op.store.clone();
+    let link_name = name.without_digest();
+    let linked = manifest.clone();
+    blocking(move || {
+        for layer in linked.blobs() {
+            if !store.has_blob(&layer.digest, layer.size) {
+                return Err(Error::not_found("a blob that was just downloaded").with_blob(layer.digest));
+            }
+        }
+        store.link_manifest(&link_name, &linked)
+    })
+    .await
+    .map_err(|e| e.with_model(&name))?;
+    drop(pin);
+    op.reporter.operation(ProgressEvent::Finished);
+    Ok(manifest)
+}
+
+/// Fails early, with how much is needed, when the store's file system cannot
+/// hold what is left to download.
+fn check_space(op: &Op, blobs: &[Layer], present: &[bool]) -> Result<()> {
+    let missing: Vec<(Digest, u64)> = blobs
+        .iter()
+        .zip(present)
+        .filter(|(_, p)| !**p)
+        .map(|(l, _)| (l.digest, l.size))
+        .collect();
+    let needed = op.store.bytes_to_allocate(&missing);
+    if needed == 0 {
+        return Ok(());
+    }
+    let available = available_space(op.store.root())?;
+    if needed > available {
+        return Err(Error::new(ErrorKind::NoSpace {
+            path: op.store.root().to_owned(),
+            needed,
+            available,
+        }));
+    }
+    Ok(())
+}
+
+/// The download of one blob.
+struct BlobJob {
+    op: Arc<Op>,
+    session: Arc<Session>,
+    streams: Arc<Semaphore>,
+    index: usize,
+    layer: Layer,
+}
+
+impl BlobJob {
+    async fn run(&self) -> Result<()> {
+        let digest = self.layer.digest;
+        let result = self.fetch_once_locked().await;
+        match &result {
+            Err(e) if !e.is_cancelled() => {
+                self.op.reporter.blob(self.index, ProgressEvent::Failed, Some(e.to_string()));
+            }
+            _ => {}
+        }
+        result.map_err(|e| e.with_blob(digest))
+    }
+
+    /// Takes the blob's lock (waiting while another pull holds it), then
+    /// downloads it unless that other pull already did.
+    async fn fetch_once_locked(&self) -> Result<()> {
+        let (digest, size) = (self.layer.digest, self.layer.size);
+        let store = &self.op.store;
+        let mut waiting = false;
+        let mut restarted = false;
+        loop {
+            if store.has_blob(&digest, size) {
+                self.op.reporter.blob(self.index, ProgressEvent::Cached, None);
+                return Ok(());
+            }
+            let Some(lock) = store.try_lock_blob(&digest)? else {
+                if !waiting {
+                    waiting = true;
+                    self.op.reporter.blob(self.index, ProgressEvent::Waiting, None);
+                }
+                self.session.sleep(WAIT_POLL).await?;
+                continue;
+            };
+            if store.has_blob(&digest, size) {
+                continue;
+            }
+            let owned_store = store.clone();
+            let partial = blocking(move || Partial::open(&owned_store, digest, size, lock)).await?;
+            let resumed = partial.resumed_bytes() > 0;
+            if resumed {
+                self.op.log(LogLevel::Info, || {
+                    format!("{}: resuming with {} of {} bytes", digest.short(), partial.resumed_bytes(), size)
+                });
+            }
+            match self.download(partial).await {
+                // Resumed bytes that hash wrong were lost before they reached
+                // the disk (a power cut after a cancel): fetch it all once more.
+                Err(e) if e.status() == Status::DigestMismatch && resumed && !restarted => {
+                    restarted = true;
+                    self.op.log(LogLevel::Warn, || {
+                        format!("{}: resumed data was damaged; downloading it again", digest.short())
+                    });
+                    self.op.reporter.set_bytes(self.index, 0);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn download(&self, partial: Partial) -> Result<()> {
+        let partial = Arc::new(partial);
+        self.op.reporter.set_bytes(self.index, partial.covered());
+        self.op.reporter.blob(self.index, ProgressEvent::Started, None);
+
+        let hashing = {
+            let p = partial.clone();
+            tokio::task::spawn_blocking(move || p.hash_when_complete())
+        };
+        let persisting = {
+            let p = partial.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(PERSIST_EVERY).await;
+                    let p = p.clone();
+                    // A failed save only costs resumability; the download goes on.
+                    let _ = blocking(move || p.persist(true)).await;
+                }
+            })
+        };
+
+        let fetched = self.fetch_missing(&partial).await;
+        persisting.abort();
+        let _ = persisting.await;
+
+        let hashed = match fetched {
+            Ok(()) => {
+                if !hashing.is_finished() {
+                    self.op.reporter.blob(self.index, ProgressEvent::Verifying, None);
+                }
+                let abandon = partial.clone();
+                tokio::select! {
+                    joined = hashing => joined.unwrap_or_else(|e| Err(Error::new(ErrorKind::Internal { message: e.to_string() }))),
+                    _ = self.session.cancel_token().cancelled() => {
+                        abandon.abandon();
+                        Err(Error::cancelled())
+                    }
+                }
+            }
+            Err(e) => {
+                partial.abandon();
+                let _ = hashing.await;
+                Err(e)
+            }
+        };
+
+        let actual = match hashed {
+            Ok(actual) => actual,
+            Err(e) => {
+                // Keep what arrived for the next pull; no sync, so a cancel
+                // returns at once.
+                let p = partial.clone();
+                let _ = blocking(move || p.persist(false)).await;
+                return Err(e);
+            }
+        };
+        let partial = Arc::try_unwrap(partial).map_err(|_| {
+            Error::new(ErrorKind::Internal {
+                message: "the partial download is still shared after its transfer ended".into(),
+            })
+        })?;
+        let store = self.op.store.clone();
+        blocking(move || partial.finish(&store, actual)).await?;
+        self.op.reporter.blob(self.index, ProgressEvent::Done, None);
+        Ok(())
+    }
+
+    /// Fetches every missing range: large blobs as parallel chunks of the
+    /// storage URL the registry redirects to (resolved once), small ones in
+    /// one stream.
+    async fn fetch_missing(&self, partial: &Arc<Partial>) -> Result<()> {
+        let missing = partial.missing();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let settings = &self.op.settings;
+        let size = self.layer.size;
+        let blob_url = self.session.url(&format!("blobs/{}", self.layer.digest))?;
+        if size <= settings.chunk_threshold {
+            for (start, end) in missing {
+                let _permit = self.permit().await?;
+                self.fetch_range(partial, &blob_url, start, end).await?;
+            }
+            return Ok(());
+        }
+
+        // Resolve the redirect once, with a one-byte request for the first
+        // missing byte; a server without range support sends the whole blob.
+        let first = missing[0].0;
+        let url = {
+            let _permit = self.permit().await?;
+            let resp = self.session.get_blob_range(&blob_url, first, first + 1, size, true).await?;
+            let final_url = resp.url().clone();
+            let whole = resp.status() == reqwest::StatusCode::OK;
+            let mut at = if whole { 0 } else { first };
+            let end = if whole { size } else { first + 1 };
+            self.stream_into(partial, resp, &mut at, end).await?;
+            if whole {
+                return Ok(());
+            }
+            final_url
+        };
+
+        let chunk = settings.chunk_size.max(1);
+        let pieces: Vec<(u64, u64)> = partial
+            .missing()
+            .into_iter()
+            .flat_map(|(s, e)| (s..e).step_by(chunk as usize).map(move |c| (c, (c + chunk).min(e))))
+            .collect();
+        let mut tasks = JoinSet::new();
+        for (start, end) in pieces {
+            let job = ChunkJob {
+                blob: self.clone_handle(),
+                partial: partial.clone(),
+                url: url.clone(),
+                start,
+                end,
+            };
+            tasks.spawn(async move { job.run().await });
+        }
+        let mut failure = None;
+        while let Some(joined) = tasks.join_next().await {
+            let result = joined.unwrap_or_else(|e| {
+                Err(Error::new(ErrorKind::Internal {
+                    message: format!("a chunk task failed: {e}"),
+                }))
+            });
+            if let Err(e) = result {
+                if failure.is_none() {
+                    failure = Some(e);
+                    // The siblings stop when their owner gives up.
+                    tasks.abort_all();
+                }
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    fn clone_handle(&self) -> Arc<BlobJob> {
+        Arc::new(BlobJob {
+            op: self.op.clone(),
+            session: self.session.clone(),
+            streams: self.streams.clone(),
+            index: self.index,
+            layer: self.layer.clone(),
+        })
+    }
+
+    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        let streams = self.streams.clone();
+        self.session
+            .cancellable(async move {
+                streams.acquire_owned().await.map_err(|_| Error::cancelled())
+            })
+            .await
+    }
+
+    /// Fetches `[start, end)` from `url`, retrying transient failures and
+    /// continuing from the last byte written each time.
+    async fn fetch_range(&self, partial: &Partial, url: &Url, start: u64, end: u64) -> Result<()> {
+        let policy = self.session.retry_policy();
+        let mut at = start;
+        let mut failures = 0;
+        loop {
+            let before = at;
+            let attempt = async {
+                let resp = self.session.get_blob_range(url, at, end, self.layer.size, false).await?;
+                self.stream_into(partial, resp, &mut at, end).await
+            }
+            .await;
+            match attempt {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_retryable() => {
+                    // Progress resets the count: only attempts that bring
+                    // nothing use the budget up.
+                    failures = if at > before { 1 } else { failures + 1 };
+                    if failures >= policy.attempts {
+                        return Err(e);
+                    }
+                    self.op.reporter.blob(self.index, ProgressEvent::Retrying, Some(e.to_string()));
+                    self.session
+                        .backoff(failures, &e, &format!("{} bytes {at}-{}", self.layer.digest.short(), end - 1))
+                        .await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Writes a body into the partial file from `*at` up to `end`. A body
+    /// longer than asked is a protocol error; a shorter one a (retryable)
+    /// network error.
+    async fn stream_into(&self, partial: &Partial, mut resp: Response, at: &mut u64, end: u64) -> Result<()> {
+        let url = resp.url().clone();
+        while let Some(piece) = self.session.next_chunk(&mut resp, &url).await? {
+            let n = piece.len() as u64;
+            if *at + n > end {
+                return Err(Error::protocol(
+                    &crate::remote::session::redact(&url),
+                    format!("the answer carries more bytes than the {} asked for", end - (*at).min(end)),
+                ));
+            }
+            partial.write_at(*at, &piece)?;
+            *at += n;
+            self.op.reporter.add_bytes(self.index, n);
+        }
+        if *at < end {
+            return Err(Error::network(
+                &crate::remote::session::redact(&url),
+                format!("the connection ended {} bytes early", end - *at),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One ranged chunk of a large blob, holding a stream permit while it runs.
+struct ChunkJob {
+    blob: Arc<BlobJob>,
+    partial: Arc<Partial>,
+    url: Url,
+    start: u64,
+    end: u64,
+}
+
+impl ChunkJob {
+    async fn run(&self) -> Result<()> {
+        let _permit = self.blob.permit().await?;
+        self.blob
+            .fetch_range(&self.partial, &self.url, self.start, self.end)
+            .await
+    }
+}

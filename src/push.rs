@@ -1,0 +1,272 @@
+//! The push engine: check the local model completely before any request,
+//! upload the blobs the registry lacks in parallel (mounting from another
+//! repository when possible, in `PATCH` chunks for large blobs on upload
+//! sessions), then `PUT` the manifest's exact bytes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::context::{blocking, Op};
+use crate::digest::Digest;
+use crate::error::{Error, ErrorKind, Result};
+use crate::manifest::{Layer, Manifest};
+use crate::name::Name;
+use crate::progress::{LogLevel, ProgressEvent};
+use crate::remote::registry::UploadStart;
+use crate::remote::session::{Access, Body, Session};
+use crate::store::Store;
+
+/// The most other repositories tried as mount sources for one blob.
+const MAX_MOUNT_SOURCES: usize = 3;
+
+/// Pushes the local model `source` as `target`.
+pub(crate) async fn push(op: Arc<Op>, target: Name, source: Name) -> Result<Manifest> {
+    let store = op.store.clone();
+    let limits = op.settings.limits;
+    let (src, dst) = (source.clone(), target.clone());
+    let (manifest, pin, mounts) = blocking(move || {
+        let manifest = check_local(&store, &src, &limits)?;
+        let digests: Vec<Digest> = manifest.blobs().iter().map(|l| l.digest).collect();
+        let pin = store.pin(&digests)?;
+        let mounts = mount_sources(&store, &dst, &digests);
+        Ok((manifest, pin, mounts))
+    })
+    .await
+    .map_err(|e| e.with_model(&source))?;
+
+    let stop = op.cancel.child_token();
+    let session = Arc::new(op.session(&target, Access::Push, stop.clone())?);
+    let blobs = manifest.blobs();
+    op.reporter.resolved(&blobs);
+    for i in 0..blobs.len() {
+        op.reporter.blob(i, ProgressEvent::Queued, None);
+    }
+
+    let streams = Arc::new(Semaphore::new(op.settings.streams.max(1)));
+    let mut tasks = JoinSet::new();
+    for (i, layer) in blobs.iter().enumerate() {
+        let job = UploadJob {
+            op: op.clone(),
+            session: session.clone(),
+            streams: streams.clone(),
+            index: i,
+            layer: layer.clone(),
+            mount_from: mounts.get(&layer.digest).cloned().unwrap_or_default(),
+        };
+        tasks.spawn(async move { job.run().await });
+    }
+    let mut failure: Option<Error> = None;
+    while let Some(joined) = tasks.join_next().await {
+        let result = joined.unwrap_or_else(|e| {
+            Err(Error::new(ErrorKind::Internal {
+                message: format!("an upload task failed: {e}"),
+            }))
+        });
+        if let Err(e) = result {
+            if failure.as_ref().is_none_or(|f| f.is_cancelled() && !e.is_cancelled()) {
+                failure = Some(e);
+            }
+            stop.cancel();
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e.with_model(&target));
+    }
+    session
+        .put_manifest(target.tag(), &manifest)
+        .await
+        .map_err(|e| e.with_model(&target))?;
+    drop(pin);
+    op.reporter.operation(ProgressEvent::Finished);
+    Ok(manifest)
+}
+
+/// Everything a push needs, checked before the first request: a manifest
+/// that parses (no null layers), and every blob present with its size.
+fn check_local(store: &Store, source: &Name, limits: &crate::manifest::Limits) -> Result<Manifest> {
+    let manifest = store.load_manifest(source, limits)?;
+    for layer in manifest.blobs() {
+        match store.blob_size(&layer.digest) {
+            None => {
+                return Err(Error::not_found(format!("blob {} of the local model", layer.digest)).with_blob(layer.digest))
+            }
+            Some(actual) if actual != layer.size => {
+                return Err(Error::new(ErrorKind::SizeMismatch {
+                    expected: layer.size,
+                    actual,
+                })
+                .with_blob(layer.digest))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(manifest)
+}
+
+/// For each digest, other repositories on the target's registry that hold
+/// it, as far as the local store knows (models pulled from there).
+fn mount_sources(store: &Store, target: &Name, digests: &[Digest]) -> HashMap<Digest, Vec<String>> {
+    let mut out: HashMap<Digest, Vec<String>> = HashMap::new();
+    let Ok(models) = store.walk_manifests() else {
+        return out;
+    };
+    let limits = crate::manifest::Limits::default();
+    for (name, path) in models {
+        let other_repo = name.repository();
+        if !name.host().eq_ignore_ascii_case(target.host()) || other_repo.eq_ignore_ascii_case(&target.repository()) {
+            continue;
+        }
+        let Ok(manifest) = std::fs::read(&path).map_err(drop).and_then(|b| Manifest::parse(b, &limits).map_err(drop))
+        else {
+            continue;
+        };
+        for layer in manifest.blobs() {
+            if digests.contains(&layer.digest) {
+                let repos = out.entry(layer.digest).or_default();
+                if repos.len() < MAX_MOUNT_SOURCES && !repos.contains(&other_repo) {
+                    repos.push(other_repo.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The upload of one blob.
+struct UploadJob {
+    op: Arc<Op>,
+    session: Arc<Session>,
+    streams: Arc<Semaphore>,
+    index: usize,
+    layer: Layer,
+    mount_from: Vec<String>,
+}
+
+impl UploadJob {
+    async fn run(&self) -> Result<()> {
+        let digest = self.layer.digest;
+        let result = self.upload().await;
+        if let Err(e) = &result {
+            if !e.is_cancelled() {
+                self.op.reporter.blob(self.index, ProgressEvent::Failed, Some(e.to_string()));
+            }
+        }
+        result.map_err(|e| e.with_blob(digest))
+    }
+
+    async fn upload(&self) -> Result<()> {
+        let streams = self.streams.clone();
+        let _permit = self
+            .session
+            .cancellable(async move { streams.acquire_owned().await.map_err(|_| Error::cancelled()) })
+            .await?;
+        let digest = self.layer.digest;
+        self.op.reporter.blob(self.index, ProgressEvent::Started, None);
+        if self.session.has_blob(digest).await? {
+            self.op.reporter.blob(self.index, ProgressEvent::Cached, None);
+            return Ok(());
+        }
+        let mut location = None;
+        for repo in &self.mount_from {
+            match self.session.start_upload(digest, Some(repo)).await {
+                Ok(UploadStart::Mounted | UploadStart::Exists) => {
+                    self.op.log(LogLevel::Info, || format!("{}: mounted from {repo}", digest.short()));
+                    self.op.reporter.blob(self.index, ProgressEvent::Cached, None);
+                    return Ok(());
+                }
+                // The registry opened an ordinary upload session instead.
+                Ok(UploadStart::Upload(url)) => {
+                    location = Some(url);
+                    break;
+                }
+                Err(e) if e.is_cancelled() => return Err(e),
+                Err(e) => self.op.log(LogLevel::Debug, || format!("{}: mount from {repo} failed: {e}", digest.short())),
+            }
+        }
+
+        let policy = self.session.retry_policy();
+        let mut restarts = 0;
+        loop {
+            let url = match location.take() {
+                Some(url) => url,
+                None => match self.session.start_upload(digest, None).await? {
+                    UploadStart::Exists | UploadStart::Mounted => {
+                        self.op.reporter.blob(self.index, ProgressEvent::Cached, None);
+                        return Ok(());
+                    }
+                    UploadStart::Upload(url) => url,
+                },
+            };
+            self.op.reporter.set_bytes(self.index, 0);
+            let chunked = self.session.is_session_url(&url) && self.layer.size > self.op.settings.chunk_threshold;
+            let sent = if chunked {
+                self.send_chunks(url).await
+            } else {
+                self.session.put_blob(&url, digest, self.body(0, self.layer.size)).await
+            };
+            match sent {
+                Ok(()) => {
+                    self.op.reporter.blob(self.index, ProgressEvent::Done, None);
+                    return Ok(());
+                }
+                // A transient failure or a session the registry forgot: start
+                // a new upload.
+                Err(e) if (e.is_retryable() || e.registry_code() == Some("BLOB_UPLOAD_UNKNOWN")) && restarts + 1 < policy.attempts => {
+                    restarts += 1;
+                    self.op.reporter.blob(self.index, ProgressEvent::Retrying, Some(e.to_string()));
+                    self.session.backoff(restarts, &e, &format!("upload of {}", digest.short())).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Sends the blob in `PATCH` pieces; after a failed piece, asks the
+    /// session how much it holds and goes on from there.
+    async fn send_chunks(&self, mut url: reqwest::Url) -> Result<()> {
+        let size = self.layer.size;
+        let piece = self.op.settings.upload_chunk_size.max(1);
+        let policy = self.session.retry_policy();
+        let mut offset = 0;
+        let mut failures = 0;
+        while offset < size {
+            let len = piece.min(size - offset);
+            match self.session.patch_blob(&url, offset, len, self.body(offset, len)).await {
+                Ok(next) => {
+                    url = next;
+                    offset += len;
+                    failures = 0;
+                }
+                Err(e) if e.registry_code() == Some("BLOB_UPLOAD_UNKNOWN") => return Err(e),
+                Err(e) if (e.is_retryable() || e.http_status() == Some(416)) && failures + 1 < policy.attempts => {
+                    failures += 1;
+                    self.op.reporter.blob(self.index, ProgressEvent::Retrying, Some(e.to_string()));
+                    self.session.backoff(failures, &e, &format!("upload of {}", self.layer.digest.short())).await?;
+                    let (held, next) = self.session.upload_offset(&url).await?;
+                    if held > size {
+                        return Err(Error::protocol(&url.to_string(), format!("the upload session claims {held} of {size} bytes")));
+                    }
+                    offset = held;
+                    url = next;
+                    self.op.reporter.set_bytes(self.index, offset);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.session.finish_upload(&url, self.layer.digest).await
+    }
+
+    fn body(&self, offset: u64, len: u64) -> Body {
+        let reporter = self.op.reporter.clone();
+        let index = self.index;
+        Body::File {
+            path: self.op.store.blob_path(&self.layer.digest),
+            offset,
+            len,
+            on_sent: Some(Arc::new(move |n| reporter.add_bytes(index, n))),
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The registry protocol: HTTP clients, credentials, requests with retries
+//! and redirects ([`session`]), and the protocol's verbs ([`registry`]).
+
+pub mod auth;
+pub mod challenge;
+pub mod content_range;
+pub mod error_body;
+pub mod redirect;
+pub(crate) mod registry;
+pub mod retry;
+pub(crate) mod session;
+pub mod tls;
+
+use std::time::Duration;
+
+use rustls::pki_types::CertificateDer;
+
+use crate::error::{Error, Result};
+use auth::{Credential, Signer, TokenCache};
+use retry::RetryPolicy;
+
+/// Network settings of a client.
+#[derive(Clone, Debug)]
+pub(crate) struct NetConfig {
+    pub user_agent: String,
+    pub connect_timeout: Duration,
+    pub stall_timeout: Duration,
+    pub retry: RetryPolicy,
+    /// Accept any certificate for every registry (as `https+insecure` does
+    /// for one name).
+    pub insecure: bool,
+    /// An explicit proxy for every request; `None` honours the usual
+    /// `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` variables.
+    pub proxy: Option<String>,
+    pub extra_roots: Vec<CertificateDer<'static>>,
+}
+
+/// The HTTP clients and credentials a client's operations share.
+pub(crate) struct Transport {
+    secure: reqwest::Client,
+    insecure: reqwest::Client,
+    pub(crate) config: NetConfig,
+    pub(crate) signer: Option<Signer>,
+    pub(crate) credentials: Vec<Credential>,
+    pub(crate) tokens: TokenCache,
+}
+
+impl Transport {
+    pub(crate) fn new(config: NetConfig, signer: Option<Signer>, credentials: Vec<Credential>) -> Result<Transport> {
+        let secure = build_client(&config, tls::verifying_config(&config.extra_roots)?)?;
+        let insecure = build_client(&config, tls::insecure_config()?)?;
+        Ok(Transport {
+            secure,
+            insecure,
+            config,
+            signer,
+            credentials,
+            tokens: TokenCache::default(),
+        })
+    }
+
+    /// The client that verifies certificates, or the one that does not.
+    pub(crate) fn client(&self, insecure: bool) -> &reqwest::Client {
+        if insecure || self.config.insecure {
+            &self.insecure
+        } else {
+            &self.secure
+        }
+    }
+}
+
+fn build_client(config: &NetConfig, tls: rustls::ClientConfig) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .user_agent(config.user_agent.clone())
+        .connect_timeout(config.connect_timeout)
+        // olreg follows redirects itself (see redirect.rs).
+        .redirect(reqwest::redirect::Policy::none())
+        .tcp_nodelay(true)
+        .tcp_keepalive(Duration::from_secs(30))
+        .pool_idle_timeout(Duration::from_secs(60));
+    if let Some(proxy) = &config.proxy {
+        let proxy = reqwest::Proxy::all(proxy)
+            .map_err(|e| Error::invalid_argument(format!("bad proxy URL {proxy:?}: {e}")))?
+            .no_proxy(reqwest::NoProxy::from_env());
+        builder = builder.proxy(proxy);
+    }
+    builder
+        .build()
+        .map_err(|e| Error::invalid_argument(format!("cannot set up the HTTP client: {e}")))
+}

@@ -1,0 +1,652 @@
+//! One operation's conversation with one registry: every request goes
+//! through [`Session::send`], which attaches credentials (only to the
+//! registry's own origin), answers `401` challenges, follows redirects by
+//! olreg's rules, detects stalls, and retries transient failures with
+//! backoff — all interruptible by the operation's cancel token.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::{Method, Response, StatusCode, Url};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::auth::{self, host_key, Credential};
+use super::challenge::{self, Challenge};
+use super::error_body::{self, MAX_ERROR_BODY};
+use super::redirect::{next_hop, same_origin};
+use super::retry::parse_retry_after;
+use super::Transport;
+use crate::error::{Error, ErrorKind, Result};
+use crate::progress::{LogLevel, Reporter};
+
+/// What an operation does at the repository, which decides token scopes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    Pull,
+    Push,
+}
+
+/// A request body that can be produced again for a retry.
+#[derive(Clone)]
+pub(crate) enum Body {
+    Empty,
+    Bytes(Bytes),
+    /// `len` bytes of a file from `offset`, read as they are sent.
+    /// `on_sent` hears each piece handed to the connection.
+    File {
+        path: PathBuf,
+        offset: u64,
+        len: u64,
+        on_sent: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+    },
+}
+
+/// A request to send.
+#[derive(Clone)]
+pub(crate) struct Req {
+    pub method: Method,
+    pub url: Url,
+    pub headers: Vec<(HeaderName, String)>,
+    pub body: Body,
+    /// Follow 3xx answers (by [`next_hop`]'s rules) instead of returning them.
+    pub follow: bool,
+    /// Retry transient failures (off for requests whose caller retries).
+    pub retry: bool,
+}
+
+impl Req {
+    pub(crate) fn new(method: Method, url: Url) -> Req {
+        Req {
+            method,
+            url,
+            headers: Vec::new(),
+            body: Body::Empty,
+            follow: false,
+            retry: true,
+        }
+    }
+
+    pub(crate) fn header(mut self, name: HeaderName, value: impl Into<String>) -> Req {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub(crate) fn body(mut self, body: Body) -> Req {
+        self.body = body;
+        self
+    }
+
+    pub(crate) fn follow(mut self) -> Req {
+        self.follow = true;
+        self
+    }
+
+    pub(crate) fn no_retry(mut self) -> Req {
+        self.retry = false;
+        self
+    }
+}
+
+/// The credentials currently used with the registry's origin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum AuthState {
+    /// Nothing negotiated yet: the signed per-request token when a key is
+    /// configured, else nothing.
+    Initial,
+    Basic(String),
+    Bearer { realm: String, service: String, scope: String, token: String },
+}
+
+/// Time of the last sign of life of a request, for stall detection.
+struct Clock {
+    start: Instant,
+    last: AtomicU64,
+}
+
+impl Clock {
+    fn new() -> Arc<Clock> {
+        Arc::new(Clock {
+            start: Instant::now(),
+            last: AtomicU64::new(0),
+        })
+    }
+    fn touch(&self) {
+        self.last
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+    fn last(&self) -> Instant {
+        self.start + Duration::from_millis(self.last.load(Ordering::Relaxed))
+    }
+}
+
+/// One operation's view of one registry.
+pub(crate) struct Session {
+    transport: Arc<Transport>,
+    base: Url,
+    repo: String,
+    /// Any certificate is accepted and https may redirect to http.
+    insecure: bool,
+    access: Access,
+    auth: Mutex<AuthState>,
+    cancel: CancellationToken,
+    reporter: Arc<Reporter>,
+}
+
+impl Session {
+    pub(crate) fn new(
+        transport: Arc<Transport>,
+        base: Url,
+        repo: String,
+        insecure: bool,
+        access: Access,
+        cancel: CancellationToken,
+        reporter: Arc<Reporter>,
+    ) -> Session {
+        let insecure = insecure || transport.config.insecure;
+        Session {
+            transport,
+            base,
+            repo,
+            insecure,
+            access,
+            auth: Mutex::new(AuthState::Initial),
+            cancel,
+            reporter,
+        }
+    }
+
+    /// `<base>/v2/<repo>/<rest>`.
+    pub(crate) fn url(&self, rest: &str) -> Result<Url> {
+        let text = format!("{}v2/{}/{rest}", self.base, self.repo);
+        Url::parse(&text).map_err(|e| Error::invalid_argument(format!("cannot form a URL from {text:?}: {e}")))
+    }
+
+    /// Whether any certificate is accepted and https may redirect to http.
+    pub(crate) fn is_insecure(&self) -> bool {
+        self.insecure
+    }
+
+    /// The registry's origin.
+    pub(crate) fn base(&self) -> &Url {
+        &self.base
+    }
+
+    pub(crate) fn cancel_token(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// The stall timeout: how long a connection may deliver nothing.
+    pub(crate) fn stall_timeout(&self) -> Duration {
+        self.transport.config.stall_timeout
+    }
+
+    /// The retry policy.
+    pub(crate) fn retry_policy(&self) -> super::retry::RetryPolicy {
+        self.transport.config.retry
+    }
+
+    /// Runs `fut` unless the operation is cancelled first.
+    pub(crate) async fn cancellable<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => Err(Error::cancelled()),
+            r = fut => r,
+        }
+    }
+
+    /// Waits `delay`, or returns `Cancelled` at once if cancelled meanwhile.
+    pub(crate) async fn sleep(&self, delay: Duration) -> Result<()> {
+        self.cancellable(async {
+            tokio::time::sleep(delay).await;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Waits before retry number `failures` after `err`, telling the caller.
+    pub(crate) async fn backoff(&self, failures: u32, err: &Error, what: &str) -> Result<()> {
+        let policy = self.retry_policy();
+        let delay = policy.delay(failures, err.retry_after());
+        self.reporter.log(LogLevel::Warn, || {
+            format!(
+                "{what}: {err}; retrying in {:.1}s (attempt {} of {})",
+                delay.as_secs_f64(),
+                failures + 1,
+                policy.attempts
+            )
+        });
+        self.sleep(delay).await
+    }
+
+    /// Sends `req`, retrying transient failures per the retry policy.
+    /// Returns the first answer that is 2xx (or 3xx when not following).
+    pub(crate) async fn send(&self, req: &Req) -> Result<Response> {
+        let attempts = if req.retry { self.retry_policy().attempts.max(1) } else { 1 };
+        let mut failures = 0;
+        loop {
+            match self.send_once(req).await {
+                Err(e) if e.is_retryable() && failures + 1 < attempts => {
+                    failures += 1;
+                    self.backoff(failures, &e, &format!("{} {}", req.method, redact(&req.url)))
+                        .await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One attempt: follows redirects and answers auth challenges.
+    async fn send_once(&self, req: &Req) -> Result<Response> {
+        let mut url = req.url.clone();
+        let mut visited: Vec<Url> = Vec::new();
+        let mut auth_rounds = 0;
+        let mut fresh_token = false;
+        loop {
+            let to_registry = same_origin(&url, &self.base);
+            let sent_auth = if to_registry { self.authorization() } else { None };
+            let clock = Clock::new();
+            let mut rb = self
+                .transport
+                .client(self.insecure)
+                .request(req.method.clone(), url.clone());
+            for (name, value) in &req.headers {
+                rb = rb.header(name, value);
+            }
+            if let Some(value) = &sent_auth {
+                rb = rb.header(AUTHORIZATION, value);
+            }
+            rb = match &req.body {
+                Body::Empty => rb,
+                Body::Bytes(b) => rb.body(b.clone()),
+                Body::File { path, offset, len, on_sent } => rb
+                    .header(CONTENT_LENGTH, len.to_string())
+                    .body(file_body(path.clone(), *offset, *len, clock.clone(), on_sent.clone())),
+            };
+            self.reporter
+                .log(LogLevel::Debug, || format!("{} {}", req.method, redact(&url)));
+            let pending = rb.send();
+            let stall = self.stall_timeout();
+            let resp = self
+                .cancellable(async {
+                    match stall_guard(pending, &clock, stall).await {
+                        Some(Ok(resp)) => Ok(resp),
+                        Some(Err(e)) => Err(reqwest_error(&url, &e)),
+                        None => Err(Error::network(
+                            &redact(&url),
+                            format!("no answer for {}s (stalled)", stall.as_secs_f64()),
+                        )),
+                    }
+                })
+                .await?;
+            let status = resp.status();
+            self.reporter
+                .log(LogLevel::Debug, || format!("{} {} -> {}", req.method, redact(&url), status));
+            if status.is_success() {
+                return Ok(resp);
+            }
+            if status.is_redirection() {
+                if !req.follow {
+                    return Ok(resp);
+                }
+                let location = header_str(resp.headers(), &LOCATION)
+                    .ok_or_else(|| Error::protocol(&redact(&url), format!("HTTP {status} without a Location")))?
+                    .to_owned();
+                visited.push(url.clone());
+                url = next_hop(&url, &location, &visited, self.insecure || self.base.scheme() == "http")
+                    .map_err(|why| Error::protocol(&redact(&visited[visited.len() - 1]), why))?;
+                continue;
+            }
+            if status == StatusCode::UNAUTHORIZED && to_registry && auth_rounds < 3 {
+                auth_rounds += 1;
+                if self
+                    .authenticate(resp.headers(), sent_auth.as_deref(), &mut fresh_token)
+                    .await?
+                {
+                    continue;
+                }
+            }
+            return Err(self.error_from(resp, &url).await);
+        }
+    }
+
+    /// The `Authorization` value for the registry's origin.
+    fn authorization(&self) -> Option<String> {
+        match &*self.auth.lock().unwrap_or_else(|p| p.into_inner()) {
+            AuthState::Initial => self.transport.signer.as_ref().map(|s| s.legacy_token(unix_now())),
+            AuthState::Basic(h) => Some(h.clone()),
+            AuthState::Bearer { token, .. } => Some(format!("Bearer {token}")),
+        }
+    }
+
+    fn set_auth(&self, state: AuthState) {
+        *self.auth.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    }
+
+    fn credential(&self) -> Option<&Credential> {
+        let host = host_key(&self.base);
+        self.transport
+            .credentials
+            .iter()
+            .find(|c| c.host.eq_ignore_ascii_case(&host))
+    }
+
+    fn default_scope(&self) -> String {
+        match self.access {
+            Access::Pull => format!("repository:{}:pull", self.repo),
+            Access::Push => format!("repository:{}:pull,push", self.repo),
+        }
+    }
+
+    /// Answers a 401's challenges. `Ok(true)`: credentials changed, send
+    /// again. `Ok(false)`: nothing more to try (the 401 stands).
+    async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        sent: Option<&str>,
+        fresh_fetched: &mut bool,
+    ) -> Result<bool> {
+        let challenges: Vec<Challenge> = headers
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(challenge::parse)
+            .collect();
+        let current = self.auth.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for c in &challenges {
+            if let Challenge::Bearer { realm, service, scope, .. } = c {
+                let service = service.clone().unwrap_or_default();
+                let scope = scope.clone().unwrap_or_else(|| self.default_scope());
+                // A token for exactly this scope was just refused (an
+                // `insufficient_scope` answer names a different scope): drop
+                // it and fetch a fresh one, once per request.
+                let refused = matches!(&current, AuthState::Bearer { realm: r, service: s, scope: sc, token }
+                    if r == realm && *s == service && *sc == scope && sent == Some(format!("Bearer {token}").as_str()));
+                if refused {
+                    self.transport.tokens.forget(realm, &service, &scope);
+                    if *fresh_fetched {
+                        return Ok(false);
+                    }
+                }
+                let (token, fresh) = self.token(realm, &service, &scope).await?;
+                *fresh_fetched |= fresh;
+                self.set_auth(AuthState::Bearer {
+                    realm: realm.clone(),
+                    service,
+                    scope,
+                    token,
+                });
+                return Ok(true);
+            }
+        }
+        if challenges.iter().any(|c| *c == Challenge::Basic) {
+            let Some(cred) = self.credential() else {
+                return Err(Error::new(ErrorKind::Registry {
+                    status: 401,
+                    code: Some("UNAUTHORIZED".into()),
+                    message: format!(
+                        "{} asks for a user name and password and none is configured for it \
+                         (set them in the client options or in ~/.docker/config.json)",
+                        host_key(&self.base)
+                    ),
+                    url: self.base.to_string(),
+                    retry_after: None,
+                }));
+            };
+            let header = cred.basic_header();
+            if current == AuthState::Basic(header.clone()) {
+                return Ok(false);
+            }
+            self.set_auth(AuthState::Basic(header));
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// A bearer token for `scope` from `realm`: cached, or fetched with the
+    /// registry's password (Basic) or the Ed25519 signature, whichever the
+    /// realm may receive, or anonymously.
+    async fn token(&self, realm: &str, service: &str, scope: &str) -> Result<(String, bool)> {
+        if let Some(token) = self.transport.tokens.get(realm, service, scope) {
+            return Ok((token, false));
+        }
+        let realm_url = Url::parse(realm)
+            .map_err(|e| Error::protocol(realm, format!("the token realm is not a URL: {e}")))?;
+        let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
+        let service_opt = (!service.is_empty()).then_some(service);
+        let (url, header) = match (self.credential(), &self.transport.signer) {
+            (Some(cred), _) if auth::realm_may_get_password(&self.base, &realm_url) => (
+                auth::realm_request_url(realm, service_opt, &scopes, None)?,
+                Some(cred.basic_header()),
+            ),
+            (_, Some(signer)) if auth::realm_may_get_signature(&self.base, &realm_url) => {
+                let nonce = auth::new_nonce();
+                let url = auth::realm_request_url(realm, service_opt, &scopes, Some((unix_now(), &nonce)))?;
+                let header = signer.sign_request("GET", url.as_str());
+                (url, Some(header))
+            }
+            _ => (auth::realm_request_url(realm, service_opt, &scopes, None)?, None),
+        };
+        self.reporter
+            .log(LogLevel::Debug, || format!("token request for {scope:?} to {}", redact(&url)));
+        let mut rb = self.transport.client(self.insecure).get(url.clone());
+        if let Some(h) = &header {
+            rb = rb.header(AUTHORIZATION, h);
+        }
+        let clock = Clock::new();
+        let stall = self.stall_timeout();
+        let resp = self
+            .cancellable(async {
+                match stall_guard(rb.send(), &clock, stall).await {
+                    Some(Ok(r)) => Ok(r),
+                    Some(Err(e)) => Err(reqwest_error(&url, &e)),
+                    None => Err(Error::network(&redact(&url), "the token service stalled")),
+                }
+            })
+            .await?;
+        if !resp.status().is_success() {
+            return Err(self.error_from(resp, &url).await);
+        }
+        let body = self.read_body(resp, MAX_ERROR_BODY, &url).await?;
+        let token = auth::parse_token(&body, &redact(&url))?;
+        self.transport.tokens.put(realm, service, scope, &token);
+        Ok((token.value, true))
+    }
+
+    /// Reads a whole body of at most `cap` bytes.
+    pub(crate) async fn read_body(&self, mut resp: Response, cap: usize, url: &Url) -> Result<Vec<u8>> {
+        if let Some(len) = resp.content_length() {
+            if len > cap as u64 {
+                return Err(Error::protocol(
+                    &redact(url),
+                    format!("the answer is {len} bytes, over the {cap} byte limit"),
+                ));
+            }
+        }
+        let mut out = Vec::new();
+        while let Some(chunk) = self.next_chunk(&mut resp, url).await? {
+            if out.len() + chunk.len() > cap {
+                return Err(Error::protocol(
+                    &redact(url),
+                    format!("the answer is over the {cap} byte limit"),
+                ));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
+    /// The next piece of a body; a stall or a broken connection is a
+    /// (retryable) network error.
+    pub(crate) async fn next_chunk(&self, resp: &mut Response, url: &Url) -> Result<Option<Bytes>> {
+        let stall = self.stall_timeout();
+        self.cancellable(async {
+            match tokio::time::timeout(stall, resp.chunk()).await {
+                Ok(Ok(chunk)) => Ok(chunk),
+                Ok(Err(e)) => Err(reqwest_error(url, &e)),
+                Err(_) => Err(Error::network(
+                    &redact(url),
+                    format!("no data for {}s (stalled)", stall.as_secs_f64()),
+                )),
+            }
+        })
+        .await
+    }
+
+    /// The error a non-success answer stands for, with the registry's code
+    /// and message from its body.
+    pub(crate) async fn error_from(&self, resp: Response, url: &Url) -> Error {
+        let status = resp.status().as_u16();
+        let retry_after = header_str(resp.headers(), &RETRY_AFTER).and_then(parse_retry_after);
+        // A body that cannot be read whole is quoted as far as it could be.
+        let mut body = Vec::new();
+        let mut resp = resp;
+        while body.len() < MAX_ERROR_BODY {
+            match self.next_chunk(&mut resp, url).await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        body.truncate(MAX_ERROR_BODY);
+        let parsed = error_body::parse(&body);
+        Error::new(ErrorKind::Registry {
+            status,
+            code: parsed.code,
+            message: parsed.message,
+            url: redact(url),
+            retry_after,
+        })
+    }
+}
+
+/// The first value of a header, if it is text.
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok())
+}
+
+/// A URL safe to print: presigned storage URLs carry secrets in their query.
+pub(crate) fn redact(url: &Url) -> String {
+    let mut u = url.clone();
+    if u.query().is_some() {
+        u.set_query(Some("…"));
+    }
+    let _ = u.set_password(None);
+    u.to_string()
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Runs `fut` until it completes or `clock` shows no sign of life for
+/// `stall`; `None` means it stalled.
+async fn stall_guard<F: std::future::Future>(fut: F, clock: &Clock, stall: Duration) -> Option<F::Output> {
+    clock.touch();
+    tokio::pin!(fut);
+    loop {
+        let deadline = clock.last() + stall;
+        tokio::select! {
+            r = &mut fut => return Some(r),
+            _ = tokio::time::sleep_until(deadline) => {
+                if clock.last() + stall <= Instant::now() {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// A streaming body over part of a file, touching `clock` as it goes.
+fn file_body(
+    path: PathBuf,
+    offset: u64,
+    len: u64,
+    clock: Arc<Clock>,
+    on_sent: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+) -> reqwest::Body {
+    const PIECE: u64 = 1 << 20;
+    struct State {
+        file: Option<tokio::fs::File>,
+        path: PathBuf,
+        offset: u64,
+        left: u64,
+    }
+    let state = State {
+        file: None,
+        path,
+        offset,
+        left: len,
+    };
+    let stream = futures_util::stream::unfold(state, move |mut st| {
+        let clock = clock.clone();
+        let on_sent = on_sent.clone();
+        async move {
+            if st.left == 0 {
+                return None;
+            }
+            let result: std::io::Result<Bytes> = async {
+                if st.file.is_none() {
+                    let mut f = tokio::fs::File::open(&st.path).await?;
+                    f.seek(std::io::SeekFrom::Start(st.offset)).await?;
+                    st.file = Some(f);
+                }
+                let file = st.file.as_mut().expect("opened above");
+                let mut buf = vec![0u8; st.left.min(PIECE) as usize];
+                file.read_exact(&mut buf).await?;
+                Ok(Bytes::from(buf))
+            }
+            .await;
+            match result {
+                Ok(bytes) => {
+                    st.left -= bytes.len() as u64;
+                    clock.touch();
+                    if let Some(f) = &on_sent {
+                        f(bytes.len() as u64);
+                    }
+                    Some((Ok(bytes), st))
+                }
+                Err(e) => {
+                    st.left = 0;
+                    Some((Err(e), st))
+                }
+            }
+        }
+    });
+    reqwest::Body::wrap_stream(stream)
+}
+
+/// Describes a transport failure with its whole cause chain; certificate
+/// failures are final, anything else may pass on a retry.
+pub(crate) fn reqwest_error(url: &Url, err: &reqwest::Error) -> Error {
+    let mut message = err.to_string();
+    let mut tls = false;
+    let mut seen = HashSet::new();
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if s.downcast_ref::<rustls::Error>().is_some() || text.contains("certificate") {
+            tls = true;
+        }
+        if seen.insert(text.clone()) && !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = s.source();
+    }
+    if tls {
+        return Error::new(ErrorKind::Tls {
+            url: redact(url),
+            message,
+        });
+    }
+    Error::network(&redact(url), message)
+}
