@@ -325,14 +325,17 @@ impl BlobJob {
             final_url
         };
 
-        let chunk = settings.chunk_size.max(1);
-        let pieces: Vec<(u64, u64)> = partial
-            .missing()
-            .into_iter()
-            .flat_map(|(s, e)| (s..e).step_by(chunk as usize).map(move |c| (c, (c + chunk).min(e))))
-            .collect();
+        let pieces = chunk_pieces(&partial.missing(), settings.chunk_size.max(1));
+        // Chunks start in file order (each waits for a stream first), so the
+        // completed prefix — and the hasher behind it — advances steadily.
         let mut tasks = JoinSet::new();
+        let mut failure = None;
         for (start, end) in pieces {
+            let permit = self.permit().await?;
+            if let Some(Ok(Err(e))) = tasks.try_join_next() {
+                failure = Some(e);
+                break;
+            }
             let job = ChunkJob {
                 blob: self.clone_handle(),
                 partial: partial.clone(),
@@ -340,9 +343,8 @@ impl BlobJob {
                 start,
                 end,
             };
-            tasks.spawn(async move { job.run().await });
+            tasks.spawn(async move { job.run(permit).await });
         }
-        let mut failure = None;
         while let Some(joined) = tasks.join_next().await {
             let result = joined.unwrap_or_else(|e| {
                 Err(Error::new(ErrorKind::Internal {
@@ -438,6 +440,22 @@ impl BlobJob {
     }
 }
 
+/// Splits missing ranges into pieces that end on multiples of `chunk`, so a
+/// resumed download asks for the same chunks as the first attempt did.
+fn chunk_pieces(missing: &[(u64, u64)], chunk: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    for &(start, end) in missing {
+        let mut at = start;
+        while at < end {
+            let boundary = (at / chunk + 1) * chunk;
+            let next = boundary.min(end);
+            out.push((at, next));
+            at = next;
+        }
+    }
+    out
+}
+
 /// One ranged chunk of a large blob, holding a stream permit while it runs.
 struct ChunkJob {
     blob: Arc<BlobJob>,
@@ -448,10 +466,21 @@ struct ChunkJob {
 }
 
 impl ChunkJob {
-    async fn run(&self) -> Result<()> {
-        let _permit = self.blob.permit().await?;
+    async fn run(&self, _permit: tokio::sync::OwnedSemaphorePermit) -> Result<()> {
         self.blob
             .fetch_range(&self.partial, &self.url, self.start, self.end)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_end_on_boundaries() {
+        assert_eq!(chunk_pieces(&[(1, 10)], 4), vec![(1, 4), (4, 8), (8, 10)]);
+        assert_eq!(chunk_pieces(&[(0, 8), (9, 13)], 4), vec![(0, 4), (4, 8), (9, 12), (12, 13)]);
+        assert!(chunk_pieces(&[], 4).is_empty());
     }
 }

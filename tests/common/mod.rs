@@ -1,0 +1,123 @@
+//! Shared helpers for the integration tests: a fresh store, a client aimed
+//! at a test registry, and checks of the store's invariants.
+
+#![allow(dead_code, unused_imports)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use olreg::{Client, ClientBuilder, Digest, Progress, Watch};
+pub use olreg_testreg::{
+    Auth, BlobMode, ErrorBody, Fault, FaultKind, Model, Options, RequestRecord, Server, Target, TestRegistry,
+    UploadMode,
+};
+
+/// A temporary store directory that is removed at the end of the test.
+pub struct TempStore {
+    pub dir: tempfile::TempDir,
+}
+
+impl TempStore {
+    pub fn new() -> TempStore {
+        TempStore {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        self.root().join("blobs").join(digest.replace(':', "-"))
+    }
+    pub fn manifest_path(&self, host: &str, repo: &str, tag: &str) -> PathBuf {
+        self.root().join("manifests").join(host).join(repo).join(tag)
+    }
+}
+
+/// A client for tests: this store, no key, no Docker config, fast retries.
+pub fn builder(store: &TempStore) -> ClientBuilder {
+    Client::builder()
+        .models_dir(store.root())
+        .no_key()
+        .docker_config(None)
+        .retries(4, Duration::from_millis(20))
+        .max_retry_delay(Duration::from_millis(200))
+        .stall_timeout(Duration::from_secs(5))
+}
+
+pub fn client(store: &TempStore) -> Client {
+    builder(store).build().expect("client")
+}
+
+/// `http://host/ns/model:tag` for a model of `reg`.
+pub fn name_of(reg: &TestRegistry, model: &Model) -> String {
+    let scheme = if reg.ca_pem().is_some() { "https" } else { "http" };
+    format!("{scheme}://{}/{}:{}", reg.host(), model.repo, model.tag)
+}
+
+/// Pulls, collecting every progress event.
+pub fn pull_collect(client: &Client, name: &str) -> (olreg::Result<olreg::Manifest>, Vec<Progress>) {
+    let mut events = Vec::new();
+    let mut cb = |p: &Progress| {
+        events.push(p.clone());
+        true
+    };
+    let r = client.pull(
+        name,
+        Watch {
+            progress: Some(&mut cb),
+            cancel: None,
+        },
+    );
+    (r, events)
+}
+
+/// Invariant 1 and 2: every blob hashes to its name; every linked manifest's
+/// blobs are present. Returns the number of blobs checked.
+pub fn assert_store_consistent(root: &Path) -> usize {
+    let blobs = root.join("blobs");
+    let mut count = 0;
+    if let Ok(entries) = std::fs::read_dir(&blobs) {
+        for e in entries.flatten() {
+            let name = e.file_name().into_string().unwrap();
+            let digest = Digest::from_file_name(&name)
+                .unwrap_or_else(|| panic!("a file that is not a blob sits in blobs/: {name}"));
+            let bytes = std::fs::read(e.path()).unwrap();
+            assert_eq!(Digest::of(&bytes), digest, "blob {name} does not hash to its name");
+            count += 1;
+        }
+    }
+    let store = olreg::Store::new(root);
+    for name in store.list().unwrap() {
+        let m = store.load_manifest(&name, &olreg::Limits::default()).unwrap();
+        for l in m.blobs() {
+            assert!(store.has_blob(&l.digest, l.size), "{name} is linked but {} is missing", l.digest);
+        }
+    }
+    count
+}
+
+/// Every file under `dir`, relative, sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(base, &p, out);
+                } else {
+                    out.push(p.strip_prefix(base).unwrap().display().to_string());
+                }
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// The requests `reg` saw on a server.
+pub fn requests_on(reg: &TestRegistry, server: Server) -> Vec<RequestRecord> {
+    reg.requests().into_iter().filter(|r| r.server == server).collect()
+}
