@@ -250,7 +250,8 @@ impl Session {
         let mut fresh_token = false;
         loop {
             let to_registry = same_origin(&url, &self.base);
-            let sent_auth = if to_registry { self.authorization() } else { None };
+            let sent_state = self.auth_state();
+            let sent_auth = if to_registry { self.authorization(&sent_state) } else { None };
             let clock = Clock::new();
             let mut rb = self
                 .transport
@@ -306,7 +307,7 @@ impl Session {
             if status == StatusCode::UNAUTHORIZED && to_registry && auth_rounds < 3 {
                 auth_rounds += 1;
                 if self
-                    .authenticate(resp.headers(), sent_auth.as_deref(), &mut fresh_token)
+                    .authenticate(resp.headers(), &sent_state, &mut fresh_token)
                     .await?
                 {
                     continue;
@@ -316,9 +317,13 @@ impl Session {
         }
     }
 
-    /// The `Authorization` value for the registry's origin.
-    fn authorization(&self) -> Option<String> {
-        match &*self.auth.lock().unwrap_or_else(|p| p.into_inner()) {
+    fn auth_state(&self) -> AuthState {
+        self.auth.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The `Authorization` value for the registry's origin in `state`.
+    fn authorization(&self, state: &AuthState) -> Option<String> {
+        match state {
             AuthState::Initial => self.transport.signer.as_ref().map(|s| s.legacy_token(unix_now())),
             AuthState::Basic(h) => Some(h.clone()),
             AuthState::Bearer { token, .. } => Some(format!("Bearer {token}")),
@@ -349,7 +354,7 @@ impl Session {
     async fn authenticate(
         &self,
         headers: &HeaderMap,
-        sent: Option<&str>,
+        sent: &AuthState,
         fresh_fetched: &mut bool,
     ) -> Result<bool> {
         let challenges: Vec<Challenge> = headers
@@ -358,7 +363,11 @@ impl Session {
             .filter_map(|v| v.to_str().ok())
             .flat_map(challenge::parse)
             .collect();
-        let current = self.auth.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let current = self.auth_state();
+        if current != *sent {
+            // Another request of this operation negotiated meanwhile.
+            return Ok(true);
+        }
         for c in &challenges {
             if let Challenge::Bearer { realm, service, scope, .. } = c {
                 let service = service.clone().unwrap_or_default();
@@ -366,8 +375,8 @@ impl Session {
                 // A token for exactly this scope was just refused (an
                 // `insufficient_scope` answer names a different scope): drop
                 // it and fetch a fresh one, once per request.
-                let refused = matches!(&current, AuthState::Bearer { realm: r, service: s, scope: sc, token }
-                    if r == realm && *s == service && *sc == scope && sent == Some(format!("Bearer {token}").as_str()));
+                let refused = matches!(&current, AuthState::Bearer { realm: r, service: s, scope: sc, .. }
+                    if r == realm && *s == service && *sc == scope);
                 if refused {
                     self.transport.tokens.forget(realm, &service, &scope);
                     if *fresh_fetched {
