@@ -131,7 +131,7 @@ impl Distribution {
         let dir = tempfile::Builder::new()
             .prefix("olreg-distribution-")
             .tempdir()?;
-        let auth_section = match &options.auth {
+        let (section, token) = match &options.auth {
             DistributionAuth::None => (String::new(), None),
             DistributionAuth::Htpasswd { user, password } => {
                 let path = dir.path().join("htpasswd");
@@ -154,12 +154,12 @@ impl Distribution {
                 (token_section(&server, &bundle), Some(server))
             }
         };
-        let (section, token) = auth_section;
         let log_path = dir.path().join("registry.log");
         let mut last_error = None;
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port()?;
             let config = dir.path().join("config.yml");
+            let log_start = read_lossy(&log_path).len();
             std::fs::write(&config, config_yaml(dir.path(), port, &options, &section)?)?;
             let mut child = spawn(&binary, &config, &log_path, options.die_with_parent_thread)?;
             match wait_ready(&mut child, port, &log_path) {
@@ -176,7 +176,9 @@ impl Distribution {
                 Err(e) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    let port_taken = read_lossy(&log_path).contains("address already in use");
+                    let port_taken = read_lossy(&log_path)
+                        .get(log_start..)
+                        .is_some_and(|new| new.contains("address already in use"));
                     last_error = Some(e);
                     if !port_taken {
                         break;
