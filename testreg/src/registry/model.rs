@@ -6,10 +6,13 @@
 //! the generator is a plain xorshift seeded per 1 MiB block (which also lets
 //! the blocks be filled on several threads).
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
-use super::digest::sha256_digest;
+use super::digest::{finish, sha256_digest};
 
 /// Media type of every synthetic layer.
 pub const LAYER_MEDIA_TYPE: &str = "application/vnd.ollama.image.model";
@@ -83,8 +86,7 @@ pub(crate) fn generate(name: &str, layer_sizes: &[u64], seed: u64) -> Result<Gen
     let mut layers = Vec::with_capacity(layer_sizes.len());
     for (index, &size) in layer_sizes.iter().enumerate() {
         let size = usize::try_from(size).map_err(|_| format!("layer size {size} too large"))?;
-        let data = pseudo_random(size, mix(seed, index as u64));
-        let digest = sha256_digest(&data);
+        let (data, digest) = pseudo_random(size, mix(seed, index as u64));
         layers.push(BlobInfo {
             digest: digest.clone(),
             size: data.len() as u64,
@@ -130,10 +132,17 @@ fn config_json(seed: u64, layers: &[BlobInfo]) -> Bytes {
 }
 
 fn manifest_json(config: &BlobInfo, layers: &[BlobInfo]) -> Bytes {
-    let entry = |b: &BlobInfo| serde_json::json!({"mediaType": b.media_type, "digest": b.digest, "size": b.size});
-    // Built by hand to fix the key order: a manifest's digest is the digest
-    // of its bytes, and tests in other languages may rebuild it.
-    let layers: Vec<String> = layers.iter().map(|l| entry(l).to_string()).collect();
+    // Built by hand to fix the key order (Ollama's: mediaType, digest,
+    // size): a manifest's digest is the digest of its exact bytes.
+    let entry = |b: &BlobInfo| {
+        format!(
+            "{{\"mediaType\":{},\"digest\":{},\"size\":{}}}",
+            serde_json::Value::from(b.media_type.as_str()),
+            serde_json::Value::from(b.digest.as_str()),
+            b.size
+        )
+    };
+    let layers: Vec<String> = layers.iter().map(entry).collect();
     Bytes::from(format!(
         "{{\"schemaVersion\":2,\"mediaType\":\"{MANIFEST_MEDIA_TYPE}\",\"config\":{},\"layers\":[{}]}}",
         entry(config),
@@ -143,26 +152,49 @@ fn manifest_json(config: &BlobInfo, layers: &[BlobInfo]) -> Bytes {
 
 const BLOCK: usize = 1 << 20;
 
-/// `size` pseudo-random bytes; block `b` (1 MiB) is an xorshift64 stream
-/// seeded with `mix(seed, b)`.
-pub(crate) fn pseudo_random(size: usize, seed: u64) -> Bytes {
+/// `size` pseudo-random bytes and their digest; block `b` (1 MiB) is an
+/// xorshift64 stream seeded with `mix(seed, b)`.
+///
+/// Worker threads fill interleaved blocks and hand each one back as soon as
+/// it is done, while this thread hashes them in order: generation overlaps
+/// hashing, which is the sequential part.
+pub(crate) fn pseudo_random(size: usize, seed: u64) -> (Bytes, String) {
     let mut data = vec![0u8; size];
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
+    // One core is left to the hashing thread.
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get().saturating_sub(1).max(1))
         .unwrap_or(1)
         .min(size / (16 * BLOCK) + 1);
-    let per_thread = size.div_ceil(threads * BLOCK).max(1) * BLOCK;
+    let mut hasher = Sha256::new();
     std::thread::scope(|scope| {
-        for (part, region) in data.chunks_mut(per_thread).enumerate() {
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, &[u8])>();
+        let mut shares: Vec<Vec<(usize, &mut [u8])>> = (0..workers).map(|_| Vec::new()).collect();
+        for (index, block) in data.chunks_mut(BLOCK).enumerate() {
+            shares[index % workers].push((index, block));
+        }
+        for share in shares {
+            let done_tx = done_tx.clone();
             scope.spawn(move || {
-                let first_block = part * per_thread / BLOCK;
-                for (i, block) in region.chunks_mut(BLOCK).enumerate() {
-                    fill_block(block, mix(seed, (first_block + i) as u64));
+                for (index, block) in share {
+                    fill_block(block, mix(seed, index as u64));
+                    // The receiver only stops early if this thread panicked.
+                    let _ = done_tx.send((index, block));
                 }
             });
         }
+        drop(done_tx);
+        let mut waiting = BTreeMap::new();
+        let mut next = 0;
+        for (index, block) in done_rx {
+            waiting.insert(index, block);
+            while let Some(block) = waiting.remove(&next) {
+                hasher.update(block);
+                next += 1;
+            }
+        }
     });
-    Bytes::from(data)
+    let digest = finish(hasher);
+    (Bytes::from(data), digest)
 }
 
 fn fill_block(block: &mut [u8], seed: u64) {
@@ -218,9 +250,14 @@ mod tests {
         assert_eq!(a.model, b.model);
         assert_ne!(a.model.layers[1].digest, c.model.layers[1].digest);
         assert_eq!(a.blobs[1].1.len(), 5_000_000);
+        assert_eq!(a.blobs[1].0, sha256_digest(&a.blobs[1].1));
         let manifest: serde_json::Value =
             serde_json::from_slice(&a.model.manifest).expect("manifest is JSON");
         assert_eq!(manifest["layers"][1]["size"], 5_000_000);
         assert_eq!(manifest["config"]["digest"], a.model.config.digest.as_str());
+        let text = std::str::from_utf8(&a.model.manifest).expect("UTF-8");
+        assert!(text.starts_with(
+            "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\",\"config\":{\"mediaType\":"
+        ));
     }
 }
