@@ -36,8 +36,9 @@ fn main() {
          #define OLREG_VERSION_MINOR {minor}\n\
          #define OLREG_VERSION_PATCH {patch}\n"
     ));
+    // Only src/ffi is the C ABI: parse it alone, so nothing else leaks in.
     let header = cbindgen::Builder::new()
-        .with_crate(&crate_dir)
+        .with_src(crate_dir.join("src/ffi/mod.rs"))
         .with_config(config)
         .generate()
         .expect("the C ABI in src/ffi is expressible in C");

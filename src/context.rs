@@ -57,7 +57,9 @@ impl Op {
         Ok(Session::new(
             self.transport.clone(),
             base,
-            name.repository(),
+            // OCI registries accept only lowercase repositories; Ollama's
+            // compare names ignoring case, so lowercase is right for both.
+            name.repository().to_ascii_lowercase(),
             name.scheme() == Scheme::HttpsInsecure,
             access,
             cancel,

@@ -40,3 +40,5 @@ pub use manifest::{Layer, Limits, Manifest};
 pub use name::{Name, NameMask, Scheme};
 pub use progress::{LogLevel, Progress, ProgressEvent};
 pub use store::{BlobProblem, PruneReport, Store, VerifyIssue};
+
+pub mod ffi;

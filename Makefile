@@ -1,0 +1,62 @@
+# olreg: build the library once, then use it from Rust, C, Go and Python.
+#
+#   make            build the library and stage it in build/ (lib, include, pkgconfig)
+#   make demo       the main job against the bundled test registry: pull with a
+#                   progress bar, list, push (no internet needed)
+#   make test       every test: Rust, C (under AddressSanitizer), Go, Python
+#   make install    install library, header and olreg.pc under PREFIX (default /usr/local)
+#   make bench      the benchmark (see README)
+
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+CARGO   ?= cargo
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+ABI     := $(word 1,$(subst ., ,$(VERSION))).$(word 2,$(subst ., ,$(VERSION)))
+RELEASE := target/release
+STAGE   := $(CURDIR)/build
+
+export OLREG_LIB_DIR     := $(STAGE)/lib
+export OLREG_INCLUDE_DIR := $(STAGE)/include
+export OLREG_TESTREG     := $(CURDIR)/$(RELEASE)/olreg-testreg
+export OLREG_CLI         := $(CURDIR)/examples-c/olreg
+
+.PHONY: all lib cli demo test test-rust test-c test-go test-python install bench clean
+
+all: lib cli
+
+# One release build of the whole workspace: the library (rlib, .so, .a) and
+# the test registry program.
+$(RELEASE)/libolreg.so $(RELEASE)/libolreg.a $(RELEASE)/olreg-testreg: FORCE
+	$(CARGO) build --release --workspace --bins --lib
+
+FORCE:
+
+# build/ holds what an installed copy holds, with the real SONAME links.
+lib: $(RELEASE)/libolreg.so
+	mkdir -p $(STAGE)/lib/pkgconfig $(STAGE)/include
+	cp -f $(RELEASE)/libolreg.so $(STAGE)/lib/libolreg.so.$(VERSION)
+	ln -sf libolreg.so.$(VERSION) $(STAGE)/lib/libolreg.so.$(ABI)
+	ln -sf libolreg.so.$(ABI) $(STAGE)/lib/libolreg.so
+	cp -f $(RELEASE)/libolreg.a $(STAGE)/lib/libolreg.a
+	cp -f include/olreg.h $(STAGE)/include/olreg.h
+	sed -e 's|@PREFIX@|$(STAGE)|' -e 's|@LIBDIR@|$(STAGE)/lib|' -e 's|@INCLUDEDIR@|$(STAGE)/include|' \
+	    -e 's|@VERSION@|$(VERSION)|' olreg.pc.in > $(STAGE)/lib/pkgconfig/olreg.pc
+
+cli: lib
+	$(MAKE) -C examples-c OLREG_LIB_DIR=$(STAGE)/lib OLREG_INCLUDE_DIR=$(STAGE)/include
+
+install: lib
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
+	install -m 0755 $(STAGE)/lib/libolreg.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
+	ln -sf libolreg.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libolreg.so.$(ABI)
+	ln -sf libolreg.so.$(ABI) $(DESTDIR)$(LIBDIR)/libolreg.so
+	install -m 0644 $(STAGE)/lib/libolreg.a $(DESTDIR)$(LIBDIR)/
+	install -m 0644 include/olreg.h $(DESTDIR)$(INCDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' olreg.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/olreg.pc
+
+clean:
+	rm -rf $(STAGE)
+	$(MAKE) -C examples-c clean

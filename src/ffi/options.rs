@@ -1,0 +1,360 @@
+//! `olreg_options`: configuration for olreg_client_new(), set field by field
+//! so that no struct layout has to be mirrored by Go or Python.
+
+use std::ffi::{c_char, c_void, CString};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::error::olreg_error;
+use super::status::{olreg_log_level, olreg_status};
+use super::strings::{arg, opt_arg};
+use crate::client::ClientBuilder;
+use crate::error::Error;
+use crate::manifest::Limits;
+use crate::progress::LogLevel;
+
+/// Receives one log line. `level` is an OLREG_LOG_* value; `message` is
+/// borrowed for the duration of the call.
+pub type olreg_log_cb = Option<unsafe extern "C" fn(user_data: *mut c_void, level: olreg_log_level, message: *const c_char)>;
+
+/// Client options. Create with olreg_options_new(), set what differs from
+/// the defaults, pass to olreg_client_new() (which copies them), free with
+/// olreg_options_free().
+pub struct olreg_options {
+    pub(crate) builder: ClientBuilder,
+}
+
+/// Creates options holding the defaults in `*out`: the store at
+/// `$OLLAMA_MODELS` or `~/.ollama/models`, the key `~/.ollama/id_ed25519` if
+/// present, the mask `registry.ollama.ai/library/_:latest`, streams from
+/// `$OLLAMA_REGISTRY_MAXSTREAMS` or the CPU count, chunks of 8 MiB above
+/// 128 MiB, 30 s connect and stall timeouts, 6 attempts per request, proxies
+/// from `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`, credentials from
+/// `~/.docker/config.json`, mirrors from `$OLREG_MIRRORS`.
+///
+/// Ownership: the caller frees `*out` with olreg_options_free().
+/// Threading: an options object may be used by one thread at a time.
+/// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn olreg_options_new(out: *mut *mut olreg_options) -> olreg_status {
+    super::fence(std::ptr::null_mut::<*mut olreg_error>(), || {
+        if out.is_null() {
+            return Err(super::null_argument("out"));
+        }
+        let opts = Box::new(olreg_options {
+            builder: ClientBuilder::new(),
+        });
+        // SAFETY: checked non-NULL above.
+        unsafe { *out = Box::into_raw(opts) };
+        Ok(())
+    })
+}
+
+/// Frees options. NULL is ignored. Clients made from them are unaffected.
+#[no_mangle]
+pub unsafe extern "C" fn olreg_options_free(opts: *mut olreg_options) {
+    if !opts.is_null() {
+        // SAFETY: created by Box::into_raw in olreg_options_new, freed once.
+        drop(unsafe { Box::from_raw(opts) });
+    }
+}
+
+/// Applies `f` to the builder of `opts`.
+unsafe fn edit(
+    opts: *mut olreg_options,
+    f: impl FnOnce(ClientBuilder) -> Result<ClientBuilder, Error>,
+) -> olreg_status {
+    super::fence(std::ptr::null_mut(), || {
+        // SAFETY: `opts` is a live options object used by one thread at a time.
+        let opts = unsafe { opts.as_mut() }.ok_or_else(|| super::null_argument("opts"))?;
+        let builder = std::mem::take(&mut opts.builder);
+        match f(builder.clone()) {
+            Ok(b) => {
+                opts.builder = b;
+                Ok(())
+            }
+            Err(e) => {
+                opts.builder = builder;
+                Err(e)
+            }
+        }
+    })
+}
+
+/// Sets the store root directory.
+///
+/// Strings are copied. Returns OLREG_OK, OLREG_NULL_ARGUMENT or
+/// OLREG_INVALID_ARGUMENT (not UTF-8). The same holds for every setter below.
+#[no_mangle]
+pub unsafe extern "C" fn olreg_options_set_models_dir(opts: *mut olreg_options, dir: *const c_char) -> olreg_status {
+    unsafe { edit(opts, |b| Ok(b.models_dir(arg(dir, "dir")?))) }
+}
+
+/// Sets the mask that completes names, e.g. `registry.ollama.ai/library/_:latest`
+/// or `http://127.0.0.1:5000/library/_:latest`. Checked by olreg_client_new().
+#[no_mangle]
+pub unsafe extern "C" fn olreg_options_set_name_mask(opts: *mut olreg_options, mask: *const c_char) -> olreg_status {
+    unsafe { edit(opts, |b| Ok(b.name_mask(arg(mask, "mask")?))) }
+}
+
+/// Signs requests with the OpenSSH Ed25519 key at `path` (which must exist
+/// when the client is created). NULL makes every request anonymous, even
+/// if `~/.ollama/id_ed25519` exists.
+#[no_mangle]
+pub unsafe extern "C" fn olreg_options_set_key_file(opts: *mut olreg_options, path: *const c_char) -> olreg_status {
+    unsafe {
+        edit(opts, |b| {
+            Ok(match opt_arg(path, "path")? {
+                Some(p) => b.key_file(p),
+                None => b.no_key(),
+            })
+        })
+    }
+}
+
+/// Sets how many requests run in parallel per call (at least 1).
+#[no_mangle]
+pub unsafe extern "C" fn olreg_options_set_streams(opts: *mut olreg_options, streams: u32) -> olreg_status {
+    unsafe {
+        edit(opts, |b| {
+            if streams == 0 {
+                return Err(Error::invalid_argument("streams must be at least 1"));
+            }
+            Ok(b.streams(streams as usize))
+        })
+    }
+}
+
+/// Blobs over `threshold` bytes download in ranged chunks of `chunk_size`
+/// bytes over parallel connections (defaults 128 MiB and 8 MiB).
+#[no_mangle]
+pub unsafe extern "C" fn olreg_options_set_chunking(opts: *mut olreg_options, threshold: u64, chunk_size: u64) -> olreg_status {
+    unsafe {
+        edit(opts, |b| {
+            if chunk_size == 0 {
+                return Err(Error::invalid_argument("chunk_size must be at least 1"));
+            }
+            Ok(b.chunking(threshold, chunk_size))
+        })
+    }
+}
+
+/// Upload sessions send blobs over the chunking threshold in PATCH pieces
+/// of `size` bytes (default 64 MiB).
+#[no_mangle]
+pub unsafe extern "C" fn olreg_options_set_upload_chunk_size(opts: *mut olreg_options, size: u64) -> olreg_status {
+    unsafe {
+        edit(opts, |b| {
+            if size == 0 {
+                return Err(Error::invalid_argument("size must be at least 1"));
+            }
+            Ok(b.upload_chunk_size(size))
+        })
+    }
+}
+
+/// Sets the User-Agent header. The default is Ollama-shaped (ollama.com
+/// refuses other agents) and names olreg.
+#[no_mangle]
+pub unsafe extern "C" fn olreg_options_set_user_agent(opts: *mut olreg_options, user_agent: *const c_char) -> olreg_status {
+    unsafe { edit(opts, |b| Ok(b.user_agent(arg(user_agent, "user_agent")?))) }
+}
+
+/// Sets the connect timeout and the stall timeout (how long a connection
+/// may deliver nothing, before or after its first byte, before it is
+/// abandoned and retried), in milliseconds. 0 keeps the default (30 s).
+#[no_mangle]
+pub unsafe extern "C" fn olreg_options_set_timeouts(opts: *mut olreg_options, connect_ms: u32, stall_ms: u32) -> olreg_status {
+    unsafe {
+        edit(opts, |mut b| {
+            if connect_ms > 0 {
+                b = b.connect_timeout(Duration::from_millis(connect_ms.into()));
+            }
+            if stall_ms > 0 {
+                b = b.stall_timeout(Duration::from_millis(stall_ms.into()));
+            }
+            Ok(b)
+        })
+    }
+}
+
+/// Sets the attempts per request (the first included; 1 = no retries), the
+/// first backoff and the longest backoff, in milliseconds. Backoff is
+/// exponential with full jitter; a registry's Retry-After is honoured up to
+/// the longest backoff. Only network errors, 429 and 5xx are retried.
+#[no_mangle]
+pub unsafe extern "C" fn olreg_options_set_retries(
+    opts: *mut olreg_options,
+    attempts: u32,
+    base_delay_ms: u32,
+    max_delay_ms: u32,
+) -> olreg_status {
+    unsafe {
+        edit(opts, |b| {
+            if attempts == 0 {
+                return Err(Error::invalid_argument("attempts must be at least 1"));
+            }
+            Ok(b.retries(attempts, Duration::from_millis(base_delay_ms.into()))
+                .max_retry_delay(Duration::from_millis(max_delay_ms.into())))
+        })
+    }
+}
+
+/// Sends every request through the proxy at `url` (NO_PROXY still applies).
+/// Without this call the HTTPS_PROXY, HTTP_PROXY and NO_PROXY environment
+/// variables are honoured.
+#[no_mangle]
+pub unsafe extern "C" fn olreg_options_set_proxy(opts: *mut olreg_options, url: *const c_char) -> olreg_status {
+    unsafe { edit(opts, |b| Ok(b.proxy(arg(url, "url")?))) }
+}
+
+/// Trusts the CA certificates in the PEM file at `path` as well as the
+/// system's. The file is read now.
+#[no_mangle]
+pub unsafe extern "C" fn olreg_options_add_ca_file(opts: *mut olreg_options, path: *const c_char) -> olreg_status {
+    unsafe {
+        edit(opts, |b| {
+            let path = arg(path, "path")?;
+            let pem = std::fs::read(path).map_err(|e| Error::io("read", std::path::Path::new(path), e))?;
+            crate::remote::tls::parse_pem_certificates(&pem)?;
+            Ok(b.add_ca_pem(pem))
+        })
+    }
+}
+
+/// Trusts the CA certificates in `len` bytes of PEM at `pem` (copied).
+#[no_mangle]
+pub unsafe extern "C" fn olreg_options_add_ca_pem(opts: *mut olreg_options, pem: *const c_char, len: usize) -> olreg_status {
+    unsafe {
+        edit(opts, |b| {
+            if pem.is_null() {
+                return Err(super::null_argument("pem"));
+            }
+            // SAFETY: the caller passes `len` readable bytes.
+            let bytes = std::slice::from_raw_parts(pem.cast::<u8>(), len).to_vec();
+            crate::remote::tls::parse_pem_certificates(&bytes)?;
+            Ok(b.add_ca_pem(bytes))
+        })
+    }
+}
+
+/// With `insecure` true, accepts any TLS certificate from every registry
+/// (as the `https+insecure://` scheme does for one name) and lets https
+/// redirect to http.
+#[no_mangle]
+pub unsafe extern "C" fn olreg_options_set_insecure(opts: *mut olreg_options, insecure: bool) -> olreg_status {
+    unsafe { edit(opts, |b| Ok(b.insecure(insecure))) }
+}
+
+/// Adds a user name and password for `host` (`host[:port]`), used for Basic
+/// challenges from that host and for the token service it names. They are
+/// never sent to any other host.
+#[no_mangle]
+pub unsafe extern "C" fn olreg_options_add_credential(
+    opts: *mut olreg_options,
+    host: *const c_char,
+    user: *const c_char,
+    password: *const c_char,
+) -> olreg_status {
+    unsafe {
+        edit(opts, |b| {
+            Ok(b.credential(arg(host, "host")?, arg(user, "user")?, arg(password, "password")?))
+        })
+    }
+}
+
+/// Reads credentials from the Docker config.json at `path` (its `auths`);
+/// NULL reads none. Default: `$DOCKER_CONFIG/config.json` or
+/// `~/.docker/config.json`, if present.
+#[no_mangle]
+pub unsafe extern "C" fn olreg_options_set_docker_config(opts: *mut olreg_options, path: *const c_char) -> olreg_status {
+    unsafe { edit(opts, |b| Ok(b.docker_config(opt_arg(path, "path")?.map(Into::into)))) }
+}
+
+/// Adds a mirror tried before the named registry for pulls: `URL` for every
+/// host, or `HOST=URL` for one (`registry.ollama.ai=http://10.0.0.5:5000`).
+/// Models are still filed under their own names. Checked by olreg_client_new().
+#[no_mangle]
+pub unsafe extern "C" fn olreg_options_add_mirror(opts: *mut olreg_options, spec: *const c_char) -> olreg_status {
+    unsafe { edit(opts, |b| Ok(b.mirror(arg(spec, "spec")?))) }
+}
+
+/// Bounds what a registry's manifest may claim: its size in bytes (default
+/// 4 MiB), one blob's size (default 1 TiB) and the layer count (default
+/// 1000). 0 keeps a default.
+#[no_mangle]
+pub unsafe extern "C" fn olreg_options_set_limits(
+    opts: *mut olreg_options,
+    max_manifest_bytes: u64,
+    max_blob_size: u64,
+    max_layers: u32,
+) -> olreg_status {
+    unsafe {
+        edit(opts, |b| {
+            let mut limits = Limits::default();
+            if max_manifest_bytes > 0 {
+                limits.max_manifest_bytes = usize::try_from(max_manifest_bytes).unwrap_or(usize::MAX);
+            }
+            if max_blob_size > 0 {
+                limits.max_blob_size = max_blob_size;
+            }
+            if max_layers > 0 {
+                limits.max_layers = max_layers as usize;
+            }
+            Ok(b.limits(limits))
+        })
+    }
+}
+
+/// A C log callback with its user pointer.
+struct LogCallback {
+    cb: unsafe extern "C" fn(*mut c_void, olreg_log_level, *const c_char),
+    user_data: *mut c_void,
+}
+
+impl LogCallback {
+    fn call(&self, level: LogLevel, message: &str) {
+        let text = CString::new(message.replace('\0', " ")).expect("NULs replaced");
+        // SAFETY: the caller registered a valid callback and pointer.
+        unsafe { (self.cb)(self.user_data, level as olreg_log_level, text.as_ptr()) };
+    }
+}
+
+// SAFETY: the header requires the callback to be callable from every thread
+// that makes olreg calls with this client; olreg only calls it on those.
+unsafe impl Send for LogCallback {}
+unsafe impl Sync for LogCallback {}
+
+/// Routes the library's log lines at `level` or more severe (an
+/// OLREG_LOG_* value) to `cb`; NULL turns logging off.
+///
+/// Threading: `cb` runs on the thread of the olreg call that produced the
+/// line (olreg_client_new, olreg_pull, …), never on a thread of olreg's own.
+/// If several threads share a client, `cb` must be safe to call from each.
+/// It must not call blocking olreg functions (they return OLREG_REENTRANT).
+/// Ownership: `user_data` must stay valid as long as any client made from
+/// these options.
+#[no_mangle]
+pub unsafe extern "C" fn olreg_options_set_log_callback(
+    opts: *mut olreg_options,
+    cb: olreg_log_cb,
+    user_data: *mut c_void,
+    level: olreg_log_level,
+) -> olreg_status {
+    unsafe {
+        edit(opts, |b| {
+            let level = match level {
+                1 => LogLevel::Error,
+                2 => LogLevel::Warn,
+                3 => LogLevel::Info,
+                4 => LogLevel::Debug,
+                other => return Err(Error::invalid_argument(format!("log level {other} is not an OLREG_LOG_* value"))),
+            };
+            let Some(cb) = cb else {
+                return Ok(b.log(LogLevel::Error, Arc::new(|_, _| {})));
+            };
+            let callback = LogCallback { cb, user_data };
+            Ok(b.log(level, Arc::new(move |level, message| callback.call(level, message))))
+        })
+    }
+}
