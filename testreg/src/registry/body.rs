@@ -20,6 +20,11 @@ use tokio::time::Sleep;
 /// to keep per-connection buffering modest.
 const MAX_FRAME: usize = 1 << 20;
 
+/// How long to wait before an abort. hyper drops whatever it still buffers
+/// when a body fails, so without this pause (during which it flushes) the
+/// client would not even see the headers of a "drop after N bytes" answer.
+const SETTLE_BEFORE_ABORT: Duration = Duration::from_millis(50);
+
 /// One step of a body script.
 #[derive(Debug)]
 pub(crate) enum Step {
@@ -27,7 +32,8 @@ pub(crate) enum Step {
     Data(Bytes),
     /// Wait this long before the next step.
     Pause(Duration),
-    /// Fail the body, which makes hyper abort the connection mid-response.
+    /// Fail the body, which makes hyper abort the connection mid-response
+    /// (after a short pause that lets everything before it reach the client).
     Abort,
 }
 
@@ -38,6 +44,7 @@ pub(crate) enum Step {
 pub(crate) struct ScriptedBody {
     steps: VecDeque<Step>,
     pause: Option<Pin<Box<Sleep>>>,
+    settled: bool,
 }
 
 impl ScriptedBody {
@@ -54,6 +61,7 @@ impl ScriptedBody {
                 .filter(|s| !matches!(s, Step::Data(b) if b.is_empty()))
                 .collect(),
             pause: None,
+            settled: false,
         }
     }
 }
@@ -78,6 +86,11 @@ impl Body for ScriptedBody {
                 None => return Poll::Ready(None),
                 Some(Step::Pause(duration)) => {
                     this.pause = Some(Box::pin(tokio::time::sleep(duration)));
+                }
+                Some(Step::Abort) if !this.settled => {
+                    this.settled = true;
+                    this.steps.push_front(Step::Abort);
+                    this.pause = Some(Box::pin(tokio::time::sleep(SETTLE_BEFORE_ABORT)));
                 }
                 Some(Step::Abort) => {
                     return Poll::Ready(Some(Err(std::io::Error::new(
