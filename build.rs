@@ -16,7 +16,11 @@ fn main() {
 
     // The SONAME carries the ABI generation: bumped only on an incompatible change.
     // While the major version is 0 the minor version is the ABI generation.
-    let abi = if major == "0" { format!("0.{minor}") } else { major.clone() };
+    let abi = if major == "0" {
+        format!("0.{minor}")
+    } else {
+        major.clone()
+    };
     if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libolreg.so.{abi}");
     }

@@ -258,17 +258,18 @@ impl ClientBuilder {
             None => default_streams(),
         };
         if self.chunk_size == 0 || self.upload_chunk_size == 0 {
-            return Err(Error::invalid_argument("chunk sizes must be at least 1 byte"));
+            return Err(Error::invalid_argument(
+                "chunk sizes must be at least 1 byte",
+            ));
         }
         let signer = match &self.key {
             KeySource::Default => match home_dir() {
                 Some(home) => Signer::load(&home.join(".ollama").join("id_ed25519"))?,
                 None => None,
             },
-            KeySource::File(path) => Some(
-                Signer::load(path)?
-                    .ok_or_else(|| Error::invalid_argument(format!("key file {} does not exist", path.display())))?,
-            ),
+            KeySource::File(path) => Some(Signer::load(path)?.ok_or_else(|| {
+                Error::invalid_argument(format!("key file {} does not exist", path.display()))
+            })?),
             KeySource::None => None,
         };
         let mut credentials = self.credentials;
@@ -287,10 +288,19 @@ impl ClientBuilder {
             Some(specs) => specs,
             None => std::env::var(MIRRORS_ENV)
                 .ok()
-                .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
                 .unwrap_or_default(),
         };
-        let mirrors = mirror_specs.iter().map(|s| parse_mirror(s)).collect::<Result<Vec<_>>>()?;
+        let mirrors = mirror_specs
+            .iter()
+            .map(|s| parse_mirror(s))
+            .collect::<Result<Vec<_>>>()?;
         let log_level = self.log.as_ref().map_or(LogLevel::Error, |(l, _)| *l);
         let net = NetConfig {
             user_agent: self.user_agent.unwrap_or_else(default_user_agent),
@@ -302,7 +312,11 @@ impl ClientBuilder {
             extra_roots,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()).max(2))
+            .worker_threads(
+                std::thread::available_parallelism()
+                    .map_or(2, |n| n.get())
+                    .max(2),
+            )
             .thread_name("olreg-worker")
             .enable_all()
             .build()
@@ -330,14 +344,20 @@ impl ClientBuilder {
             log: self.log.map(|(_, f)| f),
         };
         let key_note = match &client.transport.signer {
-            Some(s) => format!("signing with key {}…", &s.public_key()[..s.public_key().len().min(24)]),
+            Some(s) => format!(
+                "signing with key {}…",
+                &s.public_key()[..s.public_key().len().min(24)]
+            ),
             None => "no key: requests are anonymous".to_owned(),
         };
-        client.log_here(LogLevel::Info, &format!(
-            "store {}, {} streams, {key_note}",
-            client.store.root().display(),
-            client.settings.streams
-        ));
+        client.log_here(
+            LogLevel::Info,
+            &format!(
+                "store {}, {} streams, {key_note}",
+                client.store.root().display(),
+                client.settings.streams
+            ),
+        );
         Ok(client)
     }
 }
@@ -413,7 +433,10 @@ impl Client {
             None => target.clone(),
         };
         if target.digest().is_some() || source.digest().is_some() {
-            return Err(Error::invalid_name(name, "a name with @digest cannot be pushed"));
+            return Err(Error::invalid_name(
+                name,
+                "a name with @digest cannot be pushed",
+            ));
         }
         self.run(watch, move |op| push::push(op, target, source))
     }
@@ -423,7 +446,9 @@ impl Client {
         let name = self.parse_name(name)?;
         self.run(watch, move |op| async move {
             let cancel = op.cancel.clone();
-            pull::resolve(&op, &name, Access::Pull, &cancel).await.map(|(_, m)| m)
+            pull::resolve(&op, &name, Access::Pull, &cancel)
+                .await
+                .map(|(_, m)| m)
         })
     }
 
@@ -437,14 +462,18 @@ impl Client {
     pub fn show(&self, name: &str) -> Result<Vec<u8>> {
         self.guard()?;
         let name = self.parse_name(name)?;
-        self.store.read_manifest(&name).map_err(|e| e.with_model(&name))
+        self.store
+            .read_manifest(&name)
+            .map_err(|e| e.with_model(&name))
     }
 
     /// Removes `name` from the store; its blobs stay until `prune`.
     pub fn remove(&self, name: &str) -> Result<()> {
         self.guard()?;
         let name = self.parse_name(name)?;
-        self.store.remove_manifest(&name).map_err(|e| e.with_model(&name))
+        self.store
+            .remove_manifest(&name)
+            .map_err(|e| e.with_model(&name))
     }
 
     /// Deletes blobs no manifest or running operation needs.
@@ -483,7 +512,10 @@ impl Client {
         Fut: Future<Output = Result<T>> + Send + 'static,
     {
         self.guard()?;
-        let runtime = self.runtime.as_ref().expect("the runtime lives as long as the client");
+        let runtime = self
+            .runtime
+            .as_ref()
+            .expect("the runtime lives as long as the client");
         let (tx, rx) = mpsc::channel();
         let reporter = Arc::new(Reporter::new(tx, self.settings.log_level));
         let cancel = match watch.cancel {
@@ -511,14 +543,17 @@ impl Client {
                     }
                 })
             };
-            let result = AssertUnwindSafe(future).catch_unwind().await.unwrap_or_else(|panic| {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic".to_owned());
-                Err(Error::new(ErrorKind::Internal { message }))
-            });
+            let result = AssertUnwindSafe(future)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| {
+                    let message = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic".to_owned());
+                    Err(Error::new(ErrorKind::Internal { message }))
+                });
             ticker.abort();
             reporter.flush();
             *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
@@ -574,7 +609,10 @@ async fn verify(op: Arc<Op>, name: Option<Name>) -> Result<Vec<VerifyIssue>> {
         .iter()
         .map(|t| crate::manifest::Layer {
             digest: t.digest,
-            size: t.size.or_else(|| op.store.blob_size(&t.digest)).unwrap_or(0),
+            size: t
+                .size
+                .or_else(|| op.store.blob_size(&t.digest))
+                .unwrap_or(0),
             media_type: String::new(),
         })
         .collect();
@@ -586,13 +624,23 @@ async fn verify(op: Arc<Op>, name: Option<Name>) -> Result<Vec<VerifyIssue>> {
     for (i, target) in targets.into_iter().enumerate() {
         let (op, stop, limit) = (op.clone(), stop.clone(), limit.clone());
         tasks.spawn(async move {
-            let _permit = limit.acquire_owned().await.map_err(|_| Error::cancelled())?;
+            let _permit = limit
+                .acquire_owned()
+                .await
+                .map_err(|_| Error::cancelled())?;
             op.reporter.blob(i, ProgressEvent::Started, None);
             let store = op.store.clone();
             let reporter = op.reporter.clone();
-            let found = blocking(move || store.verify_blob(VerifyTarget { ..target }, &stop, |n| reporter.add_bytes(i, n))).await?;
+            let found = blocking(move || {
+                store.verify_blob(VerifyTarget { ..target }, &stop, |n| {
+                    reporter.add_bytes(i, n)
+                })
+            })
+            .await?;
             match &found {
-                Some(issue) => op.reporter.blob(i, ProgressEvent::Failed, Some(issue.to_string())),
+                Some(issue) => op
+                    .reporter
+                    .blob(i, ProgressEvent::Failed, Some(issue.to_string())),
                 None => op.reporter.blob(i, ProgressEvent::Done, None),
             }
             Ok::<_, Error>(found)
@@ -618,7 +666,9 @@ async fn verify(op: Arc<Op>, name: Option<Name>) -> Result<Vec<VerifyIssue>> {
                 failure.get_or_insert(e);
             }
             Err(e) => {
-                failure.get_or_insert(Error::new(ErrorKind::Internal { message: e.to_string() }));
+                failure.get_or_insert(Error::new(ErrorKind::Internal {
+                    message: e.to_string(),
+                }));
             }
         }
     }
@@ -635,7 +685,11 @@ fn default_streams() -> usize {
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|n| *n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()).max(2))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .max(2)
+        })
 }
 
 /// ollama.com answers "needs upgrade" to agents not shaped like Ollama's, so
@@ -654,7 +708,9 @@ fn default_user_agent() -> String {
 }
 
 fn home_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
 }
 
 fn default_docker_config() -> Option<PathBuf> {
@@ -671,7 +727,9 @@ fn parse_mirror(spec: &str) -> Result<Mirror> {
         Some((host, url)) => (Some(host.trim().to_owned()), url.trim()),
         None => (None, spec.trim()),
     };
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("expected scheme://host[:port]"))?;
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| bad("expected scheme://host[:port]"))?;
     let scheme = match scheme.to_ascii_lowercase().as_str() {
         "https" => Scheme::Https,
         "http" => Scheme::Http,
@@ -695,7 +753,10 @@ mod tests {
     #[test]
     fn mirror_specs() {
         let m = parse_mirror("http://127.0.0.1:5000").unwrap();
-        assert_eq!((m.for_host, m.scheme, m.host.as_str()), (None, Scheme::Http, "127.0.0.1:5000"));
+        assert_eq!(
+            (m.for_host, m.scheme, m.host.as_str()),
+            (None, Scheme::Http, "127.0.0.1:5000")
+        );
         let m = parse_mirror("registry.ollama.ai=https://mirror.example/").unwrap();
         assert_eq!(m.for_host.as_deref(), Some("registry.ollama.ai"));
         assert_eq!(m.host, "mirror.example");

@@ -51,9 +51,18 @@ pub(crate) struct Op {
 
 impl Op {
     /// A session with `name`'s registry, cancelled by `cancel`.
-    pub(crate) fn session(&self, name: &Name, access: Access, cancel: CancellationToken) -> Result<Session> {
-        let base = Url::parse(&format!("{}/", name.base_url()))
-            .map_err(|e| Error::invalid_name(&name.to_string(), format!("its host is not usable in a URL: {e}")))?;
+    pub(crate) fn session(
+        &self,
+        name: &Name,
+        access: Access,
+        cancel: CancellationToken,
+    ) -> Result<Session> {
+        let base = Url::parse(&format!("{}/", name.base_url())).map_err(|e| {
+            Error::invalid_name(
+                &name.to_string(),
+                format!("its host is not usable in a URL: {e}"),
+            )
+        })?;
         Ok(Session::new(
             self.transport.clone(),
             base,
@@ -91,7 +100,9 @@ impl Op {
 }
 
 /// Runs blocking file work off the async workers.
-pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(|e| {
         Error::new(ErrorKind::Internal {
             message: format!("a blocking task failed: {e}"),

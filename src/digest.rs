@@ -38,7 +38,10 @@ impl Digest {
             .or_else(|| s.strip_prefix("sha256-"))
             .ok_or_else(|| Error::invalid_digest(s, "not a sha256 digest"))?;
         if hex.len() != 64 {
-            return Err(Error::invalid_digest(s, "a sha256 digest has 64 hex digits"));
+            return Err(Error::invalid_digest(
+                s,
+                "a sha256 digest has 64 hex digits",
+            ));
         }
         let mut out = [0u8; 32];
         for (i, pair) in hex.as_bytes().chunks_exact(2).enumerate() {

@@ -98,7 +98,10 @@ pub enum ErrorKind {
     /// A model name that does not follow the grammar (DESIGN.md §3).
     InvalidName { name: String, reason: String },
     /// A digest that is not `sha256:` and 64 lowercase hex digits.
-    InvalidDigest { digest: String, reason: &'static str },
+    InvalidDigest {
+        digest: String,
+        reason: &'static str,
+    },
     /// An option or argument out of range.
     InvalidArgument { reason: String },
     /// Something local does not exist: a model in the store, a blob it needs.
@@ -349,7 +352,7 @@ impl fmt::Display for ErrorKind {
                 code,
                 message,
                 url,
-            ..
+                ..
             } => {
                 write!(f, "registry answered HTTP {status}")?;
                 if let Some(code) = code {
@@ -381,11 +384,7 @@ impl fmt::Display for ErrorKind {
             } => {
                 write!(f, "no space left on the device holding {}", path.display())?;
                 if *needed > 0 {
-                    write!(
-                        f,
-                        ": {} more bytes needed, {} available",
-                        needed, available
-                    )?;
+                    write!(f, ": {} more bytes needed, {} available", needed, available)?;
                 }
                 Ok(())
             }
@@ -448,8 +447,14 @@ mod tests {
 
     #[test]
     fn registry_codes_map_to_statuses() {
-        assert_eq!(registry(404, Some("MANIFEST_UNKNOWN")).status(), Status::NotFound);
-        assert_eq!(registry(400, Some("BLOB_UNKNOWN")).status(), Status::NotFound);
+        assert_eq!(
+            registry(404, Some("MANIFEST_UNKNOWN")).status(),
+            Status::NotFound
+        );
+        assert_eq!(
+            registry(400, Some("BLOB_UNKNOWN")).status(),
+            Status::NotFound
+        );
         assert_eq!(registry(401, None).status(), Status::Unauthorized);
         assert_eq!(registry(403, Some("DENIED")).status(), Status::Unauthorized);
         assert_eq!(registry(500, Some("INTERNAL")).status(), Status::Http);
@@ -472,7 +477,9 @@ mod tests {
             .with_blob(Digest::empty())
             .with_model("h/ns/m:t");
         let text = err.to_string();
-        assert!(text.starts_with("h/ns/m:t: blob sha256:e3b0c44298fc: registry answered HTTP 500 INTERNAL: m"));
+        assert!(text.starts_with(
+            "h/ns/m:t: blob sha256:e3b0c44298fc: registry answered HTTP 500 INTERNAL: m"
+        ));
     }
 
     #[test]
@@ -486,7 +493,11 @@ mod tests {
 
     #[test]
     fn enospc_becomes_no_space() {
-        let err = Error::io("write", Path::new("/x"), io::Error::from_raw_os_error(libc::ENOSPC));
+        let err = Error::io(
+            "write",
+            Path::new("/x"),
+            io::Error::from_raw_os_error(libc::ENOSPC),
+        );
         assert_eq!(err.status(), Status::NoSpace);
     }
 }

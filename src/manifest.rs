@@ -307,7 +307,10 @@ mod tests {
             (r#"{"layers":{}}"#, "not an array"),
             (r#"{"layers":[null]}"#, "layer 0 is null"),
             (r#"{"layers":[{"size":1}]}"#, "layer 0 has no digest"),
-            (r#"{"layers":[{"digest":"sha256:abc","size":1}]}"#, "layer 0: invalid digest"),
+            (
+                r#"{"layers":[{"digest":"sha256:abc","size":1}]}"#,
+                "layer 0: invalid digest",
+            ),
             (
                 r#"{"layers":[{"digest":"sha512:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":1}]}"#,
                 "not a sha256 digest",
@@ -327,9 +330,12 @@ mod tests {
     #[test]
     fn sizes_are_bounded() {
         let e = |size: &str| {
-            parse(&format!(r#"{{"layers":[{{"digest":"{}","size":{size}}}]}}"#, d(0)))
-                .unwrap_err()
-                .to_string()
+            parse(&format!(
+                r#"{{"layers":[{{"digest":"{}","size":{size}}}]}}"#,
+                d(0)
+            ))
+            .unwrap_err()
+            .to_string()
         };
         assert!(e("-1").contains("not a non-negative integer"));
         assert!(e("1.5").contains("not a non-negative integer"));
@@ -342,7 +348,10 @@ mod tests {
     fn layer_count_and_body_are_bounded() {
         let layer = format!(r#"{{"digest":"{}","size":1}}"#, d(0));
         let many = format!(r#"{{"layers":[{}]}}"#, vec![layer; 1001].join(","));
-        assert!(parse(&many).unwrap_err().to_string().contains("1001 layers"));
+        assert!(parse(&many)
+            .unwrap_err()
+            .to_string()
+            .contains("1001 layers"));
         let big = format!(r#"{{"pad":"{}","layers":[]}}"#, "x".repeat(4 << 20));
         assert!(parse(&big).unwrap_err().to_string().contains("byte limit"));
     }

@@ -377,15 +377,24 @@ mod tests {
 
     #[test]
     fn model_alone_takes_everything_from_the_mask() {
-        assert_eq!(full("llama3.2"), "registry.ollama.ai/library/llama3.2:latest");
+        assert_eq!(
+            full("llama3.2"),
+            "registry.ollama.ai/library/llama3.2:latest"
+        );
         assert_eq!(parse("llama3.2").unwrap().scheme(), Scheme::Https);
     }
 
     #[test]
     fn each_optional_part_is_recognised() {
-        assert_eq!(full("llama3.2:1b"), "registry.ollama.ai/library/llama3.2:1b");
+        assert_eq!(
+            full("llama3.2:1b"),
+            "registry.ollama.ai/library/llama3.2:1b"
+        );
         assert_eq!(full("me/llama3.2"), "registry.ollama.ai/me/llama3.2:latest");
-        assert_eq!(full("me/llama3.2:q4_K_M"), "registry.ollama.ai/me/llama3.2:q4_K_M");
+        assert_eq!(
+            full("me/llama3.2:q4_K_M"),
+            "registry.ollama.ai/me/llama3.2:q4_K_M"
+        );
         assert_eq!(full("example.com/me/m"), "example.com/me/m:latest");
         assert_eq!(full("example.com:5000/me/m:t"), "example.com:5000/me/m:t");
         assert_eq!(full("127.0.0.1:5000/me/m"), "127.0.0.1:5000/me/m:latest");
@@ -423,8 +432,17 @@ mod tests {
         assert_eq!(n.to_string(), "127.0.0.1:9/testing/m:v1");
         assert_eq!(n.scheme(), Scheme::Http);
         // A host spelled out does not inherit the mask's plain-HTTP scheme.
-        assert_eq!(Name::parse("other/ns/m", &mask).unwrap().scheme(), Scheme::Https);
-        for bad in ["h/ns/m:t", "h/ns/_", "ns/_:t", "h/ns/_:t@sha256:x", "ftp://h/ns/_:t"] {
+        assert_eq!(
+            Name::parse("other/ns/m", &mask).unwrap().scheme(),
+            Scheme::Https
+        );
+        for bad in [
+            "h/ns/m:t",
+            "h/ns/_",
+            "ns/_:t",
+            "h/ns/_:t@sha256:x",
+            "ftp://h/ns/_:t",
+        ] {
             assert!(NameMask::parse(bad).is_err(), "{bad}");
         }
     }

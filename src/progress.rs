@@ -98,7 +98,12 @@ struct Tally {
 }
 
 impl Tally {
-    fn snapshot(&self, event: ProgressEvent, index: Option<usize>, message: Option<String>) -> Progress {
+    fn snapshot(
+        &self,
+        event: ProgressEvent,
+        index: Option<usize>,
+        message: Option<String>,
+    ) -> Progress {
         let layer = index.and_then(|i| self.layers.get(i));
         Progress {
             event,
@@ -273,7 +278,10 @@ mod tests {
         let kinds: Vec<ProgressEvent> = got.iter().map(|p| p.event).collect();
         use ProgressEvent::*;
         assert_eq!(kinds, vec![Resolved, Cached, Started, Bytes, Done]);
-        assert_eq!((got[0].total, got[0].layers_total, got[0].completed), (200, 2, 0));
+        assert_eq!(
+            (got[0].total, got[0].layers_total, got[0].completed),
+            (200, 2, 0)
+        );
         assert_eq!((got[3].layer_completed, got[3].completed), (50, 150));
         assert_eq!((got[4].completed, got[4].layers_done), (200, 2));
     }
@@ -282,7 +290,9 @@ mod tests {
     fn logs_below_the_level_are_dropped() {
         let (tx, rx) = channel();
         let r = Reporter::new(tx, LogLevel::Warn);
-        r.log(LogLevel::Debug, || unreachable!("not formatted when not wanted"));
+        r.log(LogLevel::Debug, || {
+            unreachable!("not formatted when not wanted")
+        });
         r.log(LogLevel::Error, || "bad".into());
         assert!(matches!(rx.try_recv(), Ok(Event::Log(LogLevel::Error, m)) if m == "bad"));
     }

@@ -30,7 +30,12 @@ const PERSIST_EVERY: Duration = Duration::from_secs(2);
 const WAIT_POLL: Duration = Duration::from_millis(100);
 
 /// Fetches `name`'s manifest from its mirrors or its registry.
-pub(crate) async fn resolve(op: &Op, name: &Name, access: Access, cancel: &CancellationToken) -> Result<(Session, Manifest)> {
+pub(crate) async fn resolve(
+    op: &Op,
+    name: &Name,
+    access: Access,
+    cancel: &CancellationToken,
+) -> Result<(Session, Manifest)> {
     let sources = op.pull_sources(name);
     let last = sources.len() - 1;
     for (i, source) in sources.iter().enumerate() {
@@ -43,7 +48,12 @@ pub(crate) async fn resolve(op: &Op, name: &Name, access: Access, cancel: &Cance
         match result {
             Ok(manifest) => return Ok((session, manifest)),
             Err(e) if i < last && !e.is_cancelled() => {
-                op.log(LogLevel::Warn, || format!("mirror {} failed, trying the next source: {e}", source.host()));
+                op.log(LogLevel::Warn, || {
+                    format!(
+                        "mirror {} failed, trying the next source: {e}",
+                        source.host()
+                    )
+                });
             }
             Err(e) => return Err(e.with_model(name)),
         }
@@ -67,12 +77,19 @@ pub(crate) async fn pull(op: Arc<Op>, name: Name) -> Result<Manifest> {
     .await
     .map_err(|e| e.with_model(&name))?;
 
-    let present: Vec<bool> = blobs.iter().map(|l| op.store.has_blob(&l.digest, l.size)).collect();
+    let present: Vec<bool> = blobs
+        .iter()
+        .map(|l| op.store.has_blob(&l.digest, l.size))
+        .collect();
     check_space(&op, &blobs, &present).map_err(|e| e.with_model(&name))?;
 
     op.reporter.resolved(&blobs);
     for (i, is_present) in present.iter().enumerate() {
-        let event = if *is_present { ProgressEvent::Cached } else { ProgressEvent::Queued };
+        let event = if *is_present {
+            ProgressEvent::Cached
+        } else {
+            ProgressEvent::Queued
+        };
         op.reporter.blob(i, event, None);
     }
 
@@ -98,7 +115,10 @@ pub(crate) async fn pull(op: Arc<Op>, name: Name) -> Result<Manifest> {
         });
         if let Err(e) = result {
             // The first real cause wins over the cancellations it triggers.
-            if failure.as_ref().is_none_or(|f| f.is_cancelled() && !e.is_cancelled()) {
+            if failure
+                .as_ref()
+                .is_none_or(|f| f.is_cancelled() && !e.is_cancelled())
+            {
                 failure = Some(e);
             }
             stop.cancel();
@@ -118,7 +138,9 @@ pub(crate) async fn pull(op: Arc<Op>, name: Name) -> Result<Manifest> {
     blocking(move || {
         for layer in linked.blobs() {
             if !store.has_blob(&layer.digest, layer.size) {
-                return Err(Error::not_found("a blob that was just downloaded").with_blob(layer.digest));
+                return Err(
+                    Error::not_found("a blob that was just downloaded").with_blob(layer.digest)
+                );
             }
         }
         store.link_manifest(&link_name, &linked)
@@ -169,7 +191,9 @@ impl BlobJob {
         let result = self.fetch_once_locked().await;
         match &result {
             Err(e) if !e.is_cancelled() => {
-                self.op.reporter.blob(self.index, ProgressEvent::Failed, Some(e.to_string()));
+                self.op
+                    .reporter
+                    .blob(self.index, ProgressEvent::Failed, Some(e.to_string()));
             }
             _ => {}
         }
@@ -185,13 +209,17 @@ impl BlobJob {
         let mut restarted = false;
         loop {
             if store.has_blob(&digest, size) {
-                self.op.reporter.blob(self.index, ProgressEvent::Cached, None);
+                self.op
+                    .reporter
+                    .blob(self.index, ProgressEvent::Cached, None);
                 return Ok(());
             }
             let Some(lock) = store.try_lock_blob(&digest)? else {
                 if !waiting {
                     waiting = true;
-                    self.op.reporter.blob(self.index, ProgressEvent::Waiting, None);
+                    self.op
+                        .reporter
+                        .blob(self.index, ProgressEvent::Waiting, None);
                 }
                 self.session.sleep(WAIT_POLL).await?;
                 continue;
@@ -204,7 +232,12 @@ impl BlobJob {
             let resumed = partial.resumed_bytes() > 0;
             if resumed {
                 self.op.log(LogLevel::Info, || {
-                    format!("{}: resuming with {} of {} bytes", digest.short(), partial.resumed_bytes(), size)
+                    format!(
+                        "{}: resuming with {} of {} bytes",
+                        digest.short(),
+                        partial.resumed_bytes(),
+                        size
+                    )
                 });
             }
             match self.download(partial).await {
@@ -213,7 +246,10 @@ impl BlobJob {
                 Err(e) if e.status() == Status::DigestMismatch && resumed && !restarted => {
                     restarted = true;
                     self.op.log(LogLevel::Warn, || {
-                        format!("{}: resumed data was damaged; downloading it again", digest.short())
+                        format!(
+                            "{}: resumed data was damaged; downloading it again",
+                            digest.short()
+                        )
                     });
                     self.op.reporter.set_bytes(self.index, 0);
                 }
@@ -225,7 +261,9 @@ impl BlobJob {
     async fn download(&self, partial: Partial) -> Result<()> {
         let partial = Arc::new(partial);
         self.op.reporter.set_bytes(self.index, partial.covered());
-        self.op.reporter.blob(self.index, ProgressEvent::Started, None);
+        self.op
+            .reporter
+            .blob(self.index, ProgressEvent::Started, None);
 
         let hashing = {
             let p = partial.clone();
@@ -250,7 +288,9 @@ impl BlobJob {
         let hashed = match fetched {
             Ok(()) => {
                 if !hashing.is_finished() {
-                    self.op.reporter.blob(self.index, ProgressEvent::Verifying, None);
+                    self.op
+                        .reporter
+                        .blob(self.index, ProgressEvent::Verifying, None);
                 }
                 let abandon = partial.clone();
                 tokio::select! {
@@ -313,7 +353,10 @@ impl BlobJob {
         let first = missing[0].0;
         let url = {
             let _permit = self.permit().await?;
-            let resp = self.session.get_blob_range(&blob_url, first, first + 1, size, true).await?;
+            let resp = self
+                .session
+                .get_blob_range(&blob_url, first, first + 1, size, true)
+                .await?;
             let final_url = resp.url().clone();
             let whole = resp.status() == reqwest::StatusCode::OK;
             let mut at = if whole { 0 } else { first };
@@ -376,7 +419,10 @@ impl BlobJob {
         let streams = self.streams.clone();
         self.session
             .cancellable(async move {
-                streams.acquire_owned().await.map_err(|_| Error::cancelled())
+                streams
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| Error::cancelled())
             })
             .await
     }
@@ -390,7 +436,10 @@ impl BlobJob {
         loop {
             let before = at;
             let attempt = async {
-                let resp = self.session.get_blob_range(url, at, end, self.layer.size, false).await?;
+                let resp = self
+                    .session
+                    .get_blob_range(url, at, end, self.layer.size, false)
+                    .await?;
                 self.stream_into(partial, resp, &mut at, end).await
             }
             .await;
@@ -403,9 +452,15 @@ impl BlobJob {
                     if failures >= policy.attempts {
                         return Err(e);
                     }
-                    self.op.reporter.blob(self.index, ProgressEvent::Retrying, Some(e.to_string()));
+                    self.op
+                        .reporter
+                        .blob(self.index, ProgressEvent::Retrying, Some(e.to_string()));
                     self.session
-                        .backoff(failures, &e, &format!("{} bytes {at}-{}", self.layer.digest.short(), end - 1))
+                        .backoff(
+                            failures,
+                            &e,
+                            &format!("{} bytes {at}-{}", self.layer.digest.short(), end - 1),
+                        )
                         .await?;
                 }
                 Err(e) => return Err(e),
@@ -416,14 +471,23 @@ impl BlobJob {
     /// Writes a body into the partial file from `*at` up to `end`. A body
     /// longer than asked is a protocol error; a shorter one a (retryable)
     /// network error.
-    async fn stream_into(&self, partial: &Partial, mut resp: Response, at: &mut u64, end: u64) -> Result<()> {
+    async fn stream_into(
+        &self,
+        partial: &Partial,
+        mut resp: Response,
+        at: &mut u64,
+        end: u64,
+    ) -> Result<()> {
         let url = resp.url().clone();
         while let Some(piece) = self.session.next_chunk(&mut resp, &url).await? {
             let n = piece.len() as u64;
             if *at + n > end {
                 return Err(Error::protocol(
                     &crate::remote::session::redact(&url),
-                    format!("the answer carries more bytes than the {} asked for", end - (*at).min(end)),
+                    format!(
+                        "the answer carries more bytes than the {} asked for",
+                        end - (*at).min(end)
+                    ),
                 ));
             }
             partial.write_at(*at, &piece)?;
@@ -480,7 +544,10 @@ mod tests {
     #[test]
     fn chunks_end_on_boundaries() {
         assert_eq!(chunk_pieces(&[(1, 10)], 4), vec![(1, 4), (4, 8), (8, 10)]);
-        assert_eq!(chunk_pieces(&[(0, 8), (9, 13)], 4), vec![(0, 4), (4, 8), (9, 12), (12, 13)]);
+        assert_eq!(
+            chunk_pieces(&[(0, 8), (9, 13)], 4),
+            vec![(0, 4), (4, 8), (9, 12), (12, 13)]
+        );
         assert!(chunk_pieces(&[], 4).is_empty());
     }
 }

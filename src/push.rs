@@ -66,7 +66,10 @@ pub(crate) async fn push(op: Arc<Op>, target: Name, source: Name) -> Result<Mani
             }))
         });
         if let Err(e) = result {
-            if failure.as_ref().is_none_or(|f| f.is_cancelled() && !e.is_cancelled()) {
+            if failure
+                .as_ref()
+                .is_none_or(|f| f.is_cancelled() && !e.is_cancelled())
+            {
                 failure = Some(e);
             }
             stop.cancel();
@@ -91,7 +94,10 @@ fn check_local(store: &Store, source: &Name, limits: &crate::manifest::Limits) -
     for layer in manifest.blobs() {
         match store.blob_size(&layer.digest) {
             None => {
-                return Err(Error::not_found(format!("blob {} of the local model", layer.digest)).with_blob(layer.digest))
+                return Err(
+                    Error::not_found(format!("blob {} of the local model", layer.digest))
+                        .with_blob(layer.digest),
+                )
             }
             Some(actual) if actual != layer.size => {
                 return Err(Error::new(ErrorKind::SizeMismatch {
@@ -116,10 +122,14 @@ fn mount_sources(store: &Store, target: &Name, digests: &[Digest]) -> HashMap<Di
     let limits = crate::manifest::Limits::default();
     for (name, path) in models {
         let other_repo = name.repository();
-        if !name.host().eq_ignore_ascii_case(target.host()) || other_repo.eq_ignore_ascii_case(&target.repository()) {
+        if !name.host().eq_ignore_ascii_case(target.host())
+            || other_repo.eq_ignore_ascii_case(&target.repository())
+        {
             continue;
         }
-        let Ok(manifest) = std::fs::read(&path).map_err(drop).and_then(|b| Manifest::parse(b, &limits).map_err(drop))
+        let Ok(manifest) = std::fs::read(&path)
+            .map_err(drop)
+            .and_then(|b| Manifest::parse(b, &limits).map_err(drop))
         else {
             continue;
         };
@@ -151,7 +161,9 @@ impl UploadJob {
         let result = self.upload().await;
         if let Err(e) = &result {
             if !e.is_cancelled() {
-                self.op.reporter.blob(self.index, ProgressEvent::Failed, Some(e.to_string()));
+                self.op
+                    .reporter
+                    .blob(self.index, ProgressEvent::Failed, Some(e.to_string()));
             }
         }
         result.map_err(|e| e.with_blob(digest))
@@ -161,20 +173,33 @@ impl UploadJob {
         let streams = self.streams.clone();
         let _permit = self
             .session
-            .cancellable(async move { streams.acquire_owned().await.map_err(|_| Error::cancelled()) })
+            .cancellable(async move {
+                streams
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| Error::cancelled())
+            })
             .await?;
         let digest = self.layer.digest;
-        self.op.reporter.blob(self.index, ProgressEvent::Started, None);
+        self.op
+            .reporter
+            .blob(self.index, ProgressEvent::Started, None);
         if self.session.has_blob(digest).await? {
-            self.op.reporter.blob(self.index, ProgressEvent::Cached, None);
+            self.op
+                .reporter
+                .blob(self.index, ProgressEvent::Cached, None);
             return Ok(());
         }
         let mut location = None;
         for repo in &self.mount_from {
             match self.session.start_upload(digest, Some(repo)).await {
                 Ok(UploadStart::Mounted | UploadStart::Exists) => {
-                    self.op.log(LogLevel::Info, || format!("{}: mounted from {repo}", digest.short()));
-                    self.op.reporter.blob(self.index, ProgressEvent::Cached, None);
+                    self.op.log(LogLevel::Info, || {
+                        format!("{}: mounted from {repo}", digest.short())
+                    });
+                    self.op
+                        .reporter
+                        .blob(self.index, ProgressEvent::Cached, None);
                     return Ok(());
                 }
                 // The registry opened an ordinary upload session instead.
@@ -183,7 +208,9 @@ impl UploadJob {
                     break;
                 }
                 Err(e) if e.is_cancelled() => return Err(e),
-                Err(e) => self.op.log(LogLevel::Debug, || format!("{}: mount from {repo} failed: {e}", digest.short())),
+                Err(e) => self.op.log(LogLevel::Debug, || {
+                    format!("{}: mount from {repo} failed: {e}", digest.short())
+                }),
             }
         }
 
@@ -194,18 +221,23 @@ impl UploadJob {
                 Some(url) => url,
                 None => match self.session.start_upload(digest, None).await? {
                     UploadStart::Exists | UploadStart::Mounted => {
-                        self.op.reporter.blob(self.index, ProgressEvent::Cached, None);
+                        self.op
+                            .reporter
+                            .blob(self.index, ProgressEvent::Cached, None);
                         return Ok(());
                     }
                     UploadStart::Upload(url) => url,
                 },
             };
             self.op.reporter.set_bytes(self.index, 0);
-            let chunked = self.session.is_session_url(&url) && self.layer.size > self.op.settings.chunk_threshold;
+            let chunked = self.session.is_session_url(&url)
+                && self.layer.size > self.op.settings.chunk_threshold;
             let sent = if chunked {
                 self.send_chunks(url).await
             } else {
-                self.session.put_blob(&url, digest, self.body(0, self.layer.size)).await
+                self.session
+                    .put_blob(&url, digest, self.body(0, self.layer.size))
+                    .await
             };
             match sent {
                 Ok(()) => {
@@ -214,10 +246,17 @@ impl UploadJob {
                 }
                 // A transient failure or a session the registry forgot: start
                 // a new upload.
-                Err(e) if (e.is_retryable() || e.registry_code() == Some("BLOB_UPLOAD_UNKNOWN")) && restarts + 1 < policy.attempts => {
+                Err(e)
+                    if (e.is_retryable() || e.registry_code() == Some("BLOB_UPLOAD_UNKNOWN"))
+                        && restarts + 1 < policy.attempts =>
+                {
                     restarts += 1;
-                    self.op.reporter.blob(self.index, ProgressEvent::Retrying, Some(e.to_string()));
-                    self.session.backoff(restarts, &e, &format!("upload of {}", digest.short())).await?;
+                    self.op
+                        .reporter
+                        .blob(self.index, ProgressEvent::Retrying, Some(e.to_string()));
+                    self.session
+                        .backoff(restarts, &e, &format!("upload of {}", digest.short()))
+                        .await?;
                 }
                 Err(e) => return Err(e),
             }
@@ -234,20 +273,38 @@ impl UploadJob {
         let mut failures = 0;
         while offset < size {
             let len = piece.min(size - offset);
-            match self.session.patch_blob(&url, offset, len, self.body(offset, len)).await {
+            match self
+                .session
+                .patch_blob(&url, offset, len, self.body(offset, len))
+                .await
+            {
                 Ok(next) => {
                     url = next;
                     offset += len;
                     failures = 0;
                 }
                 Err(e) if e.registry_code() == Some("BLOB_UPLOAD_UNKNOWN") => return Err(e),
-                Err(e) if (e.is_retryable() || e.http_status() == Some(416)) && failures + 1 < policy.attempts => {
+                Err(e)
+                    if (e.is_retryable() || e.http_status() == Some(416))
+                        && failures + 1 < policy.attempts =>
+                {
                     failures += 1;
-                    self.op.reporter.blob(self.index, ProgressEvent::Retrying, Some(e.to_string()));
-                    self.session.backoff(failures, &e, &format!("upload of {}", self.layer.digest.short())).await?;
+                    self.op
+                        .reporter
+                        .blob(self.index, ProgressEvent::Retrying, Some(e.to_string()));
+                    self.session
+                        .backoff(
+                            failures,
+                            &e,
+                            &format!("upload of {}", self.layer.digest.short()),
+                        )
+                        .await?;
                     let (held, next) = self.session.upload_offset(&url).await?;
                     if held > size {
-                        return Err(Error::protocol(&url.to_string(), format!("the upload session claims {held} of {size} bytes")));
+                        return Err(Error::protocol(
+                            url.as_ref(),
+                            format!("the upload session claims {held} of {size} bytes"),
+                        ));
                     }
                     offset = held;
                     url = next;

@@ -17,22 +17,51 @@ fn pull_not_cached_then_cached_then_mixed() {
     let manifest = r.expect("first pull");
     assert_eq!(manifest.digest().to_string(), model.digest);
     let stored = std::fs::read(store.manifest_path(&reg.host(), &model.repo, "1")).unwrap();
-    assert_eq!(stored, model.manifest.to_vec(), "the manifest is stored byte for byte");
+    assert_eq!(
+        stored,
+        model.manifest.to_vec(),
+        "the manifest is stored byte for byte"
+    );
     for blob in model.layers.iter().chain([&model.config]) {
-        assert_eq!(std::fs::read(store.blob_path(&blob.digest)).unwrap(), reg.blob(&blob.digest).unwrap().to_vec());
+        assert_eq!(
+            std::fs::read(store.blob_path(&blob.digest)).unwrap(),
+            reg.blob(&blob.digest).unwrap().to_vec()
+        );
     }
-    assert_eq!(events.first().unwrap().event, ProgressEvent::Resolved, "totals come first");
+    assert_eq!(
+        events.first().unwrap().event,
+        ProgressEvent::Resolved,
+        "totals come first"
+    );
     assert_eq!(events.first().unwrap().total, 6000 + model.config.size);
     assert_eq!(events.last().unwrap().event, ProgressEvent::Finished);
-    assert_eq!(events.iter().filter(|e| e.event == ProgressEvent::Done).count(), 4);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.event == ProgressEvent::Done)
+            .count(),
+        4
+    );
     assert_eq!(assert_store_consistent(store.root()), 4);
 
     // Everything is present: no blob is requested again.
     reg.clear_requests();
     let (r, events) = pull_collect(&client, &name);
     r.expect("cached pull");
-    assert_eq!(events.iter().filter(|e| e.event == ProgressEvent::Cached).count(), 4);
-    assert!(reg.requests().iter().all(|r| !r.path_and_query.contains("/blobs/")), "{:?}", reg.requests());
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.event == ProgressEvent::Cached)
+            .count(),
+        4
+    );
+    assert!(
+        reg.requests()
+            .iter()
+            .all(|r| !r.path_and_query.contains("/blobs/")),
+        "{:?}",
+        reg.requests()
+    );
 
     // A second model sharing two blobs fetches only what it lacks.
     let other = reg.add_model("library/tiny:2", &[1000, 2000, 4000], 1);
@@ -40,10 +69,23 @@ fn pull_not_cached_then_cached_then_mixed() {
     reg.clear_requests();
     let (r, events) = pull_collect(&client, &name_of(&reg, &other));
     r.expect("mixed pull");
-    let cached = events.iter().filter(|e| e.event == ProgressEvent::Cached).count();
-    let done = events.iter().filter(|e| e.event == ProgressEvent::Done).count();
-    assert_eq!((cached, done), (2, 2), "two shared blobs cached, the new layer and config fetched");
-    let fetched: Vec<_> = requests_on(&reg, Server::BlobStore).into_iter().map(|r| r.path_and_query).collect();
+    let cached = events
+        .iter()
+        .filter(|e| e.event == ProgressEvent::Cached)
+        .count();
+    let done = events
+        .iter()
+        .filter(|e| e.event == ProgressEvent::Done)
+        .count();
+    assert_eq!(
+        (cached, done),
+        (2, 2),
+        "two shared blobs cached, the new layer and config fetched"
+    );
+    let fetched: Vec<_> = requests_on(&reg, Server::BlobStore)
+        .into_iter()
+        .map(|r| r.path_and_query)
+        .collect();
     assert_eq!(fetched.len(), 2, "{fetched:?}");
     assert_eq!(client.list().unwrap().len(), 2);
 }
@@ -53,8 +95,14 @@ fn large_layer_is_chunked_after_resolving_the_redirect_once() {
     let reg = TestRegistry::start(Options::default());
     let model = reg.add_model("ns/big:latest", &[3 << 20], 7);
     let store = TempStore::new();
-    let client = builder(&store).chunking(1 << 20, 256 << 10).streams(4).build().unwrap();
-    client.pull(&name_of(&reg, &model), Default::default()).expect("pull");
+    let client = builder(&store)
+        .chunking(1 << 20, 256 << 10)
+        .streams(4)
+        .build()
+        .unwrap();
+    client
+        .pull(&name_of(&reg, &model), Default::default())
+        .expect("pull");
     assert_store_consistent(store.root());
 
     let layer = &model.layers[0].digest;
@@ -62,7 +110,11 @@ fn large_layer_is_chunked_after_resolving_the_redirect_once() {
         .into_iter()
         .filter(|r| r.path_and_query.ends_with(&format!("/blobs/{layer}")))
         .collect();
-    assert_eq!(on_registry.len(), 1, "the registry's redirect is resolved once: {on_registry:?}");
+    assert_eq!(
+        on_registry.len(),
+        1,
+        "the registry's redirect is resolved once: {on_registry:?}"
+    );
     assert_eq!(on_registry[0].header("range"), Some("bytes=0-0"));
     let ranges: Vec<String> = requests_on(&reg, Server::BlobStore)
         .into_iter()
@@ -72,9 +124,19 @@ fn large_layer_is_chunked_after_resolving_the_redirect_once() {
     // The probe's byte, then 12 chunks of 256 KiB (the first one byte short),
     // started in order: the first chunk is among the first four (streams) requests.
     assert_eq!(ranges[0], "bytes=0-0");
-    assert!(ranges[1..5].contains(&"bytes=1-262143".to_string()), "{ranges:?}");
+    assert!(
+        ranges[1..5].contains(&"bytes=1-262143".to_string()),
+        "{ranges:?}"
+    );
     assert_eq!(ranges.len(), 1 + 12, "{ranges:?}");
-    assert!(ranges.contains(&format!("bytes={}-{}", (3 << 20) - (256 << 10), (3 << 20) - 1)), "{ranges:?}");
+    assert!(
+        ranges.contains(&format!(
+            "bytes={}-{}",
+            (3 << 20) - (256 << 10),
+            (3 << 20) - 1
+        )),
+        "{ranges:?}"
+    );
 }
 
 #[test]
@@ -85,17 +147,34 @@ fn authorization_never_reaches_the_blob_store() {
     let key_path = dir.path().join("id_ed25519");
     std::fs::write(&key_path, vector["private_key_openssh"].as_str().unwrap()).unwrap();
 
-    let reg = TestRegistry::start(Options::default().auth(Auth::Ed25519Legacy { public_keys: vec![] }));
+    let reg = TestRegistry::start(Options::default().auth(Auth::Ed25519Legacy {
+        public_keys: vec![],
+    }));
     let model = reg.add_model("ns/m:t", &[5 << 20], 3);
     let store = TempStore::new();
-    let client = builder(&store).key_file(&key_path).chunking(1 << 20, 1 << 20).build().unwrap();
-    client.pull(&name_of(&reg, &model), Default::default()).expect("signed pull");
+    let client = builder(&store)
+        .key_file(&key_path)
+        .chunking(1 << 20, 1 << 20)
+        .build()
+        .unwrap();
+    client
+        .pull(&name_of(&reg, &model), Default::default())
+        .expect("signed pull");
     let registry = requests_on(&reg, Server::Registry);
-    assert!(!registry.is_empty() && registry.iter().all(|r| r.header("authorization").is_some_and(|a| a.starts_with("Bearer "))));
+    assert!(
+        !registry.is_empty()
+            && registry.iter().all(|r| r
+                .header("authorization")
+                .is_some_and(|a| a.starts_with("Bearer ")))
+    );
     let store_reqs = requests_on(&reg, Server::BlobStore);
     assert!(store_reqs.len() > 2);
     for r in store_reqs {
-        assert_eq!(r.header("authorization"), None, "credentials leaked to the blob store: {r:?}");
+        assert_eq!(
+            r.header("authorization"),
+            None,
+            "credentials leaked to the blob store: {r:?}"
+        );
     }
 }
 
@@ -106,19 +185,42 @@ fn pull_by_digest_checks_the_digest() {
     let store = TempStore::new();
     let client = client(&store);
     let name = format!("http://{}/ns/m:pinned@{}", reg.host(), model.digest);
-    let m = client.pull(&name, Default::default()).expect("pull by digest");
+    let m = client
+        .pull(&name, Default::default())
+        .expect("pull by digest");
     assert_eq!(m.digest().to_string(), model.digest);
     assert!(store.manifest_path(&reg.host(), "ns/m", "pinned").is_file());
 
     // A digest the registry does not have.
     let missing = olreg::Digest::of(b"nothing").to_string();
-    let err = client.pull(&format!("http://{}/ns/m@{missing}", reg.host()), Default::default()).unwrap_err();
+    let err = client
+        .pull(
+            &format!("http://{}/ns/m@{missing}", reg.host()),
+            Default::default(),
+        )
+        .unwrap_err();
     assert_eq!(err.status(), Status::NotFound, "{err}");
 
     // A registry that serves other bytes under the digest.
     let body = br#"{"layers":[{"digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":1}]}"#;
-    reg.inject(Fault::new(Target::Manifest, FaultKind::ManifestBody { body: body.to_vec().into() }).forever());
-    reg.inject(Fault::new(Target::Blob { digest: None }, FaultKind::ManifestBody { body: body.to_vec().into() }).forever());
+    reg.inject(
+        Fault::new(
+            Target::Manifest,
+            FaultKind::ManifestBody {
+                body: body.to_vec().into(),
+            },
+        )
+        .forever(),
+    );
+    reg.inject(
+        Fault::new(
+            Target::Blob { digest: None },
+            FaultKind::ManifestBody {
+                body: body.to_vec().into(),
+            },
+        )
+        .forever(),
+    );
     let err = client.pull(&name, Default::default()).unwrap_err();
     assert_eq!(err.status(), Status::DigestMismatch, "{err}");
 }
@@ -128,22 +230,45 @@ fn manifest_not_found_and_server_errors_are_reported_with_their_cause() {
     let reg = TestRegistry::start(Options::default());
     let store = TempStore::new();
     let client = client(&store);
-    let err = client.pull(&format!("http://{}/ns/absent:t", reg.host()), Default::default()).unwrap_err();
+    let err = client
+        .pull(
+            &format!("http://{}/ns/absent:t", reg.host()),
+            Default::default(),
+        )
+        .unwrap_err();
     assert_eq!(err.status(), Status::NotFound);
     assert_eq!(err.http_status(), Some(404));
     assert_eq!(err.registry_code(), Some("MANIFEST_UNKNOWN"));
     assert!(err.to_string().contains("ns/absent:t"), "{err}");
 
     let model = reg.add_model("ns/m:t", &[10], 1);
-    reg.inject(Fault::status(Target::Manifest, 500, ErrorBody::ollama("INTERNAL_ERROR", "the database is on fire")).forever());
-    let err = client.pull(&name_of(&reg, &model), Default::default()).unwrap_err();
+    reg.inject(
+        Fault::status(
+            Target::Manifest,
+            500,
+            ErrorBody::ollama("INTERNAL_ERROR", "the database is on fire"),
+        )
+        .forever(),
+    );
+    let err = client
+        .pull(&name_of(&reg, &model), Default::default())
+        .unwrap_err();
     assert_eq!(err.status(), Status::Http);
     assert_eq!(err.http_status(), Some(500));
     assert_eq!(err.registry_code(), Some("INTERNAL_ERROR"));
     assert!(err.to_string().contains("the database is on fire"), "{err}");
-    let tries = requests_on(&reg, Server::Registry).iter().filter(|r| r.path_and_query.contains("/manifests/")).count();
-    assert_eq!(tries, 1 + 4, "a 5xx is retried (4 attempts here), plus the 404 above");
-    assert!(files_under(store.root()).iter().all(|f| !f.starts_with("manifests/")));
+    let tries = requests_on(&reg, Server::Registry)
+        .iter()
+        .filter(|r| r.path_and_query.contains("/manifests/"))
+        .count();
+    assert_eq!(
+        tries,
+        1 + 4,
+        "a 5xx is retried (4 attempts here), plus the 404 above"
+    );
+    assert!(files_under(store.root())
+        .iter()
+        .all(|f| !f.starts_with("manifests/")));
 }
 
 #[test]
@@ -151,13 +276,30 @@ fn invalid_manifests_are_rejected_before_any_blob() {
     let reg = TestRegistry::start(Options::default());
     let store = TempStore::new();
     let client = client(&store);
-    for (i, body) in [&b""[..], b"null", b"!!!", br#"{"layers":[]}"#, br#"{"layers":[null]}"#].iter().enumerate() {
+    for (i, body) in [
+        &b""[..],
+        b"null",
+        b"!!!",
+        br#"{"layers":[]}"#,
+        br#"{"layers":[null]}"#,
+    ]
+    .iter()
+    .enumerate()
+    {
         let tag = format!("bad{i}");
         reg.put_manifest("ns/m", &tag, body.to_vec());
         reg.clear_requests();
-        let err = client.pull(&format!("http://{}/ns/m:{tag}", reg.host()), Default::default()).unwrap_err();
+        let err = client
+            .pull(
+                &format!("http://{}/ns/m:{tag}", reg.host()),
+                Default::default(),
+            )
+            .unwrap_err();
         assert_eq!(err.status(), Status::InvalidManifest, "{body:?}: {err}");
-        assert!(reg.requests().iter().all(|r| !r.path_and_query.contains("/blobs/")));
+        assert!(reg
+            .requests()
+            .iter()
+            .all(|r| !r.path_and_query.contains("/blobs/")));
     }
     assert!(olreg::Store::new(store.root()).list().unwrap().is_empty());
 }
@@ -167,18 +309,36 @@ fn corrupted_blob_never_reaches_its_final_name() {
     let reg = TestRegistry::start(Options::default());
     let model = reg.add_model("ns/m:t", &[50_000], 1);
     let layer = model.layers[0].digest.clone();
-    reg.inject(Fault::new(Target::BlobStore { digest: Some(layer.clone()) }, FaultKind::Corrupt { offset: 1234 }).forever());
+    reg.inject(
+        Fault::new(
+            Target::BlobStore {
+                digest: Some(layer.clone()),
+            },
+            FaultKind::Corrupt { offset: 1234 },
+        )
+        .forever(),
+    );
     let store = TempStore::new();
     let client = client(&store);
-    let err = client.pull(&name_of(&reg, &model), Default::default()).unwrap_err();
+    let err = client
+        .pull(&name_of(&reg, &model), Default::default())
+        .unwrap_err();
     assert_eq!(err.status(), Status::DigestMismatch, "{err}");
-    assert!(err.to_string().contains(&layer[..19]), "the message names the blob: {err}");
+    assert!(
+        err.to_string().contains(&layer[..19]),
+        "the message names the blob: {err}"
+    );
     assert!(!store.blob_path(&layer).exists());
-    assert!(olreg::Store::new(store.root()).list().unwrap().is_empty(), "no manifest is linked");
+    assert!(
+        olreg::Store::new(store.root()).list().unwrap().is_empty(),
+        "no manifest is linked"
+    );
     assert_store_consistent(store.root());
 
     reg.clear_faults();
-    client.pull(&name_of(&reg, &model), Default::default()).expect("a later pull succeeds");
+    client
+        .pull(&name_of(&reg, &model), Default::default())
+        .expect("a later pull succeeds");
     assert_store_consistent(store.root());
 }
 
@@ -191,16 +351,27 @@ fn https_needs_a_trusted_certificate_or_insecure_mode() {
     let secure = format!("https://{}/ns/m:t", reg.host());
     let err = client.pull(&secure, Default::default()).unwrap_err();
     assert_eq!(err.status(), Status::Network, "{err}");
-    assert!(err.to_string().contains("TLS") || err.to_string().contains("certificate"), "{err}");
+    assert!(
+        err.to_string().contains("TLS") || err.to_string().contains("certificate"),
+        "{err}"
+    );
 
     client
-        .pull(&format!("https+insecure://{}/ns/m:t", reg.host()), Default::default())
+        .pull(
+            &format!("https+insecure://{}/ns/m:t", reg.host()),
+            Default::default(),
+        )
         .expect("https+insecure accepts the self-signed certificate");
 
     // Trusting the registry's CA works too, without insecure mode.
     let store2 = TempStore::new();
-    let trusting = builder(&store2).add_ca_pem(reg.ca_pem().unwrap()).build().unwrap();
-    trusting.pull(&secure, Default::default()).expect("extra CA");
+    let trusting = builder(&store2)
+        .add_ca_pem(reg.ca_pem().unwrap())
+        .build()
+        .unwrap();
+    trusting
+        .pull(&secure, Default::default())
+        .expect("extra CA");
     let _ = model;
 }
 
@@ -209,9 +380,22 @@ fn cancelling_mid_pull_is_prompt_and_leaves_the_store_consistent() {
     let reg = TestRegistry::start(Options::default());
     let model = reg.add_model("ns/m:t", &[8 << 20], 5);
     // Slow the blob store down so the pull is surely mid-way when cancelled.
-    reg.inject(Fault::new(Target::BlobStore { digest: None }, FaultKind::Stall { after_bytes: 512 << 10, millis: 10_000 }).forever());
+    reg.inject(
+        Fault::new(
+            Target::BlobStore { digest: None },
+            FaultKind::Stall {
+                after_bytes: 512 << 10,
+                millis: 10_000,
+            },
+        )
+        .forever(),
+    );
     let store = TempStore::new();
-    let client = builder(&store).chunking(1 << 20, 1 << 20).streams(2).build().unwrap();
+    let client = builder(&store)
+        .chunking(1 << 20, 1 << 20)
+        .streams(2)
+        .build()
+        .unwrap();
     let token = olreg::CancelToken::new();
     let canceller = {
         let token = token.clone();
@@ -223,21 +407,35 @@ fn cancelling_mid_pull_is_prompt_and_leaves_the_store_consistent() {
         })
     };
     let err = client
-        .pull(&name_of(&reg, &model), olreg::Watch { progress: None, cancel: Some(&token) })
+        .pull(
+            &name_of(&reg, &model),
+            olreg::Watch {
+                progress: None,
+                cancel: Some(&token),
+            },
+        )
         .unwrap_err();
     let returned = std::time::Instant::now();
     let cancelled_at = canceller.join().unwrap();
     assert_eq!(err.status(), Status::Cancelled, "{err}");
     let latency = returned - cancelled_at;
-    assert!(latency < std::time::Duration::from_secs(1), "cancel took {latency:?}");
+    assert!(
+        latency < std::time::Duration::from_secs(1),
+        "cancel took {latency:?}"
+    );
     assert_store_consistent(store.root());
     assert!(olreg::Store::new(store.root()).list().unwrap().is_empty());
     // What arrived is kept for the next pull.
     let partials = files_under(&store.root().join(".olreg/partial"));
-    assert!(partials.iter().any(|f| f.ends_with(".state")), "{partials:?}");
+    assert!(
+        partials.iter().any(|f| f.ends_with(".state")),
+        "{partials:?}"
+    );
 
     reg.clear_faults();
-    client.pull(&name_of(&reg, &model), Default::default()).expect("resumes");
+    client
+        .pull(&name_of(&reg, &model), Default::default())
+        .expect("resumes");
     assert_store_consistent(store.root());
 }
 
@@ -245,7 +443,16 @@ fn cancelling_mid_pull_is_prompt_and_leaves_the_store_consistent() {
 fn a_progress_callback_can_cancel() {
     let reg = TestRegistry::start(Options::default());
     let model = reg.add_model("ns/m:t", &[4 << 20], 5);
-    reg.inject(Fault::new(Target::BlobStore { digest: None }, FaultKind::Stall { after_bytes: 1 << 20, millis: 5_000 }).forever());
+    reg.inject(
+        Fault::new(
+            Target::BlobStore { digest: None },
+            FaultKind::Stall {
+                after_bytes: 1 << 20,
+                millis: 5_000,
+            },
+        )
+        .forever(),
+    );
     let store = TempStore::new();
     let client = client(&store);
     let mut calls = 0;
@@ -254,7 +461,13 @@ fn a_progress_callback_can_cancel() {
         p.event != ProgressEvent::Bytes
     };
     let err = client
-        .pull(&name_of(&reg, &model), olreg::Watch { progress: Some(&mut cb), cancel: None })
+        .pull(
+            &name_of(&reg, &model),
+            olreg::Watch {
+                progress: Some(&mut cb),
+                cancel: None,
+            },
+        )
         .unwrap_err();
     assert_eq!(err.status(), Status::Cancelled);
     assert!(calls >= 2);

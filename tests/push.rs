@@ -9,7 +9,9 @@ use olreg::{ProgressEvent, Status, Watch};
 fn pulled(src: &TestRegistry, model: &Model) -> (TempStore, olreg::Client) {
     let store = TempStore::new();
     let client = client(&store);
-    client.pull(&name_of(src, model), Watch::default()).expect("pull");
+    client
+        .pull(&name_of(src, model), Watch::default())
+        .expect("pull");
     (store, client)
 }
 
@@ -17,7 +19,10 @@ fn pulled(src: &TestRegistry, model: &Model) -> (TempStore, olreg::Client) {
 fn push_one_and_many_layers_with_presigned_uploads() {
     let src = TestRegistry::start(Options::default());
     let dst = TestRegistry::start(Options::default());
-    for (tag, sizes) in [("one", vec![3000u64]), ("many", vec![10, 2000, 30_000, 400_000, 5])] {
+    for (tag, sizes) in [
+        ("one", vec![3000u64]),
+        ("many", vec![10, 2000, 30_000, 400_000, 5]),
+    ] {
         let model = src.add_model(&format!("ns/m:{tag}"), &sizes, 9);
         let (_store, client) = pulled(&src, &model);
         let target = format!("http://{}/other/copy:{tag}", dst.host());
@@ -27,16 +32,32 @@ fn push_one_and_many_layers_with_presigned_uploads() {
             true
         };
         let pushed = client
-            .push(&target, Some(&name_of(&src, &model)), Watch { progress: Some(&mut cb), cancel: None })
+            .push(
+                &target,
+                Some(&name_of(&src, &model)),
+                Watch {
+                    progress: Some(&mut cb),
+                    cancel: None,
+                },
+            )
             .expect("push");
         assert_eq!(pushed.digest().to_string(), model.digest);
-        assert_eq!(dst.manifest("other/copy", tag).unwrap(), model.manifest, "the exact bytes are pushed");
+        assert_eq!(
+            dst.manifest("other/copy", tag).unwrap(),
+            model.manifest,
+            "the exact bytes are pushed"
+        );
         assert_eq!(
             dst.manifest_content_type("other/copy", tag).as_deref(),
             Some("application/vnd.docker.distribution.manifest.v2+json")
         );
         for blob in model.layers.iter().chain([&model.config]) {
-            assert_eq!(dst.blob(&blob.digest), src.blob(&blob.digest), "{}", blob.digest);
+            assert_eq!(
+                dst.blob(&blob.digest),
+                src.blob(&blob.digest),
+                "{}",
+                blob.digest
+            );
         }
         assert_eq!(events.first(), Some(&ProgressEvent::Resolved));
         assert_eq!(events.last(), Some(&ProgressEvent::Finished));
@@ -51,29 +72,62 @@ fn blobs_the_registry_has_are_not_uploaded() {
     let (_store, client) = pulled(&src, &model);
     // The destination already has the first layer.
     dst.add_blob(src.blob(&model.layers[0].digest).unwrap());
-    client.push(&format!("http://{}/ns/m:t", dst.host()), Some(&name_of(&src, &model)), Watch::default()).unwrap();
+    client
+        .push(
+            &format!("http://{}/ns/m:t", dst.host()),
+            Some(&name_of(&src, &model)),
+            Watch::default(),
+        )
+        .unwrap();
     let uploads: Vec<_> = dst
         .requests()
         .into_iter()
         .filter(|r| r.method == "PUT" && r.path_and_query.starts_with("/upload/"))
         .collect();
-    assert_eq!(uploads.len(), 2, "only the second layer and the config are sent: {uploads:?}");
-    assert!(uploads.iter().all(|r| !r.path_and_query.contains(&model.layers[0].digest[7..])));
+    assert_eq!(
+        uploads.len(),
+        2,
+        "only the second layer and the config are sent: {uploads:?}"
+    );
+    assert!(uploads
+        .iter()
+        .all(|r| !r.path_and_query.contains(&model.layers[0].digest[7..])));
 }
 
 #[test]
 fn presigned_upload_urls_get_no_credentials() {
     let src = TestRegistry::start(Options::default());
-    let dst = TestRegistry::start(Options::default().auth(Auth::Basic { user: "u".into(), password: "p".into() }));
+    let dst = TestRegistry::start(Options::default().auth(Auth::Basic {
+        user: "u".into(),
+        password: "p".into(),
+    }));
     let model = src.add_model("ns/m:t", &[1000], 2);
     let store = TempStore::new();
-    let client = builder(&store).credential(&dst.host(), "u", "p").build().unwrap();
-    client.pull(&name_of(&src, &model), Watch::default()).unwrap();
-    client.push(&format!("http://{}/ns/m:t", dst.host()), Some(&name_of(&src, &model)), Watch::default()).unwrap();
+    let client = builder(&store)
+        .credential(&dst.host(), "u", "p")
+        .build()
+        .unwrap();
+    client
+        .pull(&name_of(&src, &model), Watch::default())
+        .unwrap();
+    client
+        .push(
+            &format!("http://{}/ns/m:t", dst.host()),
+            Some(&name_of(&src, &model)),
+            Watch::default(),
+        )
+        .unwrap();
     let store_reqs = requests_on(&dst, Server::BlobStore);
     assert!(!store_reqs.is_empty());
-    assert!(store_reqs.iter().all(|r| r.header("authorization").is_none()), "{store_reqs:?}");
-    assert!(requests_on(&dst, Server::Registry).iter().any(|r| r.header("authorization").is_some_and(|a| a.starts_with("Basic "))));
+    assert!(
+        store_reqs
+            .iter()
+            .all(|r| r.header("authorization").is_none()),
+        "{store_reqs:?}"
+    );
+    assert!(requests_on(&dst, Server::Registry).iter().any(|r| r
+        .header("authorization")
+        .is_some_and(|a| a.starts_with("Basic "))));
 }
 
 #[test]
@@ -82,18 +136,41 @@ fn upload_sessions_with_chunks() {
     let dst = TestRegistry::start(Options::default().distribution_like());
     let model = src.add_model("ns/m:t", &[(3 << 20) + 17, 100], 4);
     let store = TempStore::new();
-    let client = builder(&store).chunking(1 << 20, 1 << 20).upload_chunk_size(1 << 20).build().unwrap();
-    client.pull(&name_of(&src, &model), Watch::default()).unwrap();
-    client.push(&format!("http://{}/ns/m:t", dst.host()), Some(&name_of(&src, &model)), Watch::default()).unwrap();
+    let client = builder(&store)
+        .chunking(1 << 20, 1 << 20)
+        .upload_chunk_size(1 << 20)
+        .build()
+        .unwrap();
+    client
+        .pull(&name_of(&src, &model), Watch::default())
+        .unwrap();
+    client
+        .push(
+            &format!("http://{}/ns/m:t", dst.host()),
+            Some(&name_of(&src, &model)),
+            Watch::default(),
+        )
+        .unwrap();
     for blob in model.layers.iter().chain([&model.config]) {
         assert_eq!(dst.blob(&blob.digest), src.blob(&blob.digest));
     }
-    let patches = dst.requests().into_iter().filter(|r| r.method == "PATCH").count();
+    let patches = dst
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .count();
     assert_eq!(patches, 4, "the large layer goes in four PATCH pieces");
-    let puts: Vec<_> = dst.requests().into_iter().filter(|r| r.method == "PUT" && r.path_and_query.contains("/blobs/uploads/")).collect();
+    let puts: Vec<_> = dst
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path_and_query.contains("/blobs/uploads/"))
+        .collect();
     assert_eq!(puts.len(), 3);
     for put in &puts {
-        assert!(put.path_and_query.contains("_state="), "the session's query is kept: {put:?}");
+        assert!(
+            put.path_and_query.contains("_state="),
+            "the session's query is kept: {put:?}"
+        );
         assert!(put.path_and_query.contains("digest=sha256"), "{put:?}");
         assert_eq!(put.header("content-type"), Some("application/octet-stream"));
     }
@@ -105,11 +182,27 @@ fn an_invalid_upload_location_is_an_error() {
     let dst = TestRegistry::start(Options::default());
     let model = src.add_model("ns/m:t", &[1000], 2);
     let (_store, client) = pulled(&src, &model);
-    for location in ["http://[::1", "ftp://127.0.0.1/upload", "file:///etc/passwd"] {
+    for location in [
+        "http://[::1",
+        "ftp://127.0.0.1/upload",
+        "file:///etc/passwd",
+    ] {
         dst.clear_faults();
-        dst.inject(Fault::new(Target::Upload, FaultKind::UploadLocation { location: location.into() }).forever());
+        dst.inject(
+            Fault::new(
+                Target::Upload,
+                FaultKind::UploadLocation {
+                    location: location.into(),
+                },
+            )
+            .forever(),
+        );
         let err = client
-            .push(&format!("http://{}/ns/m:t", dst.host()), Some(&name_of(&src, &model)), Watch::default())
+            .push(
+                &format!("http://{}/ns/m:t", dst.host()),
+                Some(&name_of(&src, &model)),
+                Watch::default(),
+            )
             .unwrap_err();
         assert_eq!(err.status(), Status::Protocol, "{location}: {err}");
         assert!(err.to_string().contains("Location"), "{err}");
@@ -127,11 +220,17 @@ fn broken_local_models_fail_before_any_request() {
     let target = format!("http://{}/ns/m:t", dst.host());
     let from = name_of(&src, &model);
 
-    let mut check = |what: &str, status: Status| {
+    let check = |what: &str, status: Status| {
         dst.clear_requests();
-        let err = client.push(&target, Some(&from), Watch::default()).unwrap_err();
+        let err = client
+            .push(&target, Some(&from), Watch::default())
+            .unwrap_err();
         assert_eq!(err.status(), status, "{what}: {err}");
-        assert!(dst.requests().is_empty(), "{what}: requests were made: {:?}", dst.requests());
+        assert!(
+            dst.requests().is_empty(),
+            "{what}: requests were made: {:?}",
+            dst.requests()
+        );
         err
     };
 
@@ -153,7 +252,13 @@ fn broken_local_models_fail_before_any_request() {
     check("null layer", Status::InvalidManifest);
     // A model that does not exist.
     std::fs::write(&manifest_path, good).unwrap();
-    let err = client.push(&target, Some("http://127.0.0.1:1/ns/absent:t"), Watch::default()).unwrap_err();
+    let err = client
+        .push(
+            &target,
+            Some("http://127.0.0.1:1/ns/absent:t"),
+            Watch::default(),
+        )
+        .unwrap_err();
     assert_eq!(err.status(), Status::NotFound);
     assert!(dst.requests().is_empty());
     // And with everything repaired, the push works.

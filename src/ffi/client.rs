@@ -41,7 +41,9 @@ pub unsafe extern "C" fn olreg_client_new(
             Some(o) => o.builder.clone(),
             None => ClientBuilder::new(),
         };
-        let client = Box::new(olreg_client { client: builder.build()? });
+        let client = Box::new(olreg_client {
+            client: builder.build()?,
+        });
         // SAFETY: checked non-NULL above.
         unsafe { *out = Box::into_raw(client) };
         Ok(())
@@ -169,7 +171,11 @@ pub unsafe extern "C" fn olreg_resolve(
         if manifest.is_null() {
             return Err(super::null_argument("manifest"));
         }
-        let resolved = unsafe { with_watch(None, std::ptr::null_mut(), cancel, |w| client.resolve(name, w))? };
+        let resolved = unsafe {
+            with_watch(None, std::ptr::null_mut(), cancel, |w| {
+                client.resolve(name, w)
+            })?
+        };
         // SAFETY: checked non-NULL.
         unsafe { *manifest = olreg_manifest::boxed(resolved) };
         Ok(())
@@ -235,7 +241,11 @@ pub unsafe extern "C" fn olreg_show(
 /// Threading: any thread. Returns OLREG_OK, OLREG_NULL_ARGUMENT,
 /// OLREG_INVALID_NAME, OLREG_NOT_FOUND, OLREG_IO or OLREG_REENTRANT.
 #[no_mangle]
-pub unsafe extern "C" fn olreg_remove(client: *const olreg_client, name: *const c_char, err: *mut *mut olreg_error) -> olreg_status {
+pub unsafe extern "C" fn olreg_remove(
+    client: *const olreg_client,
+    name: *const c_char,
+    err: *mut *mut olreg_error,
+) -> olreg_status {
     super::fence(err, || {
         let client = unsafe { client_ref(client)? };
         let name = unsafe { arg(name, "name")? };
@@ -299,7 +309,9 @@ pub unsafe extern "C" fn olreg_verify(
         }
         let issues = unsafe { with_watch(cb, user_data, cancel, |w| client.verify(name, w))? };
         // SAFETY: checked non-NULL.
-        unsafe { *problems = olreg_string_list::from_strings(issues.iter().map(|i| i.to_string())) };
+        unsafe {
+            *problems = olreg_string_list::from_strings(issues.iter().map(|i| i.to_string()))
+        };
         Ok(())
     })
 }

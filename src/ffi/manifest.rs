@@ -42,7 +42,10 @@ pub unsafe extern "C" fn olreg_manifest_digest(m: *const olreg_manifest) -> *con
 ///
 /// Ownership: belongs to `m`. Threading: any thread.
 #[no_mangle]
-pub unsafe extern "C" fn olreg_manifest_bytes(m: *const olreg_manifest, len: *mut usize) -> *const c_char {
+pub unsafe extern "C" fn olreg_manifest_bytes(
+    m: *const olreg_manifest,
+    len: *mut usize,
+) -> *const c_char {
     let Some(m) = (unsafe { m.as_ref() }) else {
         return ptr::null();
     };
@@ -63,7 +66,10 @@ pub unsafe extern "C" fn olreg_manifest_layer_count(m: *const olreg_manifest) ->
 ///
 /// Ownership: belongs to `m`. Threading: any thread.
 #[no_mangle]
-pub unsafe extern "C" fn olreg_manifest_layer_digest(m: *const olreg_manifest, index: usize) -> *const c_char {
+pub unsafe extern "C" fn olreg_manifest_layer_digest(
+    m: *const olreg_manifest,
+    index: usize,
+) -> *const c_char {
     match unsafe { m.as_ref() }.and_then(|m| m.layers.get(index)) {
         Some((digest, _)) => digest.as_ptr(),
         None => ptr::null(),
@@ -75,7 +81,10 @@ pub unsafe extern "C" fn olreg_manifest_layer_digest(m: *const olreg_manifest, i
 ///
 /// Ownership: belongs to `m`. Threading: any thread.
 #[no_mangle]
-pub unsafe extern "C" fn olreg_manifest_layer_media_type(m: *const olreg_manifest, index: usize) -> *const c_char {
+pub unsafe extern "C" fn olreg_manifest_layer_media_type(
+    m: *const olreg_manifest,
+    index: usize,
+) -> *const c_char {
     match unsafe { m.as_ref() }.and_then(|m| m.layers.get(index)) {
         Some((_, media_type)) => media_type.as_ptr(),
         None => ptr::null(),

@@ -15,7 +15,9 @@ use crate::progress::LogLevel;
 
 /// Receives one log line. `level` is an OLREG_LOG_* value; `message` is
 /// borrowed for the duration of the call.
-pub type olreg_log_cb = Option<unsafe extern "C" fn(user_data: *mut c_void, level: olreg_log_level, message: *const c_char)>;
+pub type olreg_log_cb = Option<
+    unsafe extern "C" fn(user_data: *mut c_void, level: olreg_log_level, message: *const c_char),
+>;
 
 /// Client options. Create with olreg_options_new(), set what differs from
 /// the defaults, pass to olreg_client_new() (which copies them), free with
@@ -86,14 +88,20 @@ unsafe fn edit(
 /// Strings are copied. Returns OLREG_OK, OLREG_NULL_ARGUMENT or
 /// OLREG_INVALID_ARGUMENT (not UTF-8). The same holds for every setter below.
 #[no_mangle]
-pub unsafe extern "C" fn olreg_options_set_models_dir(opts: *mut olreg_options, dir: *const c_char) -> olreg_status {
+pub unsafe extern "C" fn olreg_options_set_models_dir(
+    opts: *mut olreg_options,
+    dir: *const c_char,
+) -> olreg_status {
     unsafe { edit(opts, |b| Ok(b.models_dir(arg(dir, "dir")?))) }
 }
 
 /// Sets the mask that completes names, e.g. `registry.ollama.ai/library/_:latest`
 /// or `http://127.0.0.1:5000/library/_:latest`. Checked by olreg_client_new().
 #[no_mangle]
-pub unsafe extern "C" fn olreg_options_set_name_mask(opts: *mut olreg_options, mask: *const c_char) -> olreg_status {
+pub unsafe extern "C" fn olreg_options_set_name_mask(
+    opts: *mut olreg_options,
+    mask: *const c_char,
+) -> olreg_status {
     unsafe { edit(opts, |b| Ok(b.name_mask(arg(mask, "mask")?))) }
 }
 
@@ -101,7 +109,10 @@ pub unsafe extern "C" fn olreg_options_set_name_mask(opts: *mut olreg_options, m
 /// when the client is created). NULL makes every request anonymous, even
 /// if `~/.ollama/id_ed25519` exists.
 #[no_mangle]
-pub unsafe extern "C" fn olreg_options_set_key_file(opts: *mut olreg_options, path: *const c_char) -> olreg_status {
+pub unsafe extern "C" fn olreg_options_set_key_file(
+    opts: *mut olreg_options,
+    path: *const c_char,
+) -> olreg_status {
     unsafe {
         edit(opts, |b| {
             Ok(match opt_arg(path, "path")? {
@@ -114,7 +125,10 @@ pub unsafe extern "C" fn olreg_options_set_key_file(opts: *mut olreg_options, pa
 
 /// Sets how many requests run in parallel per call (at least 1).
 #[no_mangle]
-pub unsafe extern "C" fn olreg_options_set_streams(opts: *mut olreg_options, streams: u32) -> olreg_status {
+pub unsafe extern "C" fn olreg_options_set_streams(
+    opts: *mut olreg_options,
+    streams: u32,
+) -> olreg_status {
     unsafe {
         edit(opts, |b| {
             if streams == 0 {
@@ -128,7 +142,11 @@ pub unsafe extern "C" fn olreg_options_set_streams(opts: *mut olreg_options, str
 /// Blobs over `threshold` bytes download in ranged chunks of `chunk_size`
 /// bytes over parallel connections (defaults 128 MiB and 8 MiB).
 #[no_mangle]
-pub unsafe extern "C" fn olreg_options_set_chunking(opts: *mut olreg_options, threshold: u64, chunk_size: u64) -> olreg_status {
+pub unsafe extern "C" fn olreg_options_set_chunking(
+    opts: *mut olreg_options,
+    threshold: u64,
+    chunk_size: u64,
+) -> olreg_status {
     unsafe {
         edit(opts, |b| {
             if chunk_size == 0 {
@@ -142,7 +160,10 @@ pub unsafe extern "C" fn olreg_options_set_chunking(opts: *mut olreg_options, th
 /// Upload sessions send blobs over the chunking threshold in PATCH pieces
 /// of `size` bytes (default 64 MiB).
 #[no_mangle]
-pub unsafe extern "C" fn olreg_options_set_upload_chunk_size(opts: *mut olreg_options, size: u64) -> olreg_status {
+pub unsafe extern "C" fn olreg_options_set_upload_chunk_size(
+    opts: *mut olreg_options,
+    size: u64,
+) -> olreg_status {
     unsafe {
         edit(opts, |b| {
             if size == 0 {
@@ -156,7 +177,10 @@ pub unsafe extern "C" fn olreg_options_set_upload_chunk_size(opts: *mut olreg_op
 /// Sets the User-Agent header. The default is Ollama-shaped (ollama.com
 /// refuses other agents) and names olreg.
 #[no_mangle]
-pub unsafe extern "C" fn olreg_options_set_user_agent(opts: *mut olreg_options, user_agent: *const c_char) -> olreg_status {
+pub unsafe extern "C" fn olreg_options_set_user_agent(
+    opts: *mut olreg_options,
+    user_agent: *const c_char,
+) -> olreg_status {
     unsafe { edit(opts, |b| Ok(b.user_agent(arg(user_agent, "user_agent")?))) }
 }
 
@@ -164,7 +188,11 @@ pub unsafe extern "C" fn olreg_options_set_user_agent(opts: *mut olreg_options, 
 /// may deliver nothing, before or after its first byte, before it is
 /// abandoned and retried), in milliseconds. 0 keeps the default (30 s).
 #[no_mangle]
-pub unsafe extern "C" fn olreg_options_set_timeouts(opts: *mut olreg_options, connect_ms: u32, stall_ms: u32) -> olreg_status {
+pub unsafe extern "C" fn olreg_options_set_timeouts(
+    opts: *mut olreg_options,
+    connect_ms: u32,
+    stall_ms: u32,
+) -> olreg_status {
     unsafe {
         edit(opts, |mut b| {
             if connect_ms > 0 {
@@ -194,8 +222,10 @@ pub unsafe extern "C" fn olreg_options_set_retries(
             if attempts == 0 {
                 return Err(Error::invalid_argument("attempts must be at least 1"));
             }
-            Ok(b.retries(attempts, Duration::from_millis(base_delay_ms.into()))
-                .max_retry_delay(Duration::from_millis(max_delay_ms.into())))
+            Ok(
+                b.retries(attempts, Duration::from_millis(base_delay_ms.into()))
+                    .max_retry_delay(Duration::from_millis(max_delay_ms.into())),
+            )
         })
     }
 }
@@ -204,18 +234,25 @@ pub unsafe extern "C" fn olreg_options_set_retries(
 /// Without this call the HTTPS_PROXY, HTTP_PROXY and NO_PROXY environment
 /// variables are honoured.
 #[no_mangle]
-pub unsafe extern "C" fn olreg_options_set_proxy(opts: *mut olreg_options, url: *const c_char) -> olreg_status {
+pub unsafe extern "C" fn olreg_options_set_proxy(
+    opts: *mut olreg_options,
+    url: *const c_char,
+) -> olreg_status {
     unsafe { edit(opts, |b| Ok(b.proxy(arg(url, "url")?))) }
 }
 
 /// Trusts the CA certificates in the PEM file at `path` as well as the
 /// system's. The file is read now.
 #[no_mangle]
-pub unsafe extern "C" fn olreg_options_add_ca_file(opts: *mut olreg_options, path: *const c_char) -> olreg_status {
+pub unsafe extern "C" fn olreg_options_add_ca_file(
+    opts: *mut olreg_options,
+    path: *const c_char,
+) -> olreg_status {
     unsafe {
         edit(opts, |b| {
             let path = arg(path, "path")?;
-            let pem = std::fs::read(path).map_err(|e| Error::io("read", std::path::Path::new(path), e))?;
+            let pem = std::fs::read(path)
+                .map_err(|e| Error::io("read", std::path::Path::new(path), e))?;
             crate::remote::tls::parse_pem_certificates(&pem)?;
             Ok(b.add_ca_pem(pem))
         })
@@ -224,7 +261,11 @@ pub unsafe extern "C" fn olreg_options_add_ca_file(opts: *mut olreg_options, pat
 
 /// Trusts the CA certificates in `len` bytes of PEM at `pem` (copied).
 #[no_mangle]
-pub unsafe extern "C" fn olreg_options_add_ca_pem(opts: *mut olreg_options, pem: *const c_char, len: usize) -> olreg_status {
+pub unsafe extern "C" fn olreg_options_add_ca_pem(
+    opts: *mut olreg_options,
+    pem: *const c_char,
+    len: usize,
+) -> olreg_status {
     unsafe {
         edit(opts, |b| {
             if pem.is_null() {
@@ -242,7 +283,10 @@ pub unsafe extern "C" fn olreg_options_add_ca_pem(opts: *mut olreg_options, pem:
 /// (as the `https+insecure://` scheme does for one name) and lets https
 /// redirect to http.
 #[no_mangle]
-pub unsafe extern "C" fn olreg_options_set_insecure(opts: *mut olreg_options, insecure: bool) -> olreg_status {
+pub unsafe extern "C" fn olreg_options_set_insecure(
+    opts: *mut olreg_options,
+    insecure: bool,
+) -> olreg_status {
     unsafe { edit(opts, |b| Ok(b.insecure(insecure))) }
 }
 
@@ -258,7 +302,11 @@ pub unsafe extern "C" fn olreg_options_add_credential(
 ) -> olreg_status {
     unsafe {
         edit(opts, |b| {
-            Ok(b.credential(arg(host, "host")?, arg(user, "user")?, arg(password, "password")?))
+            Ok(b.credential(
+                arg(host, "host")?,
+                arg(user, "user")?,
+                arg(password, "password")?,
+            ))
         })
     }
 }
@@ -267,15 +315,25 @@ pub unsafe extern "C" fn olreg_options_add_credential(
 /// NULL reads none. Default: `$DOCKER_CONFIG/config.json` or
 /// `~/.docker/config.json`, if present.
 #[no_mangle]
-pub unsafe extern "C" fn olreg_options_set_docker_config(opts: *mut olreg_options, path: *const c_char) -> olreg_status {
-    unsafe { edit(opts, |b| Ok(b.docker_config(opt_arg(path, "path")?.map(Into::into)))) }
+pub unsafe extern "C" fn olreg_options_set_docker_config(
+    opts: *mut olreg_options,
+    path: *const c_char,
+) -> olreg_status {
+    unsafe {
+        edit(opts, |b| {
+            Ok(b.docker_config(opt_arg(path, "path")?.map(Into::into)))
+        })
+    }
 }
 
 /// Adds a mirror tried before the named registry for pulls: `URL` for every
 /// host, or `HOST=URL` for one (`registry.ollama.ai=http://10.0.0.5:5000`).
 /// Models are still filed under their own names. Checked by olreg_client_new().
 #[no_mangle]
-pub unsafe extern "C" fn olreg_options_add_mirror(opts: *mut olreg_options, spec: *const c_char) -> olreg_status {
+pub unsafe extern "C" fn olreg_options_add_mirror(
+    opts: *mut olreg_options,
+    spec: *const c_char,
+) -> olreg_status {
     unsafe { edit(opts, |b| Ok(b.mirror(arg(spec, "spec")?))) }
 }
 
@@ -293,7 +351,8 @@ pub unsafe extern "C" fn olreg_options_set_limits(
         edit(opts, |b| {
             let mut limits = Limits::default();
             if max_manifest_bytes > 0 {
-                limits.max_manifest_bytes = usize::try_from(max_manifest_bytes).unwrap_or(usize::MAX);
+                limits.max_manifest_bytes =
+                    usize::try_from(max_manifest_bytes).unwrap_or(usize::MAX);
             }
             if max_blob_size > 0 {
                 limits.max_blob_size = max_blob_size;
@@ -348,13 +407,20 @@ pub unsafe extern "C" fn olreg_options_set_log_callback(
                 2 => LogLevel::Warn,
                 3 => LogLevel::Info,
                 4 => LogLevel::Debug,
-                other => return Err(Error::invalid_argument(format!("log level {other} is not an OLREG_LOG_* value"))),
+                other => {
+                    return Err(Error::invalid_argument(format!(
+                        "log level {other} is not an OLREG_LOG_* value"
+                    )))
+                }
             };
             let Some(cb) = cb else {
                 return Ok(b.log(LogLevel::Error, Arc::new(|_, _| {})));
             };
             let callback = LogCallback { cb, user_data };
-            Ok(b.log(level, Arc::new(move |level, message| callback.call(level, message))))
+            Ok(b.log(
+                level,
+                Arc::new(move |level, message| callback.call(level, message)),
+            ))
         })
     }
 }

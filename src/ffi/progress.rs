@@ -39,10 +39,15 @@ pub struct olreg_progress {
 /// Receives progress. Return 0 to continue, anything else to cancel the call
 /// (which then returns OLREG_CANCELLED). Runs on the thread that made the
 /// call; must not call blocking olreg functions (OLREG_REENTRANT).
-pub type olreg_progress_cb = Option<unsafe extern "C" fn(user_data: *mut c_void, progress: *const olreg_progress) -> c_int>;
+pub type olreg_progress_cb =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, progress: *const olreg_progress) -> c_int>;
 
 /// Calls a C progress callback with a borrowed snapshot; `true` = go on.
-pub(crate) fn deliver(cb: unsafe extern "C" fn(*mut c_void, *const olreg_progress) -> c_int, user_data: *mut c_void, p: &Progress) -> bool {
+pub(crate) fn deliver(
+    cb: unsafe extern "C" fn(*mut c_void, *const olreg_progress) -> c_int,
+    user_data: *mut c_void,
+    p: &Progress,
+) -> bool {
     let text = |s: &str| CString::new(s.replace('\0', " ")).expect("NULs replaced");
     let digest = p.digest.map(|d| text(&d.to_string()));
     let media_type = text(&p.media_type);

@@ -137,10 +137,24 @@ mod tests {
     #[test]
     fn constants_match_the_rust_statuses() {
         let constants = [
-            OLREG_OK, OLREG_NULL_ARGUMENT, OLREG_INVALID_ARGUMENT, OLREG_INVALID_NAME, OLREG_INVALID_DIGEST,
-            OLREG_NOT_FOUND, OLREG_UNAUTHORIZED, OLREG_INVALID_MANIFEST, OLREG_HTTP, OLREG_NETWORK,
-            OLREG_PROTOCOL, OLREG_DIGEST_MISMATCH, OLREG_SIZE_MISMATCH, OLREG_IO, OLREG_NO_SPACE,
-            OLREG_CANCELLED, OLREG_REENTRANT, OLREG_PANIC,
+            OLREG_OK,
+            OLREG_NULL_ARGUMENT,
+            OLREG_INVALID_ARGUMENT,
+            OLREG_INVALID_NAME,
+            OLREG_INVALID_DIGEST,
+            OLREG_NOT_FOUND,
+            OLREG_UNAUTHORIZED,
+            OLREG_INVALID_MANIFEST,
+            OLREG_HTTP,
+            OLREG_NETWORK,
+            OLREG_PROTOCOL,
+            OLREG_DIGEST_MISMATCH,
+            OLREG_SIZE_MISMATCH,
+            OLREG_IO,
+            OLREG_NO_SPACE,
+            OLREG_CANCELLED,
+            OLREG_REENTRANT,
+            OLREG_PANIC,
         ];
         for (c, s) in constants.iter().zip(Status::ALL) {
             assert_eq!(*c, s as i32);
@@ -155,10 +169,17 @@ mod tests {
     fn event_and_level_numbers_match() {
         use crate::progress::{LogLevel, ProgressEvent as E};
         let pairs = [
-            (OLREG_EVENT_RESOLVED, E::Resolved), (OLREG_EVENT_QUEUED, E::Queued), (OLREG_EVENT_STARTED, E::Started),
-            (OLREG_EVENT_BYTES, E::Bytes), (OLREG_EVENT_CACHED, E::Cached), (OLREG_EVENT_VERIFYING, E::Verifying),
-            (OLREG_EVENT_DONE, E::Done), (OLREG_EVENT_FAILED, E::Failed), (OLREG_EVENT_RETRYING, E::Retrying),
-            (OLREG_EVENT_WAITING, E::Waiting), (OLREG_EVENT_FINISHED, E::Finished),
+            (OLREG_EVENT_RESOLVED, E::Resolved),
+            (OLREG_EVENT_QUEUED, E::Queued),
+            (OLREG_EVENT_STARTED, E::Started),
+            (OLREG_EVENT_BYTES, E::Bytes),
+            (OLREG_EVENT_CACHED, E::Cached),
+            (OLREG_EVENT_VERIFYING, E::Verifying),
+            (OLREG_EVENT_DONE, E::Done),
+            (OLREG_EVENT_FAILED, E::Failed),
+            (OLREG_EVENT_RETRYING, E::Retrying),
+            (OLREG_EVENT_WAITING, E::Waiting),
+            (OLREG_EVENT_FINISHED, E::Finished),
         ];
         for (c, e) in pairs {
             assert_eq!(c, e as i32);

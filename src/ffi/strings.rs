@@ -80,7 +80,10 @@ pub unsafe extern "C" fn olreg_string_list_len(list: *const olreg_string_list) -
 /// Ownership: the string belongs to `list` and lives until
 /// olreg_string_list_free(). Threading: any thread.
 #[no_mangle]
-pub unsafe extern "C" fn olreg_string_list_get(list: *const olreg_string_list, index: usize) -> *const c_char {
+pub unsafe extern "C" fn olreg_string_list_get(
+    list: *const olreg_string_list,
+    index: usize,
+) -> *const c_char {
     match unsafe { list.as_ref() }.and_then(|l| l.items.get(index)) {
         Some(s) => s.as_ptr(),
         None => ptr::null(),

@@ -43,7 +43,9 @@ pub struct Signer {
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signer").field("public", &self.public).finish()
+        f.debug_struct("Signer")
+            .field("public", &self.public)
+            .finish()
     }
 }
 
@@ -102,7 +104,11 @@ impl Signer {
     /// `url = https://ollama.com?ts=<unix seconds>`.
     pub fn legacy_token(&self, unix_secs: u64) -> String {
         let url = format!("{LEGACY_TOKEN_URL}?ts={unix_secs}");
-        format!("Bearer {}:{}", STANDARD.encode(&url), self.sign_request("GET", &url))
+        format!(
+            "Bearer {}:{}",
+            STANDARD.encode(&url),
+            self.sign_request("GET", &url)
+        )
     }
 }
 
@@ -116,7 +122,9 @@ pub fn realm_may_get_signature(registry: &Url, realm: &Url) -> bool {
     if r == t && registry.port_or_known_default() == realm.port_or_known_default() {
         return true;
     }
-    realm.scheme() == "https" && OLLAMA_HOSTS.contains(&r.as_str()) && OLLAMA_HOSTS.contains(&t.as_str())
+    realm.scheme() == "https"
+        && OLLAMA_HOSTS.contains(&r.as_str())
+        && OLLAMA_HOSTS.contains(&t.as_str())
 }
 
 /// Whether a password for `registry` may go to the token `realm` it named:
@@ -135,7 +143,9 @@ pub fn go_query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -155,7 +165,10 @@ pub fn realm_request_url(
     let mut url = Url::parse(realm)
         .map_err(|e| Error::protocol(realm, format!("the token realm is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(Error::protocol(realm, "the token realm is not an http(s) URL"));
+        return Err(Error::protocol(
+            realm,
+            "the token realm is not an http(s) URL",
+        ));
     }
     let mut pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
     if let Some(service) = service {
@@ -207,7 +220,10 @@ impl std::fmt::Debug for Credential {
 impl Credential {
     /// `Authorization: Basic …`.
     pub fn basic_header(&self) -> String {
-        format!("Basic {}", STANDARD.encode(format!("{}:{}", self.user, self.password)))
+        format!(
+            "Basic {}",
+            STANDARD.encode(format!("{}:{}", self.user, self.password))
+        )
     }
 }
 
@@ -242,7 +258,10 @@ pub fn docker_config_credentials(path: &Path) -> Result<Vec<Credential>> {
         Err(e) => return Err(Error::io("read", path, e)),
     };
     let config: Config = serde_json::from_slice(&text).map_err(|e| {
-        Error::invalid_argument(format!("{} is not a Docker config file: {e}", path.display()))
+        Error::invalid_argument(format!(
+            "{} is not a Docker config file: {e}",
+            path.display()
+        ))
     })?;
     let mut out = Vec::new();
     for (key, entry) in config.auths {
@@ -289,8 +308,9 @@ pub fn parse_token(body: &[u8], url: &str) -> Result<Token> {
         access_token: Option<String>,
         expires_in: Option<u64>,
     }
-    let answer: Answer = serde_json::from_slice(body)
-        .map_err(|e| Error::protocol(url, format!("the token service's answer is not JSON: {e}")))?;
+    let answer: Answer = serde_json::from_slice(body).map_err(|e| {
+        Error::protocol(url, format!("the token service's answer is not JSON: {e}"))
+    })?;
     let value = answer
         .token
         .filter(|t| !t.is_empty())
@@ -306,8 +326,11 @@ pub fn parse_token(body: &[u8], url: &str) -> Result<Token> {
 /// expire and shared by every operation of a client.
 #[derive(Debug, Default)]
 pub struct TokenCache {
-    tokens: Mutex<HashMap<(String, String, String), (String, Instant)>>,
+    tokens: Mutex<HashMap<TokenKey, (String, Instant)>>,
 }
+
+/// (realm, service, scope).
+type TokenKey = (String, String, String);
 
 impl TokenCache {
     pub fn get(&self, realm: &str, service: &str, scope: &str) -> Option<String> {
@@ -321,7 +344,10 @@ impl TokenCache {
         let margin = (token.lifetime / 10).min(Duration::from_secs(30));
         let until = Instant::now() + token.lifetime - margin;
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        tokens.insert((realm.into(), service.into(), scope.into()), (token.value.clone(), until));
+        tokens.insert(
+            (realm.into(), service.into(), scope.into()),
+            (token.value.clone(), until),
+        );
     }
 
     pub fn forget(&self, realm: &str, service: &str, scope: &str) {
@@ -351,13 +377,21 @@ mod tests {
         let signer = Signer::from_openssh(v["private_key_openssh"].as_str().unwrap()).unwrap();
         assert_eq!(
             signer.public_key(),
-            v["public_key"].as_str().unwrap().split_whitespace().nth(1).unwrap()
+            v["public_key"]
+                .as_str()
+                .unwrap()
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
         );
         let cases = v["cases"].as_array().unwrap();
         assert_eq!(cases.len(), 2);
         for case in cases {
             let ts = case["ts"].as_u64().unwrap();
-            assert_eq!(signer.legacy_token(ts), case["authorization"].as_str().unwrap());
+            assert_eq!(
+                signer.legacy_token(ts),
+                case["authorization"].as_str().unwrap()
+            );
         }
     }
 
@@ -367,7 +401,13 @@ mod tests {
         let signer = Signer::from_openssh(v["private_key_openssh"].as_str().unwrap()).unwrap();
         let case = &v["challenge_cases"][0];
         let challenges = super::super::challenge::parse(case["www_authenticate"].as_str().unwrap());
-        let super::super::challenge::Challenge::Bearer { realm, service, scope, .. } = &challenges[0] else {
+        let super::super::challenge::Challenge::Bearer {
+            realm,
+            service,
+            scope,
+            ..
+        } = &challenges[0]
+        else {
             panic!("{challenges:?}");
         };
         let scopes: Vec<&str> = scope.as_deref().unwrap().split(' ').collect();
@@ -375,7 +415,10 @@ mod tests {
             realm,
             service.as_deref(),
             &scopes,
-            Some((case["ts"].as_u64().unwrap(), case["nonce"].as_str().unwrap())),
+            Some((
+                case["ts"].as_u64().unwrap(),
+                case["nonce"].as_str().unwrap(),
+            )),
         )
         .unwrap();
         assert_eq!(url.as_str(), case["realm_request_url"].as_str().unwrap());
@@ -383,7 +426,10 @@ mod tests {
             format!("GET,{url},{}", zero_sum()),
             case["signed_data"].as_str().unwrap()
         );
-        assert_eq!(signer.sign_request("GET", url.as_str()), case["authorization"].as_str().unwrap());
+        assert_eq!(
+            signer.sign_request("GET", url.as_str()),
+            case["authorization"].as_str().unwrap()
+        );
     }
 
     #[test]
@@ -397,19 +443,49 @@ mod tests {
     #[test]
     fn realm_trust() {
         let u = |s: &str| Url::parse(s).unwrap();
-        assert!(realm_may_get_signature(&u("http://127.0.0.1:5/v2/"), &u("http://127.0.0.1:5/token")));
-        assert!(!realm_may_get_signature(&u("http://127.0.0.1:5/v2/"), &u("http://127.0.0.1:6/token")));
-        assert!(!realm_may_get_signature(&u("https://evil.example/v2/"), &u("https://ollama.com/token")));
-        assert!(realm_may_get_signature(&u("https://registry.ollama.ai/v2/"), &u("https://ollama.com/token")));
-        assert!(realm_may_get_password(&u("http://127.0.0.1:5/"), &u("http://127.0.0.1:6/token")));
-        assert!(realm_may_get_password(&u("https://r.example/"), &u("https://auth.example/token")));
-        assert!(!realm_may_get_password(&u("https://r.example/"), &u("http://auth.example/token")));
+        assert!(realm_may_get_signature(
+            &u("http://127.0.0.1:5/v2/"),
+            &u("http://127.0.0.1:5/token")
+        ));
+        assert!(!realm_may_get_signature(
+            &u("http://127.0.0.1:5/v2/"),
+            &u("http://127.0.0.1:6/token")
+        ));
+        assert!(!realm_may_get_signature(
+            &u("https://evil.example/v2/"),
+            &u("https://ollama.com/token")
+        ));
+        assert!(realm_may_get_signature(
+            &u("https://registry.ollama.ai/v2/"),
+            &u("https://ollama.com/token")
+        ));
+        assert!(realm_may_get_password(
+            &u("http://127.0.0.1:5/"),
+            &u("http://127.0.0.1:6/token")
+        ));
+        assert!(realm_may_get_password(
+            &u("https://r.example/"),
+            &u("https://auth.example/token")
+        ));
+        assert!(!realm_may_get_password(
+            &u("https://r.example/"),
+            &u("http://auth.example/token")
+        ));
     }
 
     #[test]
     fn realm_url_keeps_existing_query_and_sorts() {
-        let url = realm_request_url("https://a.example/t?z=1&a=b c", Some("svc"), &["s2", "s1"], None).unwrap();
-        assert_eq!(url.as_str(), "https://a.example/t?a=b+c&scope=s2&scope=s1&service=svc&z=1");
+        let url = realm_request_url(
+            "https://a.example/t?z=1&a=b c",
+            Some("svc"),
+            &["s2", "s1"],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://a.example/t?a=b+c&scope=s2&scope=s1&service=svc&z=1"
+        );
     }
 
     #[test]
@@ -427,9 +503,18 @@ mod tests {
         let mut creds = docker_config_credentials(&path).unwrap();
         creds.sort_by(|a, b| a.host.cmp(&b.host));
         assert_eq!(creds.len(), 2);
-        assert_eq!((creds[1].host.as_str(), creds[1].user.as_str(), creds[1].password.as_str()), ("reg.example:5000", "alice", "s3cr:et"));
+        assert_eq!(
+            (
+                creds[1].host.as_str(),
+                creds[1].user.as_str(),
+                creds[1].password.as_str()
+            ),
+            ("reg.example:5000", "alice", "s3cr:et")
+        );
         assert_eq!(creds[0].host, "other.example");
-        assert!(docker_config_credentials(&dir.path().join("none")).unwrap().is_empty());
+        assert!(docker_config_credentials(&dir.path().join("none"))
+            .unwrap()
+            .is_empty());
         std::fs::write(&path, "{").unwrap();
         assert!(docker_config_credentials(&path).is_err());
     }
@@ -437,8 +522,16 @@ mod tests {
     #[test]
     fn token_answers() {
         let t = parse_token(br#"{"token":"abc","expires_in":300}"#, "u").unwrap();
-        assert_eq!((t.value.as_str(), t.lifetime), ("abc", Duration::from_secs(300)));
-        assert_eq!(parse_token(br#"{"access_token":"x"}"#, "u").unwrap().lifetime, Duration::from_secs(60));
+        assert_eq!(
+            (t.value.as_str(), t.lifetime),
+            ("abc", Duration::from_secs(300))
+        );
+        assert_eq!(
+            parse_token(br#"{"access_token":"x"}"#, "u")
+                .unwrap()
+                .lifetime,
+            Duration::from_secs(60)
+        );
         assert!(parse_token(br#"{"token":""}"#, "u").is_err());
         assert!(parse_token(b"<html>", "u").is_err());
         let cache = TokenCache::default();

@@ -51,7 +51,12 @@ pub fn parse(header: &str) -> Vec<Challenge> {
                 break;
             }
         }
-        let get = |k: &str| params.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let get = |k: &str| {
+            params
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
         match scheme.to_ascii_lowercase().as_str() {
             "basic" => out.push(Challenge::Basic),
             "bearer" => {
@@ -137,7 +142,9 @@ mod tests {
 
     #[test]
     fn bearer_with_all_parameters() {
-        let c = parse(r#"Bearer realm="https://ollama.com/token",service="ollama.com",scope="repository:library/llama3.2:pull""#);
+        let c = parse(
+            r#"Bearer realm="https://ollama.com/token",service="ollama.com",scope="repository:library/llama3.2:pull""#,
+        );
         assert_eq!(
             c,
             vec![Challenge::Bearer {
@@ -151,15 +158,25 @@ mod tests {
 
     #[test]
     fn insufficient_scope_and_multiple_scopes() {
-        let c = parse(r#"Bearer realm="http://127.0.0.1:1/token", service="reg", scope="repository:a/b:pull,push repository:c/d:pull", error="insufficient_scope""#);
-        let Challenge::Bearer { scope, error, .. } = &c[0] else { panic!("{c:?}") };
-        assert_eq!(scope.as_deref(), Some("repository:a/b:pull,push repository:c/d:pull"));
+        let c = parse(
+            r#"Bearer realm="http://127.0.0.1:1/token", service="reg", scope="repository:a/b:pull,push repository:c/d:pull", error="insufficient_scope""#,
+        );
+        let Challenge::Bearer { scope, error, .. } = &c[0] else {
+            panic!("{c:?}")
+        };
+        assert_eq!(
+            scope.as_deref(),
+            Some("repository:a/b:pull,push repository:c/d:pull")
+        );
         assert_eq!(error.as_deref(), Some("insufficient_scope"));
     }
 
     #[test]
     fn basic_and_several_challenges() {
-        assert_eq!(parse(r#"Basic realm="Registry Realm""#), vec![Challenge::Basic]);
+        assert_eq!(
+            parse(r#"Basic realm="Registry Realm""#),
+            vec![Challenge::Basic]
+        );
         let c = parse(r#"Basic realm="x", Bearer realm="https://a/t",service=s"#);
         assert_eq!(c.len(), 2);
         assert_eq!(c[0], Challenge::Basic);

@@ -46,11 +46,19 @@ mod tests {
     fn valid_forms() {
         assert_eq!(
             parse("bytes 0-0/100"),
-            Some(ContentRange { first: 0, last: 0, total: Some(100) })
+            Some(ContentRange {
+                first: 0,
+                last: 0,
+                total: Some(100)
+            })
         );
         assert_eq!(
             parse("bytes 8388608-16777215/2147483648"),
-            Some(ContentRange { first: 8388608, last: 16777215, total: Some(2147483648) })
+            Some(ContentRange {
+                first: 8388608,
+                last: 16777215,
+                total: Some(2147483648)
+            })
         );
         assert_eq!(parse("bytes 5-9/*").unwrap().total, None);
     }
@@ -58,8 +66,16 @@ mod tests {
     #[test]
     fn invalid_forms() {
         for bad in [
-            "", "bytes", "bytes */100", "bytes 5-4/100", "bytes 0-100/100", "items 0-1/2",
-            "bytes -1-5/10", "bytes 0-1", "bytes a-b/c", "bytes 0-99999999999999999999999/1",
+            "",
+            "bytes",
+            "bytes */100",
+            "bytes 5-4/100",
+            "bytes 0-100/100",
+            "items 0-1/2",
+            "bytes -1-5/10",
+            "bytes 0-1",
+            "bytes a-b/c",
+            "bytes 0-99999999999999999999999/1",
             "bytes +1-2/3",
         ] {
             assert_eq!(parse(bad), None, "{bad}");

@@ -41,7 +41,11 @@ pub fn parse(body: &[u8]) -> ErrorBody {
 
 fn from_json(value: &Value) -> Option<ErrorBody> {
     let obj = value.as_object()?;
-    if let Some(first) = obj.get("errors").and_then(Value::as_array).and_then(|a| a.first()) {
+    if let Some(first) = obj
+        .get("errors")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+    {
         let code = first.get("code").and_then(Value::as_str).map(str::to_owned);
         let mut message = first
             .get("message")
@@ -87,7 +91,9 @@ mod tests {
 
     #[test]
     fn ollama_form() {
-        let b = parse(br#"{"code":"MANIFEST_UNKNOWN","error":"pull model manifest: file does not exist"}"#);
+        let b = parse(
+            br#"{"code":"MANIFEST_UNKNOWN","error":"pull model manifest: file does not exist"}"#,
+        );
         assert_eq!(b.code.as_deref(), Some("MANIFEST_UNKNOWN"));
         assert_eq!(b.message, "pull model manifest: file does not exist");
         assert_eq!(parse(br#"{"error":"oops"}"#).message, "oops");

@@ -46,7 +46,11 @@ pub(crate) struct Transport {
 }
 
 impl Transport {
-    pub(crate) fn new(config: NetConfig, signer: Option<Signer>, credentials: Vec<Credential>) -> Result<Transport> {
+    pub(crate) fn new(
+        config: NetConfig,
+        signer: Option<Signer>,
+        credentials: Vec<Credential>,
+    ) -> Result<Transport> {
         let secure = build_client(&config, tls::verifying_config(&config.extra_roots)?)?;
         let insecure = build_client(&config, tls::insecure_config()?)?;
         Ok(Transport {

@@ -10,7 +10,12 @@ pub const MAX_REDIRECTS: usize = 10;
 /// Resolves `location` against `from` and checks the hop. `allow_plain_http`
 /// is the caller's explicit choice of insecure mode (or a plain-HTTP
 /// registry): only then may an `https` URL redirect to `http`.
-pub fn next_hop(from: &Url, location: &str, visited: &[Url], allow_plain_http: bool) -> Result<Url, String> {
+pub fn next_hop(
+    from: &Url,
+    location: &str,
+    visited: &[Url],
+    allow_plain_http: bool,
+) -> Result<Url, String> {
     let to = from
         .join(location)
         .map_err(|e| format!("the redirect to {location:?} is not a valid URL: {e}"))?;
@@ -55,30 +60,67 @@ mod tests {
     #[test]
     fn relative_and_absolute_locations() {
         let from = u("https://r.example/v2/ns/m/blobs/sha256:x");
-        assert_eq!(next_hop(&from, "/cdn/x", &[from.clone()], false).unwrap().as_str(), "https://r.example/cdn/x");
-        assert_eq!(next_hop(&from, "https://cdn.example/x?sig=1", &[], false).unwrap().as_str(), "https://cdn.example/x?sig=1");
+        assert_eq!(
+            next_hop(&from, "/cdn/x", std::slice::from_ref(&from), false)
+                .unwrap()
+                .as_str(),
+            "https://r.example/cdn/x"
+        );
+        assert_eq!(
+            next_hop(&from, "https://cdn.example/x?sig=1", &[], false)
+                .unwrap()
+                .as_str(),
+            "https://cdn.example/x?sig=1"
+        );
     }
 
     #[test]
     fn refusals() {
         let from = u("https://r.example/a");
-        assert!(next_hop(&from, "http://cdn.example/x", &[], false).unwrap_err().contains("plain http"));
+        assert!(next_hop(&from, "http://cdn.example/x", &[], false)
+            .unwrap_err()
+            .contains("plain http"));
         assert!(next_hop(&from, "http://cdn.example/x", &[], true).is_ok());
-        assert!(next_hop(&from, "ftp://cdn.example/x", &[], true).unwrap_err().contains("\"ftp\""));
+        assert!(next_hop(&from, "ftp://cdn.example/x", &[], true)
+            .unwrap_err()
+            .contains("\"ftp\""));
         assert!(next_hop(&from, "file:///etc/passwd", &[], true).is_err());
-        assert!(next_hop(&from, "https://r.example/a", &[from.clone()], false).unwrap_err().contains("loop"));
+        assert!(next_hop(
+            &from,
+            "https://r.example/a",
+            std::slice::from_ref(&from),
+            false
+        )
+        .unwrap_err()
+        .contains("loop"));
         assert!(next_hop(&from, "http://[::1", &[], false).is_err());
-        let many: Vec<Url> = (0..11).map(|i| u(&format!("https://r.example/{i}"))).collect();
-        assert!(next_hop(&from, "/next", &many, false).unwrap_err().contains("more than"));
+        let many: Vec<Url> = (0..11)
+            .map(|i| u(&format!("https://r.example/{i}")))
+            .collect();
+        assert!(next_hop(&from, "/next", &many, false)
+            .unwrap_err()
+            .contains("more than"));
         let plain = u("http://r.example/a");
         assert!(next_hop(&plain, "http://cdn.example/x", &[], false).is_ok());
     }
 
     #[test]
     fn origins() {
-        assert!(same_origin(&u("https://R.example/a"), &u("https://r.example:443/b")));
-        assert!(!same_origin(&u("https://r.example/a"), &u("http://r.example/a")));
-        assert!(!same_origin(&u("http://127.0.0.1:1/a"), &u("http://127.0.0.1:2/a")));
-        assert!(!same_origin(&u("http://127.0.0.1:1/a"), &u("http://127.0.0.2:1/a")));
+        assert!(same_origin(
+            &u("https://R.example/a"),
+            &u("https://r.example:443/b")
+        ));
+        assert!(!same_origin(
+            &u("https://r.example/a"),
+            &u("http://r.example/a")
+        ));
+        assert!(!same_origin(
+            &u("http://127.0.0.1:1/a"),
+            &u("http://127.0.0.1:2/a")
+        ));
+        assert!(!same_origin(
+            &u("http://127.0.0.1:1/a"),
+            &u("http://127.0.0.2:1/a")
+        ));
     }
 }

@@ -3,7 +3,9 @@
 //! answer's shape (status, `Content-Range`, `Location`, digests) so the
 //! transfer engines only see well-formed results.
 
-use reqwest::header::{HeaderName, ACCEPT, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
+use reqwest::header::{
+    HeaderName, ACCEPT, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE,
+};
 use reqwest::{Method, Response, StatusCode, Url};
 
 use super::content_range;
@@ -37,7 +39,8 @@ impl Session {
             .header(ACCEPT, MANIFEST_ACCEPT)
             .follow();
         let resp = self.send(&req).await?;
-        let announced = header_str(resp.headers(), &DOCKER_CONTENT_DIGEST).and_then(|d| Digest::parse(d).ok());
+        let announced =
+            header_str(resp.headers(), &DOCKER_CONTENT_DIGEST).and_then(|d| Digest::parse(d).ok());
         let bytes = self.read_manifest_body(resp, &url, limits).await?;
         let manifest = Manifest::parse(bytes, limits)?;
         if let Some(announced) = announced {
@@ -54,7 +57,11 @@ impl Session {
     /// Fetches the manifest with this digest: where Ollama's registry serves
     /// it (`blobs/<digest>`), falling back to OCI's `manifests/<digest>`.
     /// The bytes must hash to the digest.
-    pub(crate) async fn get_manifest_by_digest(&self, digest: Digest, limits: &Limits) -> Result<Manifest> {
+    pub(crate) async fn get_manifest_by_digest(
+        &self,
+        digest: Digest,
+        limits: &Limits,
+    ) -> Result<Manifest> {
         let url = self.url(&format!("blobs/{digest}"))?;
         let req = Req::new(Method::GET, url.clone()).follow();
         let bytes = match self.send(&req).await {
@@ -71,12 +78,20 @@ impl Session {
         };
         let actual = Digest::of(&bytes);
         if actual != digest {
-            return Err(Error::new(ErrorKind::DigestMismatch { expected: digest, actual }));
+            return Err(Error::new(ErrorKind::DigestMismatch {
+                expected: digest,
+                actual,
+            }));
         }
         Manifest::parse(bytes, limits)
     }
 
-    async fn read_manifest_body(&self, resp: Response, url: &Url, limits: &Limits) -> Result<Vec<u8>> {
+    async fn read_manifest_body(
+        &self,
+        resp: Response,
+        url: &Url,
+        limits: &Limits,
+    ) -> Result<Vec<u8>> {
         self.read_body(resp, limits.max_manifest_bytes, url)
             .await
             .map_err(|e| match e.kind() {
@@ -125,7 +140,11 @@ impl Session {
 
     /// Starts uploading `digest`: `POST …/blobs/uploads/?digest=` or, with
     /// `mount_from`, `?mount=&from=`.
-    pub(crate) async fn start_upload(&self, digest: Digest, mount_from: Option<&str>) -> Result<UploadStart> {
+    pub(crate) async fn start_upload(
+        &self,
+        digest: Digest,
+        mount_from: Option<&str>,
+    ) -> Result<UploadStart> {
         let query = match mount_from {
             Some(from) => format!("mount={digest}&from={from}"),
             None => format!("digest={digest}"),
@@ -136,23 +155,44 @@ impl Session {
         let status = resp.status();
         let Some(location) = header_str(resp.headers(), &LOCATION) else {
             if status.is_success() {
-                return Ok(if mount_from.is_some() { UploadStart::Mounted } else { UploadStart::Exists });
+                return Ok(if mount_from.is_some() {
+                    UploadStart::Mounted
+                } else {
+                    UploadStart::Exists
+                });
             }
-            return Err(Error::protocol(&redact(&url), format!("HTTP {status} to an upload request")));
+            return Err(Error::protocol(
+                &redact(&url),
+                format!("HTTP {status} to an upload request"),
+            ));
         };
         if status == StatusCode::CREATED {
-            return Ok(if mount_from.is_some() { UploadStart::Mounted } else { UploadStart::Exists });
+            return Ok(if mount_from.is_some() {
+                UploadStart::Mounted
+            } else {
+                UploadStart::Exists
+            });
         }
         if status != StatusCode::ACCEPTED {
-            return Err(Error::protocol(&redact(&url), format!("HTTP {status} to an upload request")));
+            return Err(Error::protocol(
+                &redact(&url),
+                format!("HTTP {status} to an upload request"),
+            ));
         }
         Ok(UploadStart::Upload(self.upload_location(&url, location)?))
     }
 
     /// Resolves an upload `Location` against the request URL and checks it.
     fn upload_location(&self, request: &Url, location: &str) -> Result<Url> {
-        let bad = |why: String| Error::protocol(&redact(request), format!("the upload Location {location:?} {why}"));
-        let to = request.join(location).map_err(|e| bad(format!("is not a valid URL: {e}")))?;
+        let bad = |why: String| {
+            Error::protocol(
+                &redact(request),
+                format!("the upload Location {location:?} {why}"),
+            )
+        };
+        let to = request
+            .join(location)
+            .map_err(|e| bad(format!("is not a valid URL: {e}")))?;
         match to.scheme() {
             "https" => {}
             "http" if request.scheme() == "http" || self.allows_plain_http() => {}
@@ -188,7 +228,13 @@ impl Session {
 
     /// Sends bytes `[start, start+len)` of a chunked upload (`PATCH`) and
     /// returns the session URL for the next step.
-    pub(crate) async fn patch_blob(&self, location: &Url, start: u64, len: u64, body: Body) -> Result<Url> {
+    pub(crate) async fn patch_blob(
+        &self,
+        location: &Url,
+        start: u64,
+        len: u64,
+        body: Body,
+    ) -> Result<Url> {
         let req = Req::new(Method::PATCH, location.clone())
             .header(CONTENT_TYPE, OCTET_STREAM)
             .header(CONTENT_RANGE, format!("{start}-{}", start + len - 1))
@@ -200,12 +246,18 @@ impl Session {
 
     /// Asks an upload session how many bytes it holds (`GET` → `Range`).
     pub(crate) async fn upload_offset(&self, location: &Url) -> Result<(u64, Url)> {
-        let resp = self.send(&Req::new(Method::GET, location.clone()).no_retry()).await?;
+        let resp = self
+            .send(&Req::new(Method::GET, location.clone()).no_retry())
+            .await?;
         let next = self.next_upload_location(location, &resp)?;
         let offset = match header_str(resp.headers(), &RANGE) {
             None => 0,
-            Some(range) => parse_upload_range(range)
-                .ok_or_else(|| Error::protocol(&redact(location), format!("the upload Range {range:?} is malformed")))?,
+            Some(range) => parse_upload_range(range).ok_or_else(|| {
+                Error::protocol(
+                    &redact(location),
+                    format!("the upload Range {range:?} is malformed"),
+                )
+            })?,
         };
         Ok((offset, next))
     }
@@ -283,28 +335,42 @@ fn check_range(resp: &Response, start: u64, end: u64, size: u64) -> Result<()> {
             if !matches {
                 return Err(Error::protocol(
                     &url,
-                    format!("asked for bytes {start}-{want_last}/{size} and got Content-Range {raw:?}"),
+                    format!(
+                        "asked for bytes {start}-{want_last}/{size} and got Content-Range {raw:?}"
+                    ),
                 ));
             }
             if let Some(len) = length.filter(|&l| l != end - start) {
                 return Err(Error::protocol(
                     &url,
-                    format!("asked for {} bytes and the answer announces {len}", end - start),
+                    format!(
+                        "asked for {} bytes and the answer announces {len}",
+                        end - start
+                    ),
                 ));
             }
             Ok(())
         }
         StatusCode::OK if start == 0 && end == size => {
             if let Some(len) = length.filter(|&l| l != size) {
-                return Err(Error::protocol(&url, format!("the blob is {size} bytes and the answer announces {len}")));
+                return Err(Error::protocol(
+                    &url,
+                    format!("the blob is {size} bytes and the answer announces {len}"),
+                ));
             }
             Ok(())
         }
         StatusCode::OK => Err(Error::protocol(
             &url,
-            format!("asked for bytes {start}-{} and got the whole blob (the server ignored Range)", end - 1),
+            format!(
+                "asked for bytes {start}-{} and got the whole blob (the server ignored Range)",
+                end - 1
+            ),
         )),
-        other => Err(Error::protocol(&url, format!("unexpected HTTP {other} to a blob request"))),
+        other => Err(Error::protocol(
+            &url,
+            format!("unexpected HTTP {other} to a blob request"),
+        )),
     }
 }
 
@@ -321,7 +387,10 @@ mod tests {
             format!("http://r/v2/a/b/blobs/uploads/123?_state=ab%2Bc%3D%3D&x=1&digest={d}")
         );
         let u = Url::parse("http://r/v2/a/b/blobs/uploads/123").unwrap();
-        assert_eq!(with_digest(&u, d).query(), Some(format!("digest={d}").as_str()));
+        assert_eq!(
+            with_digest(&u, d).query(),
+            Some(format!("digest={d}").as_str())
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, LOCATION, RETRY_AFTER,
+    WWW_AUTHENTICATE,
+};
 use reqwest::{Method, Response, StatusCode, Url};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::time::Instant;
@@ -101,7 +104,12 @@ enum AuthState {
     /// configured, else nothing.
     Initial,
     Basic(String),
-    Bearer { realm: String, service: String, scope: String, token: String },
+    Bearer {
+        realm: String,
+        service: String,
+        scope: String,
+        token: String,
+    },
 }
 
 /// Time of the last sign of life of a request, for stall detection.
@@ -165,7 +173,8 @@ impl Session {
     /// `<base>/v2/<repo>/<rest>`.
     pub(crate) fn url(&self, rest: &str) -> Result<Url> {
         let text = format!("{}v2/{}/{rest}", self.base, self.repo);
-        Url::parse(&text).map_err(|e| Error::invalid_argument(format!("cannot form a URL from {text:?}: {e}")))
+        Url::parse(&text)
+            .map_err(|e| Error::invalid_argument(format!("cannot form a URL from {text:?}: {e}")))
     }
 
     /// Whether any certificate is accepted and https may redirect to http.
@@ -193,7 +202,10 @@ impl Session {
     }
 
     /// Runs `fut` unless the operation is cancelled first.
-    pub(crate) async fn cancellable<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    pub(crate) async fn cancellable<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
         tokio::select! {
             biased;
             _ = self.cancel.cancelled() => Err(Error::cancelled()),
@@ -228,14 +240,22 @@ impl Session {
     /// Sends `req`, retrying transient failures per the retry policy.
     /// Returns the first answer that is 2xx (or 3xx when not following).
     pub(crate) async fn send(&self, req: &Req) -> Result<Response> {
-        let attempts = if req.retry { self.retry_policy().attempts.max(1) } else { 1 };
+        let attempts = if req.retry {
+            self.retry_policy().attempts.max(1)
+        } else {
+            1
+        };
         let mut failures = 0;
         loop {
             match self.send_once(req).await {
                 Err(e) if e.is_retryable() && failures + 1 < attempts => {
                     failures += 1;
-                    self.backoff(failures, &e, &format!("{} {}", req.method, redact(&req.url)))
-                        .await?;
+                    self.backoff(
+                        failures,
+                        &e,
+                        &format!("{} {}", req.method, redact(&req.url)),
+                    )
+                    .await?;
                 }
                 other => return other,
             }
@@ -251,7 +271,11 @@ impl Session {
         loop {
             let to_registry = same_origin(&url, &self.base);
             let sent_state = self.auth_state();
-            let sent_auth = if to_registry { self.authorization(&sent_state) } else { None };
+            let sent_auth = if to_registry {
+                self.authorization(&sent_state)
+            } else {
+                None
+            };
             let clock = Clock::new();
             let mut rb = self
                 .transport
@@ -266,12 +290,22 @@ impl Session {
             rb = match &req.body {
                 Body::Empty => rb,
                 Body::Bytes(b) => rb.body(b.clone()),
-                Body::File { path, offset, len, on_sent } => rb
-                    .header(CONTENT_LENGTH, len.to_string())
-                    .body(file_body(path.clone(), *offset, *len, clock.clone(), on_sent.clone())),
+                Body::File {
+                    path,
+                    offset,
+                    len,
+                    on_sent,
+                } => rb.header(CONTENT_LENGTH, len.to_string()).body(file_body(
+                    path.clone(),
+                    *offset,
+                    *len,
+                    clock.clone(),
+                    on_sent.clone(),
+                )),
             };
-            self.reporter
-                .log(LogLevel::Debug, || format!("{} {}", req.method, redact(&url)));
+            self.reporter.log(LogLevel::Debug, || {
+                format!("{} {}", req.method, redact(&url))
+            });
             let pending = rb.send();
             let stall = self.stall_timeout();
             let resp = self
@@ -287,8 +321,9 @@ impl Session {
                 })
                 .await?;
             let status = resp.status();
-            self.reporter
-                .log(LogLevel::Debug, || format!("{} {} -> {}", req.method, redact(&url), status));
+            self.reporter.log(LogLevel::Debug, || {
+                format!("{} {} -> {}", req.method, redact(&url), status)
+            });
             if status.is_success() {
                 return Ok(resp);
             }
@@ -297,11 +332,18 @@ impl Session {
                     return Ok(resp);
                 }
                 let location = header_str(resp.headers(), &LOCATION)
-                    .ok_or_else(|| Error::protocol(&redact(&url), format!("HTTP {status} without a Location")))?
+                    .ok_or_else(|| {
+                        Error::protocol(&redact(&url), format!("HTTP {status} without a Location"))
+                    })?
                     .to_owned();
                 visited.push(url.clone());
-                url = next_hop(&url, &location, &visited, self.insecure || self.base.scheme() == "http")
-                    .map_err(|why| Error::protocol(&redact(&visited[visited.len() - 1]), why))?;
+                url = next_hop(
+                    &url,
+                    &location,
+                    &visited,
+                    self.insecure || self.base.scheme() == "http",
+                )
+                .map_err(|why| Error::protocol(&redact(&visited[visited.len() - 1]), why))?;
                 continue;
             }
             if status == StatusCode::UNAUTHORIZED && to_registry && auth_rounds < 3 {
@@ -324,7 +366,11 @@ impl Session {
     /// The `Authorization` value for the registry's origin in `state`.
     fn authorization(&self, state: &AuthState) -> Option<String> {
         match state {
-            AuthState::Initial => self.transport.signer.as_ref().map(|s| s.legacy_token(unix_now())),
+            AuthState::Initial => self
+                .transport
+                .signer
+                .as_ref()
+                .map(|s| s.legacy_token(unix_now())),
             AuthState::Basic(h) => Some(h.clone()),
             AuthState::Bearer { token, .. } => Some(format!("Bearer {token}")),
         }
@@ -369,7 +415,13 @@ impl Session {
             return Ok(true);
         }
         for c in &challenges {
-            if let Challenge::Bearer { realm, service, scope, .. } = c {
+            if let Challenge::Bearer {
+                realm,
+                service,
+                scope,
+                ..
+            } = c
+            {
                 let service = service.clone().unwrap_or_default();
                 let scope = scope.clone().unwrap_or_else(|| self.default_scope());
                 // A token for exactly this scope was just refused (an
@@ -394,7 +446,7 @@ impl Session {
                 return Ok(true);
             }
         }
-        if challenges.iter().any(|c| *c == Challenge::Basic) {
+        if challenges.contains(&Challenge::Basic) {
             let Some(cred) = self.credential() else {
                 return Err(Error::new(ErrorKind::Registry {
                     status: 401,
@@ -436,14 +488,23 @@ impl Session {
             ),
             (_, Some(signer)) if auth::realm_may_get_signature(&self.base, &realm_url) => {
                 let nonce = auth::new_nonce();
-                let url = auth::realm_request_url(realm, service_opt, &scopes, Some((unix_now(), &nonce)))?;
+                let url = auth::realm_request_url(
+                    realm,
+                    service_opt,
+                    &scopes,
+                    Some((unix_now(), &nonce)),
+                )?;
                 let header = signer.sign_request("GET", url.as_str());
                 (url, Some(header))
             }
-            _ => (auth::realm_request_url(realm, service_opt, &scopes, None)?, None),
+            _ => (
+                auth::realm_request_url(realm, service_opt, &scopes, None)?,
+                None,
+            ),
         };
-        self.reporter
-            .log(LogLevel::Debug, || format!("token request for {scope:?} to {}", redact(&url)));
+        self.reporter.log(LogLevel::Debug, || {
+            format!("token request for {scope:?} to {}", redact(&url))
+        });
         let mut rb = self.transport.client(self.insecure).get(url.clone());
         if let Some(h) = &header {
             rb = rb.header(AUTHORIZATION, h);
@@ -469,7 +530,12 @@ impl Session {
     }
 
     /// Reads a whole body of at most `cap` bytes.
-    pub(crate) async fn read_body(&self, mut resp: Response, cap: usize, url: &Url) -> Result<Vec<u8>> {
+    pub(crate) async fn read_body(
+        &self,
+        mut resp: Response,
+        cap: usize,
+        url: &Url,
+    ) -> Result<Vec<u8>> {
         if let Some(len) = resp.content_length() {
             if len > cap as u64 {
                 return Err(Error::protocol(
@@ -536,7 +602,9 @@ impl Session {
 
 /// The first value of a header, if it is text.
 pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
-    headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok())
+    headers
+        .get(name)
+        .and_then(|v: &HeaderValue| v.to_str().ok())
 }
 
 /// A URL safe to print: presigned storage URLs carry secrets in their query.
@@ -558,7 +626,11 @@ fn unix_now() -> u64 {
 
 /// Runs `fut` until it completes or `clock` shows no sign of life for
 /// `stall`; `None` means it stalled.
-async fn stall_guard<F: std::future::Future>(fut: F, clock: &Clock, stall: Duration) -> Option<F::Output> {
+async fn stall_guard<F: std::future::Future>(
+    fut: F,
+    clock: &Clock,
+    stall: Duration,
+) -> Option<F::Output> {
     clock.touch();
     tokio::pin!(fut);
     loop {

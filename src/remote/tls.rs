@@ -22,7 +22,9 @@ pub fn parse_pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| Error::invalid_argument(format!("bad PEM certificate: {e}")))?;
     if certs.is_empty() {
-        return Err(Error::invalid_argument("no certificate found in the PEM data"));
+        return Err(Error::invalid_argument(
+            "no certificate found in the PEM data",
+        ));
     }
     Ok(certs)
 }
@@ -31,9 +33,11 @@ pub fn parse_pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>
 /// roots plus `extra_roots`.
 pub fn verifying_config(extra_roots: &[CertificateDer<'static>]) -> Result<ClientConfig> {
     let provider = provider();
-    let verifier =
-        rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots.iter().cloned(), provider.clone())
-            .map_err(|e| Error::invalid_argument(format!("cannot load the trust store: {e}")))?;
+    let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(
+        extra_roots.iter().cloned(),
+        provider.clone(),
+    )
+    .map_err(|e| Error::invalid_argument(format!("cannot load the trust store: {e}")))?;
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::invalid_argument(format!("TLS setup failed: {e}")))?
@@ -79,7 +83,12 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -88,7 +97,12 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -71,7 +71,11 @@ pub(crate) fn available_space(path: &Path) -> Result<u64> {
     // SAFETY: `c` is a valid NUL-terminated path and `st` a writable statvfs.
     let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
     if rc != 0 {
-        return Err(Error::io("query free space of", path, io::Error::last_os_error()));
+        return Err(Error::io(
+            "query free space of",
+            path,
+            io::Error::last_os_error(),
+        ));
     }
     Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }

@@ -124,7 +124,9 @@ impl Store {
 
     /// The lock that makes one writer per blob across processes and threads.
     pub(crate) fn try_lock_blob(&self, digest: &Digest) -> Result<Option<FileLock>> {
-        let path = self.locks_dir()?.join(format!("{}.lock", digest.file_name()));
+        let path = self
+            .locks_dir()?
+            .join(format!("{}.lock", digest.file_name()));
         FileLock::try_acquire(&path, LockMode::Exclusive)
     }
 
@@ -141,7 +143,9 @@ impl Store {
         blobs
             .iter()
             .filter(|(d, size)| !self.has_blob(d, *size))
-            .map(|(d, size)| size.saturating_sub(fsutil::allocated_bytes(&partial::data_path(self, d))))
+            .map(|(d, size)| {
+                size.saturating_sub(fsutil::allocated_bytes(&partial::data_path(self, d)))
+            })
             .sum()
     }
 

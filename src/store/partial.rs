@@ -73,7 +73,12 @@ struct Progress {
 impl Partial {
     /// Opens (resuming) or creates the partial download of `digest`. The
     /// caller holds the blob's lock and passes it in.
-    pub(crate) fn open(store: &Store, digest: Digest, size: u64, lock: FileLock) -> Result<Partial> {
+    pub(crate) fn open(
+        store: &Store,
+        digest: Digest,
+        size: u64,
+        lock: FileLock,
+    ) -> Result<Partial> {
         let dir = store.olreg_dir("partial");
         fsutil::create_dir_all(&dir)?;
         let data_path = data_path(store, &digest);
@@ -256,7 +261,9 @@ impl Partial {
         if actual != self.digest {
             let expected = self.digest;
             self.discard();
-            return Err(Error::new(ErrorKind::DigestMismatch { expected, actual }).with_blob(expected));
+            return Err(
+                Error::new(ErrorKind::DigestMismatch { expected, actual }).with_blob(expected)
+            );
         }
         self.file
             .sync_all()

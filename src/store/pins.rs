@@ -40,8 +40,9 @@ impl Store {
         let path = self
             .pins_dir()?
             .join(format!("{}.pin", fsutil::random_token()));
-        let lock = FileLock::try_acquire(&path, LockMode::Exclusive)?
-            .ok_or_else(|| Error::invalid_argument("a fresh pin file is locked by another process"))?;
+        let lock = FileLock::try_acquire(&path, LockMode::Exclusive)?.ok_or_else(|| {
+            Error::invalid_argument("a fresh pin file is locked by another process")
+        })?;
         let mut text = String::with_capacity(digests.len() * 72);
         for d in digests {
             text.push_str(&d.to_string());

@@ -48,7 +48,8 @@ impl Store {
         let blobs = self.blobs_dir();
         if let Ok(entries) = fs::read_dir(&blobs) {
             for entry in entries.flatten() {
-                let Some(digest) = entry.file_name().to_str().and_then(Digest::from_file_name) else {
+                let Some(digest) = entry.file_name().to_str().and_then(Digest::from_file_name)
+                else {
                     continue;
                 };
                 let Ok(meta) = entry.metadata() else { continue };
@@ -147,7 +148,10 @@ fn digests_in_text(text: &[u8]) -> Vec<Digest> {
     while i + PREFIX.len() + 64 <= text.len() {
         if &text[i..i + PREFIX.len()] == PREFIX {
             let candidate = &text[i..i + PREFIX.len() + 64];
-            if let Some(d) = std::str::from_utf8(candidate).ok().and_then(|s| Digest::parse(s).ok()) {
+            if let Some(d) = std::str::from_utf8(candidate)
+                .ok()
+                .and_then(|s| Digest::parse(s).ok())
+            {
                 out.push(d);
                 i += candidate.len();
                 continue;

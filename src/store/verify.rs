@@ -37,7 +37,10 @@ impl std::fmt::Display for VerifyIssue {
             BlobProblem::Missing => write!(f, "missing"),
             BlobProblem::Corrupt { actual } => write!(f, "corrupt: its bytes hash to {actual}"),
             BlobProblem::WrongSize { expected, actual } => {
-                write!(f, "wrong size: {actual} bytes, the manifest says {expected}")
+                write!(
+                    f,
+                    "wrong size: {actual} bytes, the manifest says {expected}"
+                )
             }
             BlobProblem::Unreadable { reason } => write!(f, "unreadable: {reason}"),
         }
@@ -99,10 +102,19 @@ impl Store {
         };
         let mut file = match File::open(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return issue(BlobProblem::Missing),
-            Err(e) => return issue(BlobProblem::Unreadable { reason: e.to_string() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return issue(BlobProblem::Missing)
+            }
+            Err(e) => {
+                return issue(BlobProblem::Unreadable {
+                    reason: e.to_string(),
+                })
+            }
         };
-        let len = file.metadata().map_err(|e| Error::io("stat", &path, e))?.len();
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("stat", &path, e))?
+            .len();
         if let Some(expected) = target.size {
             if expected != len {
                 return issue(BlobProblem::WrongSize {
@@ -121,7 +133,11 @@ impl Store {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return issue(BlobProblem::Unreadable { reason: e.to_string() }),
+                Err(e) => {
+                    return issue(BlobProblem::Unreadable {
+                        reason: e.to_string(),
+                    })
+                }
             };
             hasher.update(&buf[..n]);
             on_bytes(n as u64);

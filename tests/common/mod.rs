@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use olreg::{Client, ClientBuilder, Digest, Progress, Watch};
 pub use olreg_testreg::{
-    Auth, BlobMode, ErrorBody, Fault, FaultKind, Model, Options, RequestRecord, Server, Target, TestRegistry,
-    UploadMode,
+    Auth, BlobMode, ErrorBody, Fault, FaultKind, Model, Options, RequestRecord, Server, Target,
+    TestRegistry, UploadMode,
 };
 
 /// A temporary store directory that is removed at the end of the test.
@@ -30,7 +30,11 @@ impl TempStore {
         self.root().join("blobs").join(digest.replace(':', "-"))
     }
     pub fn manifest_path(&self, host: &str, repo: &str, tag: &str) -> PathBuf {
-        self.root().join("manifests").join(host).join(repo).join(tag)
+        self.root()
+            .join("manifests")
+            .join(host)
+            .join(repo)
+            .join(tag)
     }
 }
 
@@ -51,12 +55,19 @@ pub fn client(store: &TempStore) -> Client {
 
 /// `http://host/ns/model:tag` for a model of `reg`.
 pub fn name_of(reg: &TestRegistry, model: &Model) -> String {
-    let scheme = if reg.ca_pem().is_some() { "https" } else { "http" };
+    let scheme = if reg.ca_pem().is_some() {
+        "https"
+    } else {
+        "http"
+    };
     format!("{scheme}://{}/{}:{}", reg.host(), model.repo, model.tag)
 }
 
 /// Pulls, collecting every progress event.
-pub fn pull_collect(client: &Client, name: &str) -> (olreg::Result<olreg::Manifest>, Vec<Progress>) {
+pub fn pull_collect(
+    client: &Client,
+    name: &str,
+) -> (olreg::Result<olreg::Manifest>, Vec<Progress>) {
     let mut events = Vec::new();
     let mut cb = |p: &Progress| {
         events.push(p.clone());
@@ -83,15 +94,25 @@ pub fn assert_store_consistent(root: &Path) -> usize {
             let digest = Digest::from_file_name(&name)
                 .unwrap_or_else(|| panic!("a file that is not a blob sits in blobs/: {name}"));
             let bytes = std::fs::read(e.path()).unwrap();
-            assert_eq!(Digest::of(&bytes), digest, "blob {name} does not hash to its name");
+            assert_eq!(
+                Digest::of(&bytes),
+                digest,
+                "blob {name} does not hash to its name"
+            );
             count += 1;
         }
     }
     let store = olreg::Store::new(root);
     for name in store.list().unwrap() {
-        let m = store.load_manifest(&name, &olreg::Limits::default()).unwrap();
+        let m = store
+            .load_manifest(&name, &olreg::Limits::default())
+            .unwrap();
         for l in m.blobs() {
-            assert!(store.has_blob(&l.digest, l.size), "{name} is linked but {} is missing", l.digest);
+            assert!(
+                store.has_blob(&l.digest, l.size),
+                "{name} is linked but {} is missing",
+                l.digest
+            );
         }
     }
     count
@@ -119,5 +140,8 @@ pub fn files_under(dir: &Path) -> Vec<String> {
 
 /// The requests `reg` saw on a server.
 pub fn requests_on(reg: &TestRegistry, server: Server) -> Vec<RequestRecord> {
-    reg.requests().into_iter().filter(|r| r.server == server).collect()
+    reg.requests()
+        .into_iter()
+        .filter(|r| r.server == server)
+        .collect()
 }
