@@ -26,9 +26,18 @@ fn blob_fault(kind: FaultKind) -> Fault {
 fn status_faults_send_each_body_form_then_run_out() {
     let (reg, data, _, url) = direct_blob();
     let bodies = [
-        (ErrorBody::ollama("busy", "try later"), Some(r#"{"code":"busy","error":"try later"}"#)),
-        (ErrorBody::oci("DENIED", "no"), Some(r#"{"errors":[{"code":"DENIED","detail":null,"message":"no"}]}"#)),
-        (ErrorBody::Text("plain failure".into()), Some("plain failure")),
+        (
+            ErrorBody::ollama("busy", "try later"),
+            Some(r#"{"code":"busy","error":"try later"}"#),
+        ),
+        (
+            ErrorBody::oci("DENIED", "no"),
+            Some(r#"{"errors":[{"code":"DENIED","detail":null,"message":"no"}]}"#),
+        ),
+        (
+            ErrorBody::Text("plain failure".into()),
+            Some("plain failure"),
+        ),
         (ErrorBody::Empty, Some("")),
         (ErrorBody::Json(serde_json::json!([1, 2])), Some("[1,2]")),
     ];
@@ -85,7 +94,10 @@ fn targets_select_requests_and_digests() {
     assert_eq!(get(&url).status, 501);
     assert_eq!(get(&url).status, 200);
     reg.put_manifest("ns/m", "t", "{}");
-    assert_eq!(get(&format!("{}/v2/ns/m/manifests/t", reg.url())).status, 500);
+    assert_eq!(
+        get(&format!("{}/v2/ns/m/manifests/t", reg.url())).status,
+        500
+    );
 }
 
 #[test]
@@ -119,7 +131,9 @@ fn corrupt_flips_the_byte_at_its_blob_offset() {
     assert_eq!(get_range(&url, "bytes=0-99").body, &data[..100]);
     let resp = get_range(&url, "bytes=100-199");
     assert!(resp.complete);
-    let diffs: Vec<usize> = (0..100).filter(|&i| resp.body[i] != data[100 + i]).collect();
+    let diffs: Vec<usize> = (0..100)
+        .filter(|&i| resp.body[i] != data[100 + i])
+        .collect();
     assert_eq!(diffs, [50]);
     assert_eq!(resp.body[50], data[150] ^ 0xff);
     assert_eq!(get_range(&url, "bytes=100-199").body, &data[100..200]);
@@ -243,7 +257,10 @@ fn manifest_body_faults_replace_the_manifest() {
             body: Bytes::from_static(b"{}"),
         },
     ));
-    assert_eq!(get(&format!("{}/v2/no/such/manifests/x", reg.url())).body, b"{}");
+    assert_eq!(
+        get(&format!("{}/v2/no/such/manifests/x", reg.url())).body,
+        b"{}"
+    );
 }
 
 #[test]
@@ -251,10 +268,16 @@ fn corrupt_and_drop_apply_to_manifests_too() {
     let reg = TestRegistry::start(Options::default());
     let model = reg.add_model("ns/m:t", &[1], 1);
     let url = format!("{}/v2/ns/m/manifests/t", reg.url());
-    reg.inject(Fault::new(Target::Manifest, FaultKind::Corrupt { offset: 0 }));
+    reg.inject(Fault::new(
+        Target::Manifest,
+        FaultKind::Corrupt { offset: 0 },
+    ));
     let resp = get(&url);
     assert_eq!(resp.body[0], model.manifest[0] ^ 0xff);
-    assert_eq!(resp.header("docker-content-digest"), Some(model.digest.as_str()));
+    assert_eq!(
+        resp.header("docker-content-digest"),
+        Some(model.digest.as_str())
+    );
     reg.inject(Fault::new(Target::Manifest, FaultKind::ShortBody));
     let resp: Resp = get(&url);
     assert!(!resp.complete);
@@ -279,8 +302,14 @@ fn upload_faults_hit_posts_and_puts() {
     let location = resp.header("location").expect("Location").to_string();
     reg.inject(Fault::status(Target::UploadPut, 500, ErrorBody::Empty));
     // The body is read before the injected answer, so this is a clean 500.
-    assert_eq!(Req::new("PUT", &location).body(&b"blob"[..]).send().status, 500);
-    assert_eq!(Req::new("PUT", &location).body(&b"blob"[..]).send().status, 200);
+    assert_eq!(
+        Req::new("PUT", &location).body(&b"blob"[..]).send().status,
+        500
+    );
+    assert_eq!(
+        Req::new("PUT", &location).body(&b"blob"[..]).send().status,
+        200
+    );
     assert_eq!(reg.blob(&digest).as_deref(), Some(&b"blob"[..]));
 
     reg.inject(Fault::status(Target::ManifestPut, 503, ErrorBody::Empty));

@@ -50,7 +50,10 @@ fn manifests_are_served_exactly_by_tag_and_by_digest() {
         assert_eq!(resp.body, model.manifest, "{path}");
     }
     // Names are case-insensitive, as Ollama's are.
-    assert_eq!(get(&format!("{}/v2/Library/Tiny/manifests/LATEST", reg.url())).status, 200);
+    assert_eq!(
+        get(&format!("{}/v2/Library/Tiny/manifests/LATEST", reg.url())).status,
+        200
+    );
 
     let resp = get(&format!("{base}/manifests/nope"));
     assert_eq!(resp.status, 404);
@@ -191,7 +194,10 @@ fn the_request_log_sees_both_hosts_in_order_with_statuses() {
 #[test]
 fn unknown_paths_and_methods_are_refused() {
     let reg = TestRegistry::start(Options::default());
-    assert_eq!(get(&format!("{}/v2/a/b/c/manifests/x", reg.url())).status, 404);
+    assert_eq!(
+        get(&format!("{}/v2/a/b/c/manifests/x", reg.url())).status,
+        404
+    );
     assert_eq!(get(&format!("{}/elsewhere", reg.url())).status, 404);
     assert_eq!(get(&format!("{}/upload/x", reg.url())).status, 404);
     let resp = Req::new("DELETE", &format!("{}/v2/a/b/manifests/x", reg.url())).send();
