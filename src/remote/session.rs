@@ -610,11 +610,14 @@ pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Optio
 /// A URL safe to print: presigned storage URLs carry secrets in their query.
 pub(crate) fn redact(url: &Url) -> String {
     let mut u = url.clone();
-    if u.query().is_some() {
-        u.set_query(Some("…"));
-    }
     let _ = u.set_password(None);
-    u.to_string()
+    let had_query = u.query().is_some();
+    u.set_query(None);
+    if had_query {
+        format!("{u}?…")
+    } else {
+        u.to_string()
+    }
 }
 
 fn unix_now() -> u64 {
