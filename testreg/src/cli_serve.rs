@@ -37,6 +37,22 @@ pub fn main(args: Vec<String>) -> i32 {
             return 2;
         }
     };
+    // Signal handlers go in before the ready line: a test may send SIGTERM
+    // as soon as it has read it.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("olreg-testreg serve: {e}");
+            return 1;
+        }
+    };
+    let signals = {
+        let _context = runtime.enter();
+        Signals::install()
+    };
     let registry = match TestRegistry::try_start(args.opts) {
         Ok(registry) => registry,
         Err(why) => {
@@ -64,36 +80,70 @@ pub fn main(args: Vec<String>) -> i32 {
         return 1;
     }
     drop(stdout);
-    wait_for_shutdown(args.ignore_stdin);
-    drop(registry);
-    0
-}
-
-/// Blocks until SIGINT, SIGTERM or (unless ignored) EOF on stdin.
-fn wait_for_shutdown(ignore_stdin: bool) {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("olreg-testreg serve: {e}");
-            return;
-        }
-    };
     runtime.block_on(async {
         let stdin_closed = async {
-            if ignore_stdin {
+            if args.ignore_stdin {
                 std::future::pending::<()>().await;
             }
             stdin_eof().await;
         };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = sigterm() => {}
+            _ = signals.wait() => {}
             _ = stdin_closed => {}
         }
     });
+    drop(registry);
+    0
+}
+
+/// SIGINT and SIGTERM handlers, registered when made (a handler that
+/// cannot be registered just never fires).
+struct Signals {
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Registers the handlers; must run inside a runtime context.
+    fn install() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Signals {
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Signals {}
+        }
+    }
+
+    /// Completes when either signal arrives.
+    async fn wait(self) {
+        #[cfg(unix)]
+        {
+            async fn recv(signal: Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(mut signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                _ = recv(self.interrupt) => {}
+                _ = recv(self.terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 /// Completes when stdin reaches EOF (or fails). The read runs on a plain
@@ -120,22 +170,6 @@ async fn stdin_eof() {
         }
         Err(_) => std::future::pending().await,
     }
-}
-
-#[cfg(unix)]
-async fn sigterm() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            term.recv().await;
-        }
-        Err(_) => std::future::pending().await,
-    }
-}
-
-#[cfg(not(unix))]
-async fn sigterm() {
-    std::future::pending().await
 }
 
 fn parse(argv: &[String]) -> Result<Args, String> {
