@@ -1,0 +1,130 @@
+//! Several pulls, threads, processes and prunes sharing one store.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use common::*;
+use olreg::{ProgressEvent, Watch};
+
+/// GETs per blob digest at the blob store.
+fn fetches_per_blob(reg: &TestRegistry, model: &Model) -> Vec<usize> {
+    let reqs = requests_on(reg, Server::BlobStore);
+    model
+        .layers
+        .iter()
+        .chain([&model.config])
+        .map(|b| reqs.iter().filter(|r| r.path_and_query.contains(b.digest.as_str())).count())
+        .collect()
+}
+
+#[test]
+fn two_threads_pulling_one_model_write_each_blob_once() {
+    let reg = TestRegistry::start(Options::default());
+    let model = reg.add_model("ns/m:t", &[300_000, 200_000, 1000], 31);
+    // Slow every blob down so the two pulls surely overlap.
+    reg.inject(Fault::new(Target::BlobStore { digest: None }, FaultKind::Stall { after_bytes: 100, millis: 300 }).forever());
+    let store = TempStore::new();
+    let client = Arc::new(client(&store));
+    let name = name_of(&reg, &model);
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (client, name) = (client.clone(), name.clone());
+            std::thread::spawn(move || {
+                let mut waited = false;
+                let mut cb = |p: &olreg::Progress| {
+                    waited |= p.event == ProgressEvent::Waiting;
+                    true
+                };
+                client.pull(&name, Watch { progress: Some(&mut cb), cancel: None }).map(|_| waited)
+            })
+        })
+        .collect();
+    let waited: Vec<bool> = threads.into_iter().map(|t| t.join().unwrap().expect("both pulls succeed")).collect();
+    assert!(waited.iter().any(|w| *w), "one pull waited for the other's blobs");
+    assert_eq!(fetches_per_blob(&reg, &model), vec![1, 1, 1, 1], "each blob was downloaded once");
+    assert_store_consistent(store.root());
+}
+
+/// Runs inside child processes started by `two_processes_pulling_one_model_both_succeed`.
+#[test]
+fn concurrent_child() {
+    let (Ok(name), Ok(root)) = (std::env::var("OLREG_CONCURRENT_NAME"), std::env::var("OLREG_CONCURRENT_ROOT")) else {
+        return;
+    };
+    let client = olreg::Client::builder().models_dir(root).no_key().docker_config(None).build().unwrap();
+    client.pull(&name, Watch::default()).unwrap();
+}
+
+#[test]
+fn two_processes_pulling_one_model_both_succeed() {
+    let reg = TestRegistry::start(Options::default());
+    let model = reg.add_model("ns/m:t", &[400_000, 100_000], 32);
+    reg.inject(Fault::new(Target::BlobStore { digest: None }, FaultKind::Stall { after_bytes: 100, millis: 400 }).forever());
+    let store = TempStore::new();
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "concurrent_child", "--nocapture", "--test-threads=1"])
+                .env("OLREG_CONCURRENT_NAME", name_of(&reg, &model))
+                .env("OLREG_CONCURRENT_ROOT", store.root())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success(), "a pulling process failed");
+    }
+    assert_eq!(fetches_per_blob(&reg, &model), vec![1, 1, 1], "each blob was downloaded once");
+    assert_store_consistent(store.root());
+}
+
+#[test]
+fn prune_keeps_what_a_running_pull_needs_and_what_it_does_not_own() {
+    let reg = TestRegistry::start(Options::default());
+    let first = reg.add_model("ns/a:t", &[50_000, 60_000], 33);
+    let second = reg.add_model("ns/b:t", &[50_000, 70_000], 33);
+    assert_eq!(first.layers[0].digest, second.layers[0].digest);
+    let store = TempStore::new();
+    let client = Arc::new(client(&store));
+    client.pull(&name_of(&reg, &first), Watch::default()).unwrap();
+    // Files that are not olreg's.
+    std::fs::write(store.root().join("blobs/notes.txt"), "mine").unwrap();
+    std::fs::write(store.root().join("blobs/sha256-short"), "mine").unwrap();
+    std::fs::write(store.root().join("README"), "mine").unwrap();
+
+    // `a` goes away; `b` (sharing a's first layer) is being pulled, slowly.
+    client.remove(&name_of(&reg, &first)).unwrap();
+    reg.inject(Fault::new(Target::BlobStore { digest: None }, FaultKind::Stall { after_bytes: 10, millis: 600 }).forever());
+    let puller = {
+        let (client, name) = (client.clone(), name_of(&reg, &second));
+        std::thread::spawn(move || client.pull(&name, Watch::default()))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(250));
+    let report = client.prune().unwrap();
+    puller.join().unwrap().expect("the pull survives a prune");
+    // a's second layer and config are gone; the shared layer was pinned.
+    assert!(!store.blob_path(&first.layers[1].digest).exists());
+    assert!(store.blob_path(&first.layers[0].digest).exists());
+    assert!(report.blobs_removed >= 1, "{report:?}");
+    for f in ["blobs/notes.txt", "blobs/sha256-short", "README"] {
+        assert!(store.root().join(f).exists(), "prune deleted {f}");
+    }
+    assert_store_consistent_except(store.root(), &["notes.txt", "sha256-short"]);
+    assert_eq!(client.list().unwrap().len(), 1);
+}
+
+/// Like `assert_store_consistent`, tolerating named foreign files in blobs/.
+fn assert_store_consistent_except(root: &std::path::Path, foreign: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    for f in foreign {
+        std::fs::rename(root.join("blobs").join(f), tmp.path().join(f)).unwrap();
+    }
+    assert_store_consistent(root);
+    for f in foreign {
+        std::fs::rename(tmp.path().join(f), root.join("blobs").join(f)).unwrap();
+    }
+}
