@@ -1,0 +1,3 @@
+module github.com/olreg/olreg-go
+
+go 1.24

@@ -1,0 +1,432 @@
+// Package olreg pulls and pushes Ollama models (a manifest plus
+// content-addressed blobs) between registries and Ollama's on-disk model
+// store. It is a cgo binding of libolreg's C ABI (olreg.h).
+//
+// A Client is safe for concurrent use by any number of goroutines. Blocking
+// calls (Pull, Push, Resolve, Verify) take a context.Context: cancelling it
+// makes the call return promptly with an *Error that matches both
+// ErrCancelled and the context's error. Progress funcs run synchronously on
+// the calling goroutine, between the library's C frames; they must not call
+// the Client (such calls fail with ErrReentrant) and should return quickly.
+// A progress func that panics cancels its call; once the library has
+// returned, the call panics again with a *CallbackPanic on the calling
+// goroutine. A progress func must not call runtime.Goexit (t.FailNow,
+// t.Fatal, log.Fatal…): report from it and check after the call instead.
+package olreg
+
+/*
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"context"
+	"encoding/json"
+	"runtime"
+	"runtime/cgo"
+	"strings"
+	"sync"
+	"unsafe"
+)
+
+// Version is the version of the loaded libolreg, "MAJOR.MINOR.PATCH".
+func Version() string { return C.GoString(C.olreg_version()) }
+
+// Client is a handle on one model store and its settings. Create it with
+// Open and release it with Close.
+type Client struct {
+	res     *resources
+	cleanup runtime.Cleanup
+
+	mu     sync.Mutex
+	idle   *sync.Cond // signalled when active becomes empty
+	closed bool
+	active map[*C.olreg_cancel]struct{} // tokens of running calls
+}
+
+// resources are what Close (or the garbage collector, for a Client that was
+// never closed) frees: the C client, then the Logger's handle.
+type resources struct {
+	ptr    *C.olreg_client
+	logger cgo.Handle
+}
+
+func (r *resources) free() {
+	C.olreg_client_free(r.ptr)
+	if r.logger != 0 {
+		r.logger.Delete()
+	}
+}
+
+// Open creates a Client from opts: loads the key and credentials, checks the
+// options and starts the library's worker threads. The Logger, if any, may
+// run during Open.
+func Open(opts Options) (*Client, error) {
+	var o *C.olreg_options
+	if st := C.olreg_options_new(&o); st != C.OLREG_OK {
+		return nil, takeError(st, nil)
+	}
+	defer C.olreg_options_free(o)
+
+	res := &resources{}
+	if opts.Logger != nil {
+		res.logger = cgo.NewHandle(&logSink{fn: opts.Logger})
+	}
+	b := optionsBuilder{o: o}
+	b.apply(&opts, C.uintptr_t(res.logger))
+	if b.err != nil {
+		if res.logger != 0 {
+			res.logger.Delete()
+		}
+		return nil, b.err
+	}
+	var cerr *C.olreg_error
+	if st := C.olreg_client_new(o, &res.ptr, &cerr); st != C.OLREG_OK {
+		if res.logger != 0 {
+			res.logger.Delete()
+		}
+		return nil, takeError(st, cerr)
+	}
+	c := &Client{res: res, active: make(map[*C.olreg_cancel]struct{})}
+	c.idle = sync.NewCond(&c.mu)
+	c.cleanup = runtime.AddCleanup(c, (*resources).free, res)
+	return c, nil
+}
+
+// Close cancels the calls still running on c (they return an *Error matching
+// ErrCancelled and ErrClosed), waits for them to return, and frees the
+// library's client. Later calls return ErrClosed; Close itself may be called
+// again and returns nil. It must not be called from a progress func or a
+// Logger.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	for tok := range c.active {
+		C.olreg_cancel_cancel(tok)
+	}
+	for len(c.active) > 0 {
+		c.idle.Wait()
+	}
+	c.cleanup.Stop()
+	c.res.free()
+	c.res = nil
+	return nil
+}
+
+// Version is the package-level Version, for convenience.
+func (c *Client) Version() string { return Version() }
+
+// call is one library call in flight: its cancel token, tied to the context
+// and to Close.
+type call struct {
+	c      *Client
+	ctx    context.Context
+	ptr    *C.olreg_client
+	tok    *C.olreg_cancel
+	stop   func() bool   // detaches the context watcher
+	ranOut chan struct{} // closed once the watcher has cancelled
+}
+
+// begin registers a call. It fails if ctx is already done or c is closed.
+func (c *Client) begin(ctx context.Context) (*call, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if ctx.Err() != nil {
+		return nil, &Error{Status: StatusCancelled, Message: "cancelled before the call started", causes: contextCauses(ctx)}
+	}
+	var tok *C.olreg_cancel
+	if st := C.olreg_cancel_new(&tok); st != C.OLREG_OK {
+		return nil, takeError(st, nil)
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		C.olreg_cancel_free(tok)
+		return nil, ErrClosed
+	}
+	c.active[tok] = struct{}{}
+	ptr := c.res.ptr
+	c.mu.Unlock()
+
+	cl := &call{c: c, ctx: ctx, ptr: ptr, tok: tok, ranOut: make(chan struct{})}
+	// A goroutine waits on ctx.Done() and cancels the token; it is started
+	// only if and when the context is done.
+	cl.stop = context.AfterFunc(ctx, func() {
+		defer close(cl.ranOut)
+		C.olreg_cancel_cancel(tok)
+	})
+	return cl, nil
+}
+
+// end detaches the context, unregisters the token and frees it.
+func (cl *call) end() {
+	if !cl.stop() {
+		<-cl.ranOut // the watcher started: let it finish with the token
+	}
+	c := cl.c
+	c.mu.Lock()
+	delete(c.active, cl.tok)
+	if len(c.active) == 0 {
+		c.idle.Broadcast()
+	}
+	c.mu.Unlock()
+	C.olreg_cancel_free(cl.tok)
+}
+
+// fail converts a failed status; a cancelled call learns why it was cancelled.
+func (cl *call) fail(st C.olreg_status, cerr *C.olreg_error) error {
+	e := takeError(st, cerr)
+	if e.Status == StatusCancelled {
+		e.causes = contextCauses(cl.ctx)
+		if e.causes == nil {
+			cl.c.mu.Lock()
+			if cl.c.closed {
+				e.causes = []error{ErrClosed}
+			}
+			cl.c.mu.Unlock()
+		}
+	}
+	return e
+}
+
+// cName converts a model name for C; an embedded NUL is an invalid name.
+func cName(name string) (*C.char, error) {
+	if strings.IndexByte(name, 0) >= 0 {
+		return nil, invalid(StatusInvalidName, "invalid name "+quote(name)+": contains a NUL byte")
+	}
+	return C.CString(name), nil
+}
+
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func free(s *C.char) { C.free(unsafe.Pointer(s)) }
+
+// Pull downloads name's manifest and every blob the store lacks, then links
+// the manifest, and returns it. progress (may be nil) receives every event:
+// EventResolved first, EventFinished last on success. Whatever the outcome,
+// the store holds only complete blobs; bytes downloaded are kept for the next
+// pull.
+func (c *Client) Pull(ctx context.Context, name string, progress func(Progress)) (*Manifest, error) {
+	cname, err := cName(name)
+	if err != nil {
+		return nil, err
+	}
+	defer free(cname)
+	cl, err := c.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.end()
+	sink, h, release := newProgressHandle(progress)
+	defer release()
+
+	var m *C.olreg_manifest
+	var cerr *C.olreg_error
+	st := C.olreg_go_pull(cl.ptr, cname, h, cl.tok, &m, &cerr)
+	var out *Manifest
+	if st == C.OLREG_OK {
+		out = takeManifest(m)
+	}
+	sink.rethrow()
+	if st != C.OLREG_OK {
+		return nil, cl.fail(st, cerr)
+	}
+	return out, nil
+}
+
+// Push uploads the local model from ("" means name itself) as name: it checks
+// that every blob is present with its size first (making no request
+// otherwise), uploads what the registry lacks, then puts the manifest's exact
+// bytes. progress works as for Pull.
+func (c *Client) Push(ctx context.Context, name, from string, progress func(Progress)) error {
+	cname, err := cName(name)
+	if err != nil {
+		return err
+	}
+	defer free(cname)
+	var cfrom *C.char
+	if from != "" {
+		if cfrom, err = cName(from); err != nil {
+			return err
+		}
+		defer free(cfrom)
+	}
+	cl, err := c.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer cl.end()
+	sink, h, release := newProgressHandle(progress)
+	defer release()
+
+	var cerr *C.olreg_error
+	st := C.olreg_go_push(cl.ptr, cname, cfrom, h, cl.tok, &cerr)
+	sink.rethrow()
+	if st != C.OLREG_OK {
+		return cl.fail(st, cerr)
+	}
+	return nil
+}
+
+// Resolve fetches name's manifest from its registry (or a mirror) without
+// storing anything.
+func (c *Client) Resolve(ctx context.Context, name string) (*Manifest, error) {
+	cname, err := cName(name)
+	if err != nil {
+		return nil, err
+	}
+	defer free(cname)
+	cl, err := c.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.end()
+
+	var m *C.olreg_manifest
+	var cerr *C.olreg_error
+	if st := C.olreg_resolve(cl.ptr, cname, cl.tok, &m, &cerr); st != C.OLREG_OK {
+		return nil, cl.fail(st, cerr)
+	}
+	return takeManifest(m), nil
+}
+
+// List returns the local models, fully qualified ("host/namespace/model:tag"),
+// sorted.
+func (c *Client) List() ([]string, error) {
+	cl, err := c.begin(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	defer cl.end()
+	var list *C.olreg_string_list
+	var cerr *C.olreg_error
+	if st := C.olreg_list(cl.ptr, &list, &cerr); st != C.OLREG_OK {
+		return nil, cl.fail(st, cerr)
+	}
+	return takeStrings(list), nil
+}
+
+// Show returns name's local manifest, byte for byte as stored.
+func (c *Client) Show(name string) ([]byte, error) {
+	cname, err := cName(name)
+	if err != nil {
+		return nil, err
+	}
+	defer free(cname)
+	cl, err := c.begin(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	defer cl.end()
+	var buf *C.char
+	var n C.size_t
+	var cerr *C.olreg_error
+	if st := C.olreg_show(cl.ptr, cname, &buf, &n, &cerr); st != C.OLREG_OK {
+		return nil, cl.fail(st, cerr)
+	}
+	defer C.olreg_string_free(buf)
+	return goBytes(buf, n), nil
+}
+
+// Remove removes name from the store. Its blobs stay until Prune.
+func (c *Client) Remove(name string) error {
+	cname, err := cName(name)
+	if err != nil {
+		return err
+	}
+	defer free(cname)
+	cl, err := c.begin(context.Background())
+	if err != nil {
+		return err
+	}
+	defer cl.end()
+	var cerr *C.olreg_error
+	if st := C.olreg_remove(cl.ptr, cname, &cerr); st != C.OLREG_OK {
+		return cl.fail(st, cerr)
+	}
+	return nil
+}
+
+// PruneReport says what Prune deleted.
+type PruneReport struct {
+	BlobsRemoved int64
+	BytesFreed   int64
+}
+
+// Prune deletes blobs that no manifest and no running pull or push needs, and
+// abandoned partial downloads. Files olreg does not recognise stay.
+func (c *Client) Prune() (PruneReport, error) {
+	cl, err := c.begin(context.Background())
+	if err != nil {
+		return PruneReport{}, err
+	}
+	defer cl.end()
+	var blobs, bytes C.uint64_t
+	var cerr *C.olreg_error
+	if st := C.olreg_prune(cl.ptr, &blobs, &bytes, &cerr); st != C.OLREG_OK {
+		return PruneReport{}, cl.fail(st, cerr)
+	}
+	return PruneReport{BlobsRemoved: int64(blobs), BytesFreed: int64(bytes)}, nil
+}
+
+// Verify re-hashes name's blobs (config included), or every blob in the
+// store when name is "". It returns one line per bad blob
+// ("sha256:<hex>: corrupt: …", "… missing", "… wrong size: …"), none when all
+// is well; problems are not an error. progress works as for Pull.
+func (c *Client) Verify(ctx context.Context, name string, progress func(Progress)) ([]string, error) {
+	var cname *C.char
+	if name != "" {
+		var err error
+		if cname, err = cName(name); err != nil {
+			return nil, err
+		}
+		defer free(cname)
+	}
+	cl, err := c.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.end()
+	sink, h, release := newProgressHandle(progress)
+	defer release()
+
+	var list *C.olreg_string_list
+	var cerr *C.olreg_error
+	st := C.olreg_go_verify(cl.ptr, cname, h, cl.tok, &list, &cerr)
+	var problems []string
+	if st == C.OLREG_OK {
+		problems = takeStrings(list)
+	}
+	sink.rethrow()
+	if st != C.OLREG_OK {
+		return nil, cl.fail(st, cerr)
+	}
+	return problems, nil
+}
+
+// takeStrings copies and frees a string list.
+func takeStrings(list *C.olreg_string_list) []string {
+	defer C.olreg_string_list_free(list)
+	n := int(C.olreg_string_list_len(list))
+	out := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		out = append(out, C.GoString(C.olreg_string_list_get(list, C.size_t(i))))
+	}
+	return out
+}
+
+// goBytes copies n bytes at p (which may exceed what C.GoBytes's int allows).
+func goBytes(p *C.char, n C.size_t) []byte {
+	if p == nil || n == 0 {
+		return []byte{}
+	}
+	return append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))...)
+}
