@@ -322,6 +322,28 @@ pub fn parse_token(body: &[u8], url: &str) -> Result<Token> {
     })
 }
 
+/// A scope string in a canonical form for comparisons and cache keys:
+/// registries list actions and scopes in varying order (Docker Distribution
+/// answers `pull,push` and `push,pull` for the same request).
+pub fn canonical_scope(scope: &str) -> String {
+    let mut scopes: Vec<String> = scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(|one| match one.rsplit_once(':') {
+            Some((resource, actions)) => {
+                let mut actions: Vec<&str> = actions.split(',').filter(|a| !a.is_empty()).collect();
+                actions.sort_unstable();
+                actions.dedup();
+                format!("{resource}:{}", actions.join(","))
+            }
+            None => one.to_owned(),
+        })
+        .collect();
+    scopes.sort();
+    scopes.dedup();
+    scopes.join(" ")
+}
+
 /// Bearer tokens by (realm, service, scope), kept until shortly before they
 /// expire and shared by every operation of a client.
 #[derive(Debug, Default)]
@@ -335,7 +357,7 @@ type TokenKey = (String, String, String);
 impl TokenCache {
     pub fn get(&self, realm: &str, service: &str, scope: &str) -> Option<String> {
         let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        let (token, until) = tokens.get(&(realm.into(), service.into(), scope.into()))?;
+        let (token, until) = tokens.get(&(realm.into(), service.into(), canonical_scope(scope)))?;
         (Instant::now() < *until).then(|| token.clone())
     }
 
@@ -345,14 +367,14 @@ impl TokenCache {
         let until = Instant::now() + token.lifetime - margin;
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         tokens.insert(
-            (realm.into(), service.into(), scope.into()),
+            (realm.into(), service.into(), canonical_scope(scope)),
             (token.value.clone(), until),
         );
     }
 
     pub fn forget(&self, realm: &str, service: &str, scope: &str) {
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        tokens.remove(&(realm.into(), service.into(), scope.into()));
+        tokens.remove(&(realm.into(), service.into(), canonical_scope(scope)));
     }
 }
 
@@ -517,6 +539,19 @@ mod tests {
             .is_empty());
         std::fs::write(&path, "{").unwrap();
         assert!(docker_config_credentials(&path).is_err());
+    }
+
+    #[test]
+    fn scopes_compare_as_sets() {
+        assert_eq!(
+            canonical_scope("repository:a/b:push,pull repository:c/d:pull"),
+            canonical_scope("repository:c/d:pull repository:a/b:pull,push")
+        );
+        assert_ne!(canonical_scope("repository:a/b:pull"), canonical_scope("repository:a/b:pull,push"));
+        assert_eq!(canonical_scope("registry:catalog:*"), "registry:catalog:*");
+        let cache = TokenCache::default();
+        cache.put("r", "s", "repository:x:push,pull", &Token { value: "t".into(), lifetime: Duration::from_secs(60) });
+        assert_eq!(cache.get("r", "s", "repository:x:pull,push").as_deref(), Some("t"));
     }
 
     #[test]

@@ -428,7 +428,7 @@ impl Session {
                 // `insufficient_scope` answer names a different scope): drop
                 // it and fetch a fresh one, once per request.
                 let refused = matches!(&current, AuthState::Bearer { realm: r, service: s, scope: sc, .. }
-                    if r == realm && *s == service && *sc == scope);
+                    if r == realm && *s == service && auth::canonical_scope(sc) == auth::canonical_scope(&scope));
                 if refused {
                     self.transport.tokens.forget(realm, &service, &scope);
                     if *fresh_fetched {
