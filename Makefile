@@ -60,3 +60,9 @@ install: lib
 clean:
 	rm -rf $(STAGE)
 	$(MAKE) -C examples-c clean
+
+# The Python bindings' tests (examples-python): pytest against olreg-testreg,
+# finding the library through OLREG_LIB_DIR and the registry through
+# OLREG_TESTREG (both exported above).
+test-python: lib $(RELEASE)/olreg-testreg
+	python3 -m pytest -q examples-python
