@@ -803,6 +803,8 @@ class _ProgressBridge:
     """
 
     def __init__(self, callback: Optional[ProgressCallback]) -> None:
+        if callback is not None and not callable(callback):
+            raise TypeError(f"progress must be callable, not {type(callback).__name__}")
         self.callback = callback
         self.exception: Optional[BaseException] = None
         # Installed even without a user callback: Python runs signal handlers
@@ -827,6 +829,8 @@ class _LogBridge:
     """The client's log trampoline; exceptions are kept per calling thread."""
 
     def __init__(self, callback: LogCallback) -> None:
+        if not callable(callback):
+            raise TypeError(f"log must be callable, not {type(callback).__name__}")
         self.callback = callback
         self.pending = threading.local()
         self.c_callback = _LOG_CB(self._trampoline)
@@ -1097,6 +1101,8 @@ class Client:
         lib = self._lib
         log_bridge = self._log  # close() may drop self._log once we have left
         bridge = _ProgressBridge(progress)  # referenced until the end of this frame
+        if cancel is not None and not isinstance(cancel, CancelToken):
+            raise TypeError(f"cancel must be a CancelToken, not {type(cancel).__name__}")
         cancel_ptr = cancel._acquire() if cancel is not None else None
         try:
             client = self._enter()

@@ -647,3 +647,54 @@ def test_options_are_accepted(tmp_path: Path, registry: Registry) -> None:
         assert len(ranged) >= 4
         agents = {v for r in registry.requests() for k, v in r["headers"] if k == "user-agent"}
         assert agents == {"ollama/0.0.0 (amd64 linux) olreg-python-test"}
+
+
+def test_keyboard_interrupt_in_a_callback_cancels(client: olreg.Client,
+                                                   registry: Registry) -> None:
+    # What Ctrl-C does when it lands while a progress callback runs.
+    def progress(p: olreg.Progress) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        client.pull(registry.name(TINY), progress=progress)
+    assert client.list() == []
+
+
+def test_push_progress_and_cancel(client: olreg.Client, registry: Registry,
+                                  registry2: Registry) -> None:
+    client.pull(registry.name(TINY))
+    target = registry2.name("ns/copy:v1")
+    with pytest.raises(olreg.Cancelled):
+        client.push(target, from_=registry.name(TINY), progress=lambda p: False)
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        registry2.manifest("ns/copy", "v1")
+    assert missing.value.code == 404
+
+    with olreg.CancelToken() as token:
+        token.cancel()
+        with pytest.raises(olreg.Cancelled):
+            client.push(target, from_=registry.name(TINY), cancel=token)
+
+    # Pushing again after a complete push uploads no blob.
+    client.push(target, from_=registry.name(TINY))
+    events: list[olreg.Progress] = []
+    client.push(target, from_=registry.name(TINY), progress=events.append)
+    cached = [e for e in events if e.event is olreg.Event.CACHED]
+    assert len(cached) == len(registry.models[TINY]["layers"]) + 1
+
+
+def test_verify_cancel(client: olreg.Client, registry: Registry) -> None:
+    client.pull(registry.name(TINY))
+    with pytest.raises(olreg.Cancelled):
+        client.verify(progress=lambda p: False)
+
+
+def test_argument_types_are_checked(client: olreg.Client, registry: Registry) -> None:
+    with pytest.raises(TypeError):
+        client.pull(registry.name(TINY), progress="not callable")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        client.pull(registry.name(TINY), cancel=object())  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        client.pull(b"bytes/are:not-names")  # type: ignore[arg-type]
+    assert registry.requests() == []
+
