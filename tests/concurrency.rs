@@ -15,7 +15,11 @@ fn fetches_per_blob(reg: &TestRegistry, model: &Model) -> Vec<usize> {
         .layers
         .iter()
         .chain([&model.config])
-        .map(|b| reqs.iter().filter(|r| r.path_and_query.contains(b.digest.as_str())).count())
+        .map(|b| {
+            reqs.iter()
+                .filter(|r| r.path_and_query.contains(b.digest.as_str()))
+                .count()
+        })
         .collect()
 }
 
@@ -24,7 +28,16 @@ fn two_threads_pulling_one_model_write_each_blob_once() {
     let reg = TestRegistry::start(Options::default());
     let model = reg.add_model("ns/m:t", &[300_000, 200_000, 1000], 31);
     // Slow every blob down so the two pulls surely overlap.
-    reg.inject(Fault::new(Target::BlobStore { digest: None }, FaultKind::Stall { after_bytes: 100, millis: 300 }).forever());
+    reg.inject(
+        Fault::new(
+            Target::BlobStore { digest: None },
+            FaultKind::Stall {
+                after_bytes: 100,
+                millis: 300,
+            },
+        )
+        .forever(),
+    );
     let store = TempStore::new();
     let client = Arc::new(client(&store));
     let name = name_of(&reg, &model);
@@ -37,23 +50,49 @@ fn two_threads_pulling_one_model_write_each_blob_once() {
                     waited |= p.event == ProgressEvent::Waiting;
                     true
                 };
-                client.pull(&name, Watch { progress: Some(&mut cb), cancel: None }).map(|_| waited)
+                client
+                    .pull(
+                        &name,
+                        Watch {
+                            progress: Some(&mut cb),
+                            cancel: None,
+                        },
+                    )
+                    .map(|_| waited)
             })
         })
         .collect();
-    let waited: Vec<bool> = threads.into_iter().map(|t| t.join().unwrap().expect("both pulls succeed")).collect();
-    assert!(waited.iter().any(|w| *w), "one pull waited for the other's blobs");
-    assert_eq!(fetches_per_blob(&reg, &model), vec![1, 1, 1, 1], "each blob was downloaded once");
+    let waited: Vec<bool> = threads
+        .into_iter()
+        .map(|t| t.join().unwrap().expect("both pulls succeed"))
+        .collect();
+    assert!(
+        waited.iter().any(|w| *w),
+        "one pull waited for the other's blobs"
+    );
+    assert_eq!(
+        fetches_per_blob(&reg, &model),
+        vec![1, 1, 1, 1],
+        "each blob was downloaded once"
+    );
     assert_store_consistent(store.root());
 }
 
 /// Runs inside child processes started by `two_processes_pulling_one_model_both_succeed`.
 #[test]
 fn concurrent_child() {
-    let (Ok(name), Ok(root)) = (std::env::var("OLREG_CONCURRENT_NAME"), std::env::var("OLREG_CONCURRENT_ROOT")) else {
+    let (Ok(name), Ok(root)) = (
+        std::env::var("OLREG_CONCURRENT_NAME"),
+        std::env::var("OLREG_CONCURRENT_ROOT"),
+    ) else {
         return;
     };
-    let client = olreg::Client::builder().models_dir(root).no_key().docker_config(None).build().unwrap();
+    let client = olreg::Client::builder()
+        .models_dir(root)
+        .no_key()
+        .docker_config(None)
+        .build()
+        .unwrap();
     client.pull(&name, Watch::default()).unwrap();
 }
 
@@ -61,12 +100,26 @@ fn concurrent_child() {
 fn two_processes_pulling_one_model_both_succeed() {
     let reg = TestRegistry::start(Options::default());
     let model = reg.add_model("ns/m:t", &[400_000, 100_000], 32);
-    reg.inject(Fault::new(Target::BlobStore { digest: None }, FaultKind::Stall { after_bytes: 100, millis: 400 }).forever());
+    reg.inject(
+        Fault::new(
+            Target::BlobStore { digest: None },
+            FaultKind::Stall {
+                after_bytes: 100,
+                millis: 400,
+            },
+        )
+        .forever(),
+    );
     let store = TempStore::new();
     let children: Vec<_> = (0..2)
         .map(|_| {
             Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "concurrent_child", "--nocapture", "--test-threads=1"])
+                .args([
+                    "--exact",
+                    "concurrent_child",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
                 .env("OLREG_CONCURRENT_NAME", name_of(&reg, &model))
                 .env("OLREG_CONCURRENT_ROOT", store.root())
                 .stdout(Stdio::null())
@@ -78,7 +131,11 @@ fn two_processes_pulling_one_model_both_succeed() {
     for mut child in children {
         assert!(child.wait().unwrap().success(), "a pulling process failed");
     }
-    assert_eq!(fetches_per_blob(&reg, &model), vec![1, 1, 1], "each blob was downloaded once");
+    assert_eq!(
+        fetches_per_blob(&reg, &model),
+        vec![1, 1, 1],
+        "each blob was downloaded once"
+    );
     assert_store_consistent(store.root());
 }
 
@@ -90,7 +147,9 @@ fn prune_keeps_what_a_running_pull_needs_and_what_it_does_not_own() {
     assert_eq!(first.layers[0].digest, second.layers[0].digest);
     let store = TempStore::new();
     let client = Arc::new(client(&store));
-    client.pull(&name_of(&reg, &first), Watch::default()).unwrap();
+    client
+        .pull(&name_of(&reg, &first), Watch::default())
+        .unwrap();
     // Files that are not olreg's.
     std::fs::write(store.root().join("blobs/notes.txt"), "mine").unwrap();
     std::fs::write(store.root().join("blobs/sha256-short"), "mine").unwrap();
@@ -98,7 +157,16 @@ fn prune_keeps_what_a_running_pull_needs_and_what_it_does_not_own() {
 
     // `a` goes away; `b` (sharing a's first layer) is being pulled, slowly.
     client.remove(&name_of(&reg, &first)).unwrap();
-    reg.inject(Fault::new(Target::BlobStore { digest: None }, FaultKind::Stall { after_bytes: 10, millis: 600 }).forever());
+    reg.inject(
+        Fault::new(
+            Target::BlobStore { digest: None },
+            FaultKind::Stall {
+                after_bytes: 10,
+                millis: 600,
+            },
+        )
+        .forever(),
+    );
     let puller = {
         let (client, name) = (client.clone(), name_of(&reg, &second));
         std::thread::spawn(move || client.pull(&name, Watch::default()))

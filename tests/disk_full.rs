@@ -25,7 +25,10 @@ impl SmallDisk {
             .arg(dir.path())
             .status()
             .expect("run mount");
-        assert!(status.success(), "mounting a tmpfs failed: these tests need root (CI runs as root)");
+        assert!(
+            status.success(),
+            "mounting a tmpfs failed: these tests need root (CI runs as root)"
+        );
         SmallDisk { dir }
     }
     fn path(&self) -> &Path {
@@ -58,12 +61,22 @@ fn a_pull_that_cannot_fit_fails_before_downloading() {
     let disk = SmallDisk::new(4 << 20);
     let reg = TestRegistry::start(Options::default());
     let model = reg.add_model("ns/m:t", &[3 << 20, 3 << 20], 41);
-    let err = client_at(&disk.store()).pull(&name_of(&reg, &model), Watch::default()).unwrap_err();
+    let err = client_at(&disk.store())
+        .pull(&name_of(&reg, &model), Watch::default())
+        .unwrap_err();
     assert_eq!(err.status(), Status::NoSpace, "{err}");
-    let ErrorKind::NoSpace { needed, available, .. } = err.kind() else { panic!("{err:?}") };
+    let ErrorKind::NoSpace {
+        needed, available, ..
+    } = err.kind()
+    else {
+        panic!("{err:?}")
+    };
     assert!(*needed >= 6 << 20 && *available < *needed, "{err}");
     assert!(err.to_string().contains("more bytes needed"), "{err}");
-    assert!(requests_on(&reg, Server::BlobStore).is_empty(), "nothing was downloaded");
+    assert!(
+        requests_on(&reg, Server::BlobStore).is_empty(),
+        "nothing was downloaded"
+    );
 }
 
 #[test]
@@ -74,7 +87,10 @@ fn running_out_of_space_mid_pull_stops_cleanly_and_resumes_later() {
     // Hold the first answer back while something else fills the disk to the
     // last byte. The blobs' space is already reserved (pre-allocated), so
     // they complete; what no longer fits is the manifest.
-    reg.inject(Fault::new(Target::BlobStore { digest: None }, FaultKind::StallHeaders { millis: 800 }));
+    reg.inject(Fault::new(
+        Target::BlobStore { digest: None },
+        FaultKind::StallHeaders { millis: 800 },
+    ));
     let filler = disk.path().join("filler");
     let filling = {
         let filler = filler.clone();
@@ -84,20 +100,42 @@ fn running_out_of_space_mid_pull_stops_cleanly_and_resumes_later() {
         })
     };
     let client = client_at(&disk.store());
-    let err = client.pull(&name_of(&reg, &model), Watch::default()).unwrap_err();
+    let err = client
+        .pull(&name_of(&reg, &model), Watch::default())
+        .unwrap_err();
     filling.join().unwrap();
     assert_eq!(err.status(), Status::NoSpace, "{err}");
-    assert!(err.to_string().contains(disk.path().to_str().unwrap()), "the message names the path: {err}");
+    assert!(
+        err.to_string().contains(disk.path().to_str().unwrap()),
+        "the message names the path: {err}"
+    );
     assert_store_consistent(&disk.store());
-    assert!(olreg::Store::new(disk.store()).list().unwrap().is_empty(), "nothing incomplete is linked");
-    let kept = model.layers.iter().filter(|l| disk.store().join("blobs").join(l.digest.replace(':', "-")).exists()).count();
+    assert!(
+        olreg::Store::new(disk.store()).list().unwrap().is_empty(),
+        "nothing incomplete is linked"
+    );
+    let kept = model
+        .layers
+        .iter()
+        .filter(|l| {
+            disk.store()
+                .join("blobs")
+                .join(l.digest.replace(':', "-"))
+                .exists()
+        })
+        .count();
     assert_eq!(kept, 2, "the verified blobs are kept");
 
     std::fs::remove_file(&filler).unwrap();
     reg.clear_requests();
-    client.pull(&name_of(&reg, &model), Watch::default()).expect("with space the pull completes");
+    client
+        .pull(&name_of(&reg, &model), Watch::default())
+        .expect("with space the pull completes");
     assert_store_consistent(&disk.store());
-    assert!(requests_on(&reg, Server::BlobStore).is_empty(), "nothing is fetched again");
+    assert!(
+        requests_on(&reg, Server::BlobStore).is_empty(),
+        "nothing is fetched again"
+    );
 }
 
 #[test]
@@ -108,17 +146,36 @@ fn a_completely_full_disk_is_reported_with_the_path() {
     let client = client_at(&disk.store());
     // A store holding reserved partial downloads, then a disk filled to the
     // last byte: the first file olreg cannot write is named.
-    reg.inject(Fault::new(Target::BlobStore { digest: None }, FaultKind::Status { code: 500, body: ErrorBody::Empty, retry_after: None }).forever());
-    client.pull(&name_of(&reg, &model), Watch::default()).unwrap_err();
+    reg.inject(
+        Fault::new(
+            Target::BlobStore { digest: None },
+            FaultKind::Status {
+                code: 500,
+                body: ErrorBody::Empty,
+                retry_after: None,
+            },
+        )
+        .forever(),
+    );
+    client
+        .pull(&name_of(&reg, &model), Watch::default())
+        .unwrap_err();
     reg.clear_faults();
     let filler = disk.path().join("filler");
     fill(&filler);
-    let err = client.pull(&name_of(&reg, &model), Watch::default()).unwrap_err();
+    let err = client
+        .pull(&name_of(&reg, &model), Watch::default())
+        .unwrap_err();
     assert_eq!(err.status(), Status::NoSpace, "{err}");
-    assert!(err.to_string().contains(disk.path().to_str().unwrap()), "the message names the path: {err}");
+    assert!(
+        err.to_string().contains(disk.path().to_str().unwrap()),
+        "the message names the path: {err}"
+    );
     assert_store_consistent(&disk.store());
     std::fs::remove_file(&filler).unwrap();
-    client.pull(&name_of(&reg, &model), Watch::default()).expect("with space the pull completes");
+    client
+        .pull(&name_of(&reg, &model), Watch::default())
+        .expect("with space the pull completes");
     assert_store_consistent(&disk.store());
 }
 

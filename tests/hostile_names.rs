@@ -57,7 +57,16 @@ fn hostile_names_are_invalid_and_touch_nothing() {
         let results = [
             ("pull", client.pull(name, Watch::default()).map(drop)),
             ("push", client.push(name, None, Watch::default()).map(drop)),
-            ("push --from", client.push(&format!("http://{}/ns/m:t", reg.host()), Some(name), Watch::default()).map(drop)),
+            (
+                "push --from",
+                client
+                    .push(
+                        &format!("http://{}/ns/m:t", reg.host()),
+                        Some(name),
+                        Watch::default(),
+                    )
+                    .map(drop),
+            ),
             ("show", client.show(name).map(drop)),
             ("rm", client.remove(name)),
             ("resolve", client.resolve(name, Watch::default()).map(drop)),
@@ -67,8 +76,19 @@ fn hostile_names_are_invalid_and_touch_nothing() {
             assert_eq!(err.status(), Status::InvalidName, "{op} {name:?}: {err}");
         }
     }
-    assert!(reg.requests().is_empty(), "requests were made: {:?}", reg.requests());
-    assert!(files_under(&root).is_empty(), "the store changed: {:?}", files_under(&root));
+    assert!(
+        reg.requests().is_empty(),
+        "requests were made: {:?}",
+        reg.requests()
+    );
+    assert!(
+        files_under(&root).is_empty(),
+        "the store changed: {:?}",
+        files_under(&root)
+    );
     assert_eq!(files_under(base.path()), Vec::<String>::new());
-    assert_eq!(files_under(&std::env::current_dir().unwrap().join("tests")), cwd_before);
+    assert_eq!(
+        files_under(&std::env::current_dir().unwrap().join("tests")),
+        cwd_before
+    );
 }

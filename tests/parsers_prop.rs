@@ -11,7 +11,8 @@ fn part_ok(part: &str, extra: &str, max: usize) -> bool {
     !b.is_empty()
         && part.len() <= max
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || extra.as_bytes().contains(c))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || extra.as_bytes().contains(c))
 }
 
 fn valid_part(extra: &'static str) -> impl Strategy<Value = String> {

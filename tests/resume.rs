@@ -20,12 +20,19 @@ fn bytes_requested(reg: &TestRegistry, model: &Model) -> u64 {
     requests_on(reg, Server::BlobStore)
         .iter()
         .map(|r| {
-            let size = sizes.iter().find(|(d, _)| r.path_and_query.contains(d.as_str())).map_or(0, |(_, s)| *s);
+            let size = sizes
+                .iter()
+                .find(|(d, _)| r.path_and_query.contains(d.as_str()))
+                .map_or(0, |(_, s)| *s);
             match r.header("range").and_then(|v| v.strip_prefix("bytes=")) {
                 Some(range) => {
                     let (a, b) = range.split_once('-').unwrap();
                     let a: u64 = a.parse().unwrap();
-                    let b: u64 = if b.is_empty() { size - 1 } else { b.parse().unwrap() };
+                    let b: u64 = if b.is_empty() {
+                        size - 1
+                    } else {
+                        b.parse().unwrap()
+                    };
                     b - a + 1
                 }
                 None => size,
@@ -40,7 +47,8 @@ fn bytes_recorded(store: &TempStore) -> u64 {
     let mut total = 0;
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         if e.path().extension().is_some_and(|x| x == "state") {
-            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
             for r in v["done"].as_array().unwrap() {
                 total += r[1].as_u64().unwrap() - r[0].as_u64().unwrap();
             }
@@ -54,10 +62,28 @@ fn a_failed_pull_costs_only_the_bytes_it_did_not_have() {
     let reg = TestRegistry::start(Options::default());
     let model = reg.add_model("ns/m:t", &[8 << 20, 3 << 20], 21);
     // After 6 chunk answers the blob store fails for good.
-    reg.inject(Fault::new(Target::BlobStore { digest: None }, FaultKind::Status { code: 500, body: ErrorBody::Empty, retry_after: None }).forever().after(9));
+    reg.inject(
+        Fault::new(
+            Target::BlobStore { digest: None },
+            FaultKind::Status {
+                code: 500,
+                body: ErrorBody::Empty,
+                retry_after: None,
+            },
+        )
+        .forever()
+        .after(9),
+    );
     let store = TempStore::new();
-    let client = builder(&store).chunking(1 << 20, 1 << 20).streams(2).retries(2, Duration::from_millis(1)).build().unwrap();
-    client.pull(&name_of(&reg, &model), Watch::default()).unwrap_err();
+    let client = builder(&store)
+        .chunking(1 << 20, 1 << 20)
+        .streams(2)
+        .retries(2, Duration::from_millis(1))
+        .build()
+        .unwrap();
+    client
+        .pull(&name_of(&reg, &model), Watch::default())
+        .unwrap_err();
     // Complete blobs, and the ranges recorded for partial ones.
     let complete: u64 = model
         .layers
@@ -67,19 +93,31 @@ fn a_failed_pull_costs_only_the_bytes_it_did_not_have() {
         .map(|b| b.size)
         .sum();
     let kept = bytes_recorded(&store) + complete;
-    assert!(kept >= 3 << 20, "the chunks that arrived are recorded: {kept}");
+    assert!(
+        kept >= 3 << 20,
+        "the chunks that arrived are recorded: {kept}"
+    );
     assert_store_consistent(store.root());
 
     reg.clear_faults();
     reg.clear_requests();
     // A new client, as after a restart.
     let client = builder(&store).chunking(1 << 20, 1 << 20).build().unwrap();
-    client.pull(&name_of(&reg, &model), Watch::default()).expect("resumed pull");
+    client
+        .pull(&name_of(&reg, &model), Watch::default())
+        .expect("resumed pull");
     assert_store_consistent(store.root());
     let total = (11 << 20) + model.config.size;
     let fetched = bytes_requested(&reg, &model);
-    assert!(fetched <= total - kept + 2, "fetched {fetched} bytes again, {} were missing", total - kept);
-    assert!(files_under(&store.root().join(".olreg/partial")).is_empty(), "partials are gone once complete");
+    assert!(
+        fetched <= total - kept + 2,
+        "fetched {fetched} bytes again, {} were missing",
+        total - kept
+    );
+    assert!(
+        files_under(&store.root().join(".olreg/partial")).is_empty(),
+        "partials are gone once complete"
+    );
 }
 
 #[test]
@@ -90,16 +128,29 @@ fn a_full_size_partial_file_without_state_is_not_trusted() {
     let partial_dir = store.root().join(".olreg/partial");
     std::fs::create_dir_all(&partial_dir).unwrap();
     let layer = &model.layers[0];
-    std::fs::write(partial_dir.join(format!("{}.part", layer.digest.replace(':', "-"))), vec![0u8; layer.size as usize]).unwrap();
-    client(&store).pull(&name_of(&reg, &model), Watch::default()).expect("pull");
+    std::fs::write(
+        partial_dir.join(format!("{}.part", layer.digest.replace(':', "-"))),
+        vec![0u8; layer.size as usize],
+    )
+    .unwrap();
+    client(&store)
+        .pull(&name_of(&reg, &model), Watch::default())
+        .expect("pull");
     assert_store_consistent(store.root());
-    assert_eq!(bytes_requested(&reg, &model), layer.size + model.config.size, "everything was fetched");
+    assert_eq!(
+        bytes_requested(&reg, &model),
+        layer.size + model.config.size,
+        "everything was fetched"
+    );
 }
 
 /// Runs inside a child process started by `crash_consistency_under_sigkill`.
 #[test]
 fn crash_child() {
-    let (Ok(name), Ok(root)) = (std::env::var("OLREG_CRASH_NAME"), std::env::var("OLREG_CRASH_ROOT")) else {
+    let (Ok(name), Ok(root)) = (
+        std::env::var("OLREG_CRASH_NAME"),
+        std::env::var("OLREG_CRASH_ROOT"),
+    ) else {
         return;
     };
     let client = olreg::Client::builder()
@@ -136,8 +187,14 @@ impl XorShift {
 
 #[test]
 fn crash_consistency_under_sigkill() {
-    let seed: u64 = std::env::var("OLREG_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_0012);
-    let trials: usize = std::env::var("OLREG_CRASH_TRIALS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let seed: u64 = std::env::var("OLREG_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_0012);
+    let trials: usize = std::env::var("OLREG_CRASH_TRIALS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
     let mut rng = XorShift(seed);
     let reg = TestRegistry::start(Options::default());
     let model = reg.add_model("ns/crash:t", &[12 << 20, 3 << 20, 100_000, 1000], 23);
@@ -159,9 +216,13 @@ fn crash_consistency_under_sigkill() {
             let _ = child.kill();
             let _ = child.wait();
             let blobs = assert_store_consistent(store.root());
-            eprintln!("seed {seed:#x} trial {trial} kill {kill} after {delay:?}: {blobs} blobs in place");
+            eprintln!(
+                "seed {seed:#x} trial {trial} kill {kill} after {delay:?}: {blobs} blobs in place"
+            );
         }
-        client(&store).pull(&name, Watch::default()).unwrap_or_else(|e| panic!("seed {seed:#x} trial {trial}: {e}"));
+        client(&store)
+            .pull(&name, Watch::default())
+            .unwrap_or_else(|e| panic!("seed {seed:#x} trial {trial}: {e}"));
         assert_eq!(assert_store_consistent(store.root()), 5);
         assert_eq!(olreg::Store::new(store.root()).list().unwrap().len(), 1);
     }

@@ -31,13 +31,52 @@ fn every_pull_request_kind_is_retried() {
     // The manifest fails twice, the small blob's redirect answers 502, its
     // bytes break off twice, and two chunks of the large blob fail.
     reg.inject(Fault::new(Target::Manifest, status(503)).times(2));
-    reg.inject(Fault::new(Target::Blob { digest: Some(small.clone()) }, status(502)).times(1));
-    reg.inject(Fault::new(Target::BlobStore { digest: Some(small.clone()) }, FaultKind::DropAfter { bytes: 300 }).times(2));
-    reg.inject(Fault::new(Target::BlobStore { digest: Some(big.clone()) }, FaultKind::ShortBody).times(1).after(2));
-    reg.inject(Fault::new(Target::BlobStore { digest: Some(big.clone()) }, status(500)).times(1).after(3));
+    reg.inject(
+        Fault::new(
+            Target::Blob {
+                digest: Some(small.clone()),
+            },
+            status(502),
+        )
+        .times(1),
+    );
+    reg.inject(
+        Fault::new(
+            Target::BlobStore {
+                digest: Some(small.clone()),
+            },
+            FaultKind::DropAfter { bytes: 300 },
+        )
+        .times(2),
+    );
+    reg.inject(
+        Fault::new(
+            Target::BlobStore {
+                digest: Some(big.clone()),
+            },
+            FaultKind::ShortBody,
+        )
+        .times(1)
+        .after(2),
+    );
+    reg.inject(
+        Fault::new(
+            Target::BlobStore {
+                digest: Some(big.clone()),
+            },
+            status(500),
+        )
+        .times(1)
+        .after(3),
+    );
     let store = TempStore::new();
-    let client = builder(&store).chunking(1 << 20, 512 << 10).build().unwrap();
-    client.pull(&name_of(&reg, &model), Watch::default()).expect("retries absorb every fault");
+    let client = builder(&store)
+        .chunking(1 << 20, 512 << 10)
+        .build()
+        .unwrap();
+    client
+        .pull(&name_of(&reg, &model), Watch::default())
+        .expect("retries absorb every fault");
     assert_store_consistent(store.root());
     assert_eq!(count(&reg, "GET", "/manifests/"), 3);
     // The small blob resumed from the bytes it had each time.
@@ -46,7 +85,10 @@ fn every_pull_request_kind_is_retried() {
         .filter(|r| r.path_and_query.contains(&small))
         .map(|r| r.header("range").unwrap_or("whole").to_string())
         .collect();
-    assert_eq!(small_ranges, vec!["whole", "bytes=300-999", "bytes=600-999"]);
+    assert_eq!(
+        small_ranges,
+        vec!["whole", "bytes=300-999", "bytes=600-999"]
+    );
 }
 
 #[test]
@@ -55,14 +97,20 @@ fn every_push_request_kind_is_retried() {
     let model = src.add_model("ns/m:t", &[2000], 3);
     let store = TempStore::new();
     let client = client(&store);
-    client.pull(&name_of(&src, &model), Watch::default()).unwrap();
+    client
+        .pull(&name_of(&src, &model), Watch::default())
+        .unwrap();
     for options in [Options::default(), Options::default().distribution_like()] {
         let dst = TestRegistry::start(options);
         dst.inject(Fault::new(Target::Upload, status(503)).times(2));
         dst.inject(Fault::new(Target::UploadPut, status(500)).times(1));
         dst.inject(Fault::new(Target::ManifestPut, status(502)).times(2));
         client
-            .push(&format!("http://{}/ns/m:t", dst.host()), Some(&name_of(&src, &model)), Watch::default())
+            .push(
+                &format!("http://{}/ns/m:t", dst.host()),
+                Some(&name_of(&src, &model)),
+                Watch::default(),
+            )
             .expect("retries absorb every fault");
         assert_eq!(dst.manifest("ns/m", "t").unwrap(), model.manifest);
         assert_eq!(count(&dst, "PUT", "/manifests/"), 3);
@@ -75,17 +123,28 @@ fn other_4xx_are_not_retried() {
     let model = reg.add_model("ns/m:t", &[1000], 3);
     reg.inject(Fault::new(Target::BlobStore { digest: None }, status(403)).forever());
     let store = TempStore::new();
-    let err = client(&store).pull(&name_of(&reg, &model), Watch::default()).unwrap_err();
+    let err = client(&store)
+        .pull(&name_of(&reg, &model), Watch::default())
+        .unwrap_err();
     assert_eq!(err.status(), Status::Unauthorized, "{err}");
-    let mut paths: Vec<String> = requests_on(&reg, Server::BlobStore).into_iter().map(|r| r.path_and_query).collect();
+    let mut paths: Vec<String> = requests_on(&reg, Server::BlobStore)
+        .into_iter()
+        .map(|r| r.path_and_query)
+        .collect();
     let before = paths.len();
     paths.sort();
     paths.dedup();
-    assert_eq!(before, paths.len(), "a 403 is final: no blob was asked for twice");
+    assert_eq!(
+        before,
+        paths.len(),
+        "a 403 is final: no blob was asked for twice"
+    );
     reg.clear_faults();
     reg.inject(Fault::new(Target::Manifest, status(400)).forever());
     reg.clear_requests();
-    let err = client(&store).pull(&name_of(&reg, &model), Watch::default()).unwrap_err();
+    let err = client(&store)
+        .pull(&name_of(&reg, &model), Watch::default())
+        .unwrap_err();
     assert_eq!(err.http_status(), Some(400));
     assert_eq!(count(&reg, "GET", "/manifests/"), 1);
 }
@@ -96,13 +155,26 @@ fn retry_after_is_honoured() {
     let model = reg.add_model("ns/m:t", &[10], 3);
     reg.inject(Fault::new(
         Target::Manifest,
-        FaultKind::Status { code: 429, body: ErrorBody::ollama("TOOMANYREQUESTS", "slow down"), retry_after: Some("1".into()) },
+        FaultKind::Status {
+            code: 429,
+            body: ErrorBody::ollama("TOOMANYREQUESTS", "slow down"),
+            retry_after: Some("1".into()),
+        },
     ));
     let store = TempStore::new();
-    let client = builder(&store).max_retry_delay(Duration::from_secs(5)).build().unwrap();
+    let client = builder(&store)
+        .max_retry_delay(Duration::from_secs(5))
+        .build()
+        .unwrap();
     let started = Instant::now();
-    client.pull(&name_of(&reg, &model), Watch::default()).expect("429 is retried");
-    assert!(started.elapsed() >= Duration::from_millis(950), "waited {:?}", started.elapsed());
+    client
+        .pull(&name_of(&reg, &model), Watch::default())
+        .expect("429 is retried");
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "waited {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -111,8 +183,13 @@ fn attempts_are_bounded() {
     let model = reg.add_model("ns/m:t", &[10], 3);
     reg.inject(Fault::new(Target::Manifest, status(500)).forever());
     let store = TempStore::new();
-    let client = builder(&store).retries(3, Duration::from_millis(1)).build().unwrap();
-    let err = client.pull(&name_of(&reg, &model), Watch::default()).unwrap_err();
+    let client = builder(&store)
+        .retries(3, Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let err = client
+        .pull(&name_of(&reg, &model), Watch::default())
+        .unwrap_err();
     assert_eq!(err.http_status(), Some(500));
     assert_eq!(count(&reg, "GET", "/manifests/"), 3);
 }
@@ -121,12 +198,22 @@ fn attempts_are_bounded() {
 fn cancellation_interrupts_a_backoff_at_once() {
     let reg = TestRegistry::start(Options::default());
     let model = reg.add_model("ns/m:t", &[10], 3);
-    reg.inject(Fault::new(
-        Target::Manifest,
-        FaultKind::Status { code: 503, body: ErrorBody::Empty, retry_after: Some("60".into()) },
-    ).forever());
+    reg.inject(
+        Fault::new(
+            Target::Manifest,
+            FaultKind::Status {
+                code: 503,
+                body: ErrorBody::Empty,
+                retry_after: Some("60".into()),
+            },
+        )
+        .forever(),
+    );
     let store = TempStore::new();
-    let client = builder(&store).max_retry_delay(Duration::from_secs(60)).build().unwrap();
+    let client = builder(&store)
+        .max_retry_delay(Duration::from_secs(60))
+        .build()
+        .unwrap();
     let token = olreg::CancelToken::new();
     let t = token.clone();
     let canceller = std::thread::spawn(move || {
@@ -134,7 +221,15 @@ fn cancellation_interrupts_a_backoff_at_once() {
         t.cancel();
         Instant::now()
     });
-    let err = client.pull(&name_of(&reg, &model), Watch { progress: None, cancel: Some(&token) }).unwrap_err();
+    let err = client
+        .pull(
+            &name_of(&reg, &model),
+            Watch {
+                progress: None,
+                cancel: Some(&token),
+            },
+        )
+        .unwrap_err();
     let latency = canceller.join().unwrap().elapsed();
     assert_eq!(err.status(), Status::Cancelled);
     assert!(latency < Duration::from_millis(500), "{latency:?}");
@@ -144,13 +239,34 @@ fn cancellation_interrupts_a_backoff_at_once() {
 fn stalls_before_and_after_the_first_byte_are_abandoned_and_retried() {
     let reg = TestRegistry::start(Options::default());
     let model = reg.add_model("ns/m:t", &[200_000], 3);
-    reg.inject(Fault::new(Target::BlobStore { digest: None }, FaultKind::StallHeaders { millis: 5_000 }));
-    reg.inject(Fault::new(Target::BlobStore { digest: None }, FaultKind::Stall { after_bytes: 1000, millis: 5_000 }));
-    reg.inject(Fault::new(Target::Manifest, FaultKind::StallHeaders { millis: 5_000 }));
+    reg.inject(Fault::new(
+        Target::BlobStore { digest: None },
+        FaultKind::StallHeaders { millis: 5_000 },
+    ));
+    reg.inject(Fault::new(
+        Target::BlobStore { digest: None },
+        FaultKind::Stall {
+            after_bytes: 1000,
+            millis: 5_000,
+        },
+    ));
+    reg.inject(Fault::new(
+        Target::Manifest,
+        FaultKind::StallHeaders { millis: 5_000 },
+    ));
     let store = TempStore::new();
-    let client = builder(&store).stall_timeout(Duration::from_millis(400)).build().unwrap();
+    let client = builder(&store)
+        .stall_timeout(Duration::from_millis(400))
+        .build()
+        .unwrap();
     let started = Instant::now();
-    client.pull(&name_of(&reg, &model), Watch::default()).expect("stalls are retried");
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    client
+        .pull(&name_of(&reg, &model), Watch::default())
+        .expect("stalls are retried");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     assert_store_consistent(store.root());
 }

@@ -344,6 +344,37 @@ pub fn canonical_scope(scope: &str) -> String {
     scopes.join(" ")
 }
 
+/// The union of two scope strings, in canonical form: a push asks for
+/// `pull,push` up front even when the first challenge (a `HEAD`) names only
+/// `pull`, saving a second token.
+pub fn merge_scopes(a: &str, b: &str) -> String {
+    let mut by_resource: Vec<(String, Vec<String>)> = Vec::new();
+    for one in canonical_scope(&format!("{a} {b}"))
+        .split(' ')
+        .filter(|s| !s.is_empty())
+    {
+        let (resource, actions) = one.rsplit_once(':').unwrap_or((one, ""));
+        let entry = match by_resource.iter_mut().find(|(r, _)| r == resource) {
+            Some(entry) => entry,
+            None => {
+                by_resource.push((resource.to_owned(), Vec::new()));
+                by_resource.last_mut().expect("just pushed")
+            }
+        };
+        entry.1.extend(
+            actions
+                .split(',')
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    let joined: Vec<String> = by_resource
+        .into_iter()
+        .map(|(resource, actions)| format!("{resource}:{}", actions.join(",")))
+        .collect();
+    canonical_scope(&joined.join(" "))
+}
+
 /// Bearer tokens by (realm, service, scope), kept until shortly before they
 /// expire and shared by every operation of a client.
 #[derive(Debug, Default)]
@@ -547,11 +578,40 @@ mod tests {
             canonical_scope("repository:a/b:push,pull repository:c/d:pull"),
             canonical_scope("repository:c/d:pull repository:a/b:pull,push")
         );
-        assert_ne!(canonical_scope("repository:a/b:pull"), canonical_scope("repository:a/b:pull,push"));
+        assert_ne!(
+            canonical_scope("repository:a/b:pull"),
+            canonical_scope("repository:a/b:pull,push")
+        );
         assert_eq!(canonical_scope("registry:catalog:*"), "registry:catalog:*");
         let cache = TokenCache::default();
-        cache.put("r", "s", "repository:x:push,pull", &Token { value: "t".into(), lifetime: Duration::from_secs(60) });
-        assert_eq!(cache.get("r", "s", "repository:x:pull,push").as_deref(), Some("t"));
+        cache.put(
+            "r",
+            "s",
+            "repository:x:push,pull",
+            &Token {
+                value: "t".into(),
+                lifetime: Duration::from_secs(60),
+            },
+        );
+        assert_eq!(
+            cache.get("r", "s", "repository:x:pull,push").as_deref(),
+            Some("t")
+        );
+    }
+
+    #[test]
+    fn scopes_merge_per_resource() {
+        assert_eq!(
+            merge_scopes("repository:a/b:pull", "repository:a/b:pull,push"),
+            "repository:a/b:pull,push"
+        );
+        assert_eq!(
+            merge_scopes(
+                "repository:d:pull,push repository:s:pull",
+                "repository:d:pull,push"
+            ),
+            "repository:d:pull,push repository:s:pull"
+        );
     }
 
     #[test]

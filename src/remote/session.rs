@@ -143,6 +143,9 @@ pub(crate) struct Session {
     insecure: bool,
     access: Access,
     auth: Mutex<AuthState>,
+    /// Serialises answering challenges, so parallel requests that meet the
+    /// same 401 fetch one token between them.
+    negotiating: tokio::sync::Mutex<()>,
     cancel: CancellationToken,
     reporter: Arc<Reporter>,
 }
@@ -165,6 +168,7 @@ impl Session {
             insecure,
             access,
             auth: Mutex::new(AuthState::Initial),
+            negotiating: tokio::sync::Mutex::new(()),
             cancel,
             reporter,
         }
@@ -409,6 +413,7 @@ impl Session {
             .filter_map(|v| v.to_str().ok())
             .flat_map(challenge::parse)
             .collect();
+        let _turn = self.negotiating.lock().await;
         let current = self.auth_state();
         if current != *sent {
             // Another request of this operation negotiated meanwhile.
@@ -423,12 +428,15 @@ impl Session {
             } = c
             {
                 let service = service.clone().unwrap_or_default();
-                let scope = scope.clone().unwrap_or_else(|| self.default_scope());
+                let scope = match scope {
+                    Some(asked) => auth::merge_scopes(asked, &self.default_scope()),
+                    None => self.default_scope(),
+                };
                 // A token for exactly this scope was just refused (an
                 // `insufficient_scope` answer names a different scope): drop
                 // it and fetch a fresh one, once per request.
                 let refused = matches!(&current, AuthState::Bearer { realm: r, service: s, scope: sc, .. }
-                    if r == realm && *s == service && auth::canonical_scope(sc) == auth::canonical_scope(&scope));
+                    if r == realm && *s == service && *sc == scope);
                 if refused {
                     self.transport.tokens.forget(realm, &service, &scope);
                     if *fresh_fetched {
