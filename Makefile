@@ -66,3 +66,13 @@ clean:
 # OLREG_TESTREG (both exported above).
 test-python: lib $(RELEASE)/olreg-testreg
 	python3 -m pytest -q examples-python
+
+# The Go binding: vet, then every test under the race detector, against the
+# staged library and the test registry (-count=1: go's test cache does not
+# see a rebuilt libolreg).
+GO ?= go
+GO_ENV := CGO_ENABLED=1 CGO_CFLAGS="-I$(OLREG_INCLUDE_DIR)" \
+	CGO_LDFLAGS="-L$(OLREG_LIB_DIR) -Wl,-rpath,$(OLREG_LIB_DIR)" OLREG_TESTREG="$(OLREG_TESTREG)"
+
+test-go: lib $(RELEASE)/olreg-testreg
+	cd examples-go && $(GO_ENV) $(GO) vet ./... && $(GO_ENV) $(GO) test -race -count=1 ./...
