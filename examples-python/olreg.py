@@ -43,7 +43,8 @@ import enum
 import os
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterable, NamedTuple, Optional, Union
+import builtins
+from typing import Any, Callable, Iterable, NamedTuple, Optional, TypeVar, Union
 
 __all__ = [
     "ABI_VERSION",
@@ -525,12 +526,12 @@ def library_path() -> str:
 
 def version() -> str:
     """The shared library's version, ``MAJOR.MINOR.PATCH``."""
-    return _library().olreg_version().decode()
+    return str(_library().olreg_version().decode())
 
 
 def status_str(status: int) -> str:
     """olreg's static English description of a status number."""
-    return _library().olreg_status_str(status).decode()
+    return str(_library().olreg_status_str(status).decode())
 
 
 # --------------------------------------------------------------------------
@@ -853,6 +854,7 @@ class _LogBridge:
 
 
 _UNSET: Any = ...
+_T = TypeVar("_T")
 
 
 # --------------------------------------------------------------------------
@@ -1087,10 +1089,10 @@ class Client:
     def _run(
         self,
         call: Callable[[Any, Any, Any, Any], int],
+        take: Callable[[], _T],
         progress: Optional[ProgressCallback] = None,
         cancel: Optional[CancelToken] = None,
-        take: Optional[Callable[[], Any]] = None,
-    ) -> Any:
+    ) -> _T:
         """Runs one blocking C call and turns its outcome into a result.
 
         ``call(client_ptr, callback, cancel_ptr, err_ref)`` makes the C call
@@ -1115,13 +1117,12 @@ class Client:
             if cancel is not None:
                 cancel._release()
         log_error = log_bridge.take() if log_bridge is not None else None
-        result = None
+        result: Optional[_T] = None
         error: Optional[OlregError] = None
         if status == Status.OK:
             if err:
                 lib.olreg_error_free(err)
-            if take is not None:
-                result = take()
+            result = take()
         else:
             error = _take_error(lib, status, err)
         if bridge.exception is not None:
@@ -1134,7 +1135,7 @@ class Client:
             raise log_error
         if error is not None:
             raise error
-        return result
+        return result  # type: ignore[return-value]  # set: status was OK
 
     # -- operations -------------------------------------------------------
 
@@ -1157,9 +1158,9 @@ class Client:
         return self._run(
             lambda client, cb, token, err: lib.olreg_pull(
                 client, c_name, cb, None, token, ctypes.byref(out), err),
+            lambda: Manifest._take(lib, out),
             progress,
             cancel,
-            take=lambda: Manifest._take(lib, out),
         )
 
     def push(
@@ -1178,6 +1179,7 @@ class Client:
         self._run(
             lambda client, cb, token, err: lib.olreg_push(
                 client, c_name, c_from, cb, None, token, err),
+            lambda: None,
             progress,
             cancel,
         )
@@ -1190,9 +1192,9 @@ class Client:
         return self._run(
             lambda client, _cb, token, err: lib.olreg_resolve(
                 client, c_name, token, ctypes.byref(out), err),
+            lambda: Manifest._take(lib, out),
             None,
             cancel,
-            take=lambda: Manifest._take(lib, out),
         )
 
     def list(self) -> list[str]:
@@ -1201,7 +1203,7 @@ class Client:
         lib = self._lib
         return self._run(
             lambda client, _cb, _token, err: lib.olreg_list(client, ctypes.byref(out), err),
-            take=lambda: _take_strings(lib, out),
+            lambda: _take_strings(lib, out),
         )
 
     def show(self, name: str) -> bytes:
@@ -1220,14 +1222,15 @@ class Client:
         return self._run(
             lambda client, _cb, _token, err: lib.olreg_show(
                 client, c_name, ctypes.byref(buf), ctypes.byref(length), err),
-            take=take,
+            take,
         )
 
     def remove(self, name: str) -> None:
         """Removes ``name`` from the store (its blobs stay until :meth:`prune`)."""
         c_name = _text(name, "name", Status.INVALID_NAME)
         lib = self._lib
-        self._run(lambda client, _cb, _token, err: lib.olreg_remove(client, c_name, err))
+        self._run(lambda client, _cb, _token, err: lib.olreg_remove(client, c_name, err),
+                  lambda: None)
 
     def prune(self) -> tuple[int, int]:
         """Deletes unreferenced blobs and abandoned partial downloads.
@@ -1240,7 +1243,7 @@ class Client:
         return self._run(
             lambda client, _cb, _token, err: lib.olreg_prune(
                 client, ctypes.byref(removed), ctypes.byref(freed), err),
-            take=lambda: (int(removed.value), int(freed.value)),
+            lambda: (int(removed.value), int(freed.value)),
         )
 
     def verify(
@@ -1248,7 +1251,7 @@ class Client:
         name: Optional[str] = None,
         progress: Optional[ProgressCallback] = None,
         cancel: Optional[CancelToken] = None,
-    ) -> list[str]:
+    ) -> builtins.list[str]:
         """Re-hashes every blob of the store, or of ``name`` (config included).
 
         Returns one line per bad blob (``sha256:<hex>: corrupt: …``,
@@ -1260,9 +1263,9 @@ class Client:
         return self._run(
             lambda client, cb, token, err: lib.olreg_verify(
                 client, c_name, cb, None, token, ctypes.byref(out), err),
+            lambda: _take_strings(lib, out),
             progress,
             cancel,
-            take=lambda: _take_strings(lib, out),
         )
 
 

@@ -105,7 +105,8 @@ class Registry:
             headers={"Content-Type": "application/json"} if data is not None else {},
         )
         with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.read()
+            answer: bytes = resp.read()
+            return answer
 
     def add_fault(self, fault: dict[str, Any]) -> None:
         self._control("POST", "faults", fault)
@@ -114,7 +115,7 @@ class Registry:
         self._control("DELETE", "faults")
 
     def add_model(self, name: str, layer_sizes: list[int], seed: int = 1) -> dict[str, Any]:
-        model = json.loads(self._control(
+        model: dict[str, Any] = json.loads(self._control(
             "POST", "models", {"name": name, "layer_sizes": layer_sizes, "seed": seed}))
         self.models[name] = model
         return model
@@ -123,7 +124,8 @@ class Registry:
         return self._control("GET", f"manifests/{repo}/{reference}")
 
     def requests(self) -> list[dict[str, Any]]:
-        return json.loads(self._control("GET", "requests"))
+        records: list[dict[str, Any]] = json.loads(self._control("GET", "requests"))
+        return records
 
 
 # --------------------------------------------------------------------------
@@ -175,7 +177,7 @@ def client(tmp_path: Path) -> Iterator[olreg.Client]:
 
 def blob_sizes(model: dict[str, Any]) -> int:
     """Bytes of every blob of a testreg model, config included."""
-    return model["config"]["size"] + sum(layer["size"] for layer in model["layers"])
+    return int(model["config"]["size"]) + sum(int(layer["size"]) for layer in model["layers"])
 
 
 def blob_path(store: Path, digest: str) -> Path:
