@@ -44,7 +44,7 @@ import os
 import threading
 from pathlib import Path
 import builtins
-from typing import Any, Callable, Iterable, NamedTuple, Optional, TypeVar, Union
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional, TypeVar, Union
 
 __all__ = [
     "ABI_VERSION",
@@ -446,30 +446,52 @@ _lib_path: Optional[str] = None
 _lib_lock = threading.Lock()
 
 
-def _candidates() -> list[tuple[str, str, bool]]:
-    """(where it came from, path, must exist) in search order."""
-    found: list[tuple[str, str, bool]] = []
+def _candidates() -> Iterator[tuple[str, str, bool]]:
+    """(where it came from, path, must exist), lazily, in search order."""
     explicit = os.environ.get("OLREG_LIB")
     if explicit:
-        found.append(("$OLREG_LIB", os.path.abspath(explicit), True))
+        yield "$OLREG_LIB", os.path.abspath(explicit), True
     lib_dir = os.environ.get("OLREG_LIB_DIR")
     if lib_dir:
-        found.append(("$OLREG_LIB_DIR", os.path.abspath(os.path.join(lib_dir, "libolreg.so")), False))
+        yield "$OLREG_LIB_DIR", os.path.abspath(os.path.join(lib_dir, "libolreg.so")), False
     repo_build = Path(__file__).resolve().parent.parent / "build" / "lib" / "libolreg.so"
-    found.append(("the repository's build/lib", str(repo_build), False))
+    yield "the repository's build/lib", str(repo_build), False
+    # Last: find_library may run ldconfig or a compiler.
     system = ctypes.util.find_library("olreg")
     if system:
-        found.append(("ctypes.util.find_library", system, False))
-    return found
+        yield "ctypes.util.find_library", system, False
 
 
-def _load() -> ctypes.CDLL:
-    """Finds, loads and checks the library; declares every prototype."""
+def _declare(lib: ctypes.CDLL, path: str, origin: str) -> None:
+    """Checks the library's version, then declares every prototype."""
+    lib.olreg_version.restype = ctypes.c_char_p
+    lib.olreg_version.argtypes = []
+    got = lib.olreg_version().decode()
+    try:
+        major, minor = (int(x) for x in got.split(".")[:2])
+    except ValueError as e:
+        raise LibraryNotFound(f"olreg: {path!r} reports an odd version {got!r}") from e
+    if major != ABI_VERSION[0] or (major == 0 and minor != ABI_VERSION[1]):
+        raise LibraryNotFound(
+            f"olreg: {path!r} (from {origin}) is version {got}; these bindings need "
+            f"{ABI_VERSION[0]}.{ABI_VERSION[1]}.x"
+        )
+    for name, (restype, argtypes) in _PROTOTYPES.items():
+        try:
+            fn = getattr(lib, name)
+        except AttributeError as e:
+            raise LibraryNotFound(f"olreg: {path!r} (from {origin}) lacks {name}") from e
+        fn.restype = restype
+        fn.argtypes = argtypes
+
+
+def _load() -> tuple[ctypes.CDLL, str]:
+    """Finds, loads and checks the library: the first candidate that exists
+    must load (a broken library is reported, not skipped)."""
     tried: list[str] = []
     for origin, path, must_exist in _candidates():
-        # find_library gives a bare soname ("libolreg.so.0.1"): let dlopen search.
-        is_file_path = os.sep in path
-        if is_file_path and not os.path.exists(path):
+        # find_library gives a bare soname ("libolreg.so.0.1"): dlopen searches.
+        if os.sep in path and not os.path.exists(path):
             if must_exist:
                 raise LibraryNotFound(f"olreg: {origin} is {path!r}, which does not exist")
             tried.append(f"{path} ({origin}: no such file)")
@@ -478,42 +500,22 @@ def _load() -> ctypes.CDLL:
             lib = ctypes.CDLL(path)
         except OSError as e:
             raise LibraryNotFound(f"olreg: cannot load {path!r} (from {origin}): {e}") from e
-        for name, (restype, argtypes) in _PROTOTYPES.items():
-            try:
-                fn = getattr(lib, name)
-            except AttributeError as e:
-                raise LibraryNotFound(
-                    f"olreg: {path!r} (from {origin}) lacks {name}: too old a library?"
-                ) from e
-            fn.restype = restype
-            fn.argtypes = argtypes
-        got = lib.olreg_version().decode()
-        try:
-            major, minor = (int(x) for x in got.split(".")[:2])
-        except ValueError as e:
-            raise LibraryNotFound(f"olreg: {path!r} reports an odd version {got!r}") from e
-        if major != ABI_VERSION[0] or (major == 0 and minor != ABI_VERSION[1]):
-            raise LibraryNotFound(
-                f"olreg: {path!r} is version {got}, these bindings need "
-                f"{ABI_VERSION[0]}.{ABI_VERSION[1]}.x"
-            )
-        global _lib_path
-        _lib_path = path
-        return lib
+        _declare(lib, path, origin)
+        return lib, path
+    tried.append('ctypes.util.find_library("olreg") (nothing)')
     raise LibraryNotFound(
         "olreg: the shared library libolreg.so was not found; build it with `make lib` "
-        "at the repository root, or set OLREG_LIB to its path. Tried: "
-        + "; ".join(tried + ['ctypes.util.find_library("olreg") (nothing)'])
+        "at the repository root, or set OLREG_LIB to its path. Tried: " + "; ".join(tried)
     )
 
 
 def _library() -> ctypes.CDLL:
     """The loaded library (loaded on first use, once)."""
-    global _lib
+    global _lib, _lib_path
     if _lib is None:
         with _lib_lock:
             if _lib is None:
-                _lib = _load()
+                _lib, _lib_path = _load()
     return _lib
 
 
@@ -810,7 +812,7 @@ class _ProgressBridge:
         self.exception: Optional[BaseException] = None
         # Installed even without a user callback: Python runs signal handlers
         # (Ctrl-C's KeyboardInterrupt) only while it runs Python code, so the
-        # trampoline lets Ctrl-C cancel a long pull promptly.
+        # trampoline lets Ctrl-C cancel a pull at its next progress event.
         self.c_callback = _PROGRESS_CB(self._trampoline)
 
     def _trampoline(self, _user_data: Optional[int], p: Any) -> int:
