@@ -7,6 +7,7 @@ import "C"
 
 import (
 	"fmt"
+	"runtime"
 	"runtime/cgo"
 	"runtime/debug"
 )
@@ -93,14 +94,47 @@ func goStringOrEmpty(s *C.char) string {
 	return C.GoString(s)
 }
 
-// progressSink is what a call's cgo.Handle refers to: the caller's progress
-// func, and the panic it raised, if any. Only the calling goroutine's thread
-// touches it (olreg runs callbacks on the calling thread), so it needs no lock.
-type progressSink struct {
-	fn       func(Progress)
+// outcome is how a user func ran on its own goroutine.
+type outcome struct {
 	panicked bool
-	value    any // the recovered panic value
+	goexited bool // it called runtime.Goexit (t.FailNow, t.Fatal, …)
+	value    any  // the recovered panic value
 	stack    []byte
+}
+
+// bad reports whether the func did not return normally.
+func (o outcome) bad() bool { return o.panicked || o.goexited }
+
+// isolate runs fn on a new goroutine and waits for it. A panic is recovered
+// there, and a runtime.Goexit ends only that goroutine: neither may unwind
+// through the library's C frames, which the calling goroutine is between.
+func isolate(fn func()) outcome {
+	done := make(chan outcome, 1)
+	go func() {
+		returned := false
+		defer func() {
+			if returned {
+				done <- outcome{}
+				return
+			}
+			if r := recover(); r != nil {
+				done <- outcome{panicked: true, value: r, stack: debug.Stack()}
+				return
+			}
+			done <- outcome{goexited: true}
+		}()
+		fn()
+		returned = true
+	}()
+	return <-done
+}
+
+// progressSink is what a call's cgo.Handle refers to: the caller's progress
+// func, and how it failed, if it did. Only the calling goroutine (inside the
+// library's callback, then after the call) touches it.
+type progressSink struct {
+	fn     func(Progress)
+	failed outcome
 }
 
 // newProgressHandle wraps fn for a call; 0 (no callback) when fn is nil.
@@ -113,15 +147,20 @@ func newProgressHandle(fn func(Progress)) (*progressSink, C.uintptr_t, func()) {
 	return sink, C.uintptr_t(h), h.Delete
 }
 
-// rethrow re-raises, on the calling goroutine and after the C call has
-// returned, a panic that the progress func raised inside the callback.
+// rethrow repeats on the calling goroutine, after the C call has returned
+// and the library has cleaned up, what the progress func did instead of
+// returning: a panic (as a *CallbackPanic) or runtime.Goexit.
 func (s *progressSink) rethrow() {
-	if s != nil && s.panicked {
-		panic(&CallbackPanic{Value: s.value, Stack: s.stack})
+	switch {
+	case s == nil:
+	case s.failed.panicked:
+		panic(&CallbackPanic{Value: s.failed.value, Stack: s.failed.stack})
+	case s.failed.goexited:
+		runtime.Goexit()
 	}
 }
 
-// CallbackPanic is the value Pull, Push and Verify panic with when the
+// CallbackPanic is the value Pull, Push and Verify panic with when their
 // progress func panicked: the panic cannot unwind through the library's C
 // frames, so the binding recovers it, cancels the call, lets the library
 // clean up, and then panics again with this value on the calling goroutine.
@@ -132,7 +171,7 @@ type CallbackPanic struct {
 }
 
 func (p *CallbackPanic) Error() string {
-	return fmt.Sprintf("olreg: progress callback panicked: %v\n\n%s", p.Value, p.Stack)
+	return fmt.Sprintf("olreg: progress func panicked: %v\n\n%s", p.Value, p.Stack)
 }
 
 // Unwrap returns Value when it is an error.
@@ -143,36 +182,20 @@ func (p *CallbackPanic) Unwrap() error {
 
 //export olregGoProgress
 func olregGoProgress(h C.uintptr_t, p *C.olreg_progress) (ret C.int) {
-	// Nothing may unwind into C: recover whatever happens, and cancel.
+	// Nothing may unwind into C: recover whatever happens here, and cancel.
 	defer func() {
 		if r := recover(); r != nil {
 			ret = 1
 		}
 	}()
 	sink, ok := cgo.Handle(h).Value().(*progressSink)
-	if !ok || sink.panicked {
+	if !ok || sink.failed.bad() {
 		return 1
 	}
-	return sink.deliver(goProgress(p))
-}
-
-func (s *progressSink) deliver(p Progress) (ret C.int) {
-	returned := false
-	defer func() {
-		if returned {
-			return
-		}
-		r := recover()
-		if r == nil {
-			// runtime.Goexit (t.FailNow, …): it cannot be stopped and will
-			// unwind through C; nothing more can be done here.
-			return
-		}
-		s.panicked, s.value, s.stack = true, r, debug.Stack()
-		ret = 1
-	}()
-	s.fn(p)
-	returned = true
+	progress := goProgress(p)
+	if sink.failed = isolate(func() { sink.fn(progress) }); sink.failed.bad() {
+		return 1 // cancels the call
+	}
 	return 0
 }
 
@@ -183,13 +206,15 @@ type logSink struct {
 
 //export olregGoLog
 func olregGoLog(h C.uintptr_t, level C.olreg_log_level, msg *C.char) {
-	// A panicking Logger loses that line; the panic goes no further.
+	// A Logger that panics or exits its goroutine loses that line; it goes
+	// no further.
 	defer func() { _ = recover() }()
 	sink, ok := cgo.Handle(h).Value().(*logSink)
 	if !ok {
 		return
 	}
-	sink.fn(LogLevel(level), C.GoString(msg))
+	line := C.GoString(msg)
+	isolate(func() { sink.fn(LogLevel(level), line) })
 }
 
 // LogLevel is the severity of a log line.

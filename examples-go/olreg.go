@@ -5,13 +5,19 @@
 // A Client is safe for concurrent use by any number of goroutines. Blocking
 // calls (Pull, Push, Resolve, Verify) take a context.Context: cancelling it
 // makes the call return promptly with an *Error that matches both
-// ErrCancelled and the context's error. Progress funcs run synchronously on
-// the calling goroutine, between the library's C frames; they must not call
-// the Client (such calls fail with ErrReentrant) and should return quickly.
-// A progress func that panics cancels its call; once the library has
-// returned, the call panics again with a *CallbackPanic on the calling
-// goroutine. A progress func must not call runtime.Goexit (t.FailNow,
-// t.Fatal, log.Fatal…): report from it and check after the call instead.
+// ErrCancelled and the context's error (errors.Is).
+//
+// Progress funcs are called synchronously: one event at a time, each before
+// the next, all before the call returns, so they need no locks for state the
+// caller reads afterwards. Each runs on a goroutine of its own while the
+// calling goroutine waits inside the library's callback (a panic or a
+// runtime.Goexit must not unwind through C frames). They should return
+// quickly. If one panics, the binding recovers, cancels the call, waits for
+// the library to return and clean up, then panics again on the calling
+// goroutine with a *CallbackPanic. If one calls runtime.Goexit (t.FailNow,
+// t.Fatal in a test), the call is cancelled the same way and the calling
+// goroutine then exits with runtime.Goexit. A progress func may call the
+// Client's other methods, but not Close.
 package olreg
 
 /*

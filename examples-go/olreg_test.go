@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -544,22 +545,71 @@ func TestProgressPanic(t *testing.T) {
 	if _, err := c.Pull(context.Background(), name, func(olreg.Progress) {}); err != nil {
 		t.Fatalf("Pull after a panic: %v", err)
 	}
+	// Verify and Push report the same way; an error value stays reachable.
+	boom := errors.New("boom")
+	recovered = func() (r any) {
+		defer func() { r = recover() }()
+		_, _ = c.Verify(context.Background(), name, func(olreg.Progress) { panic(boom) })
+		return nil
+	}()
+	if err, ok := recovered.(error); !ok || !errors.Is(err, boom) {
+		t.Errorf("Verify: recovered %v, want a *CallbackPanic wrapping boom", recovered)
+	}
 }
 
-func TestReentrantCallFails(t *testing.T) {
-	reg := startRegistry(t, "--model", "library/tiny:latest=1K")
+func TestProgressGoexit(t *testing.T) {
+	reg := startRegistry(t, "--model", "library/tiny:latest=1K,64K")
+	name := reg.Name(reg.Models[0].Name)
 	c, _ := open(t, olreg.Options{})
-	var inner error
-	_, err := c.Pull(context.Background(), reg.Name(reg.Models[0].Name), func(p olreg.Progress) {
+
+	// What t.FailNow inside a progress func does: the call is cancelled,
+	// then the calling goroutine exits (running its deferred calls).
+	returned := make(chan bool)
+	go func() {
+		finished := false
+		defer func() { returned <- finished }()
+		_, _ = c.Pull(context.Background(), name, func(olreg.Progress) { runtime.Goexit() })
+		finished = true
+	}()
+	if <-returned {
+		t.Fatal("Pull returned normally after its progress func called runtime.Goexit")
+	}
+	if names, err := c.List(); err != nil || len(names) != 0 {
+		t.Errorf("List = %q, %v", names, err)
+	}
+	if _, err := c.Pull(context.Background(), name, nil); err != nil {
+		t.Fatalf("Pull after a Goexit: %v", err)
+	}
+}
+
+func TestCallsFromProgressFunc(t *testing.T) {
+	reg := startRegistry(t, "--model", "library/tiny:latest=1K", "--model", "library/other:latest=2K")
+	c, _ := open(t, olreg.Options{})
+	ctx := context.Background()
+	var listed []string
+	var resolved *olreg.Manifest
+	var inner []error
+	_, err := c.Pull(ctx, reg.Name(reg.Models[0].Name), func(p olreg.Progress) {
 		if p.Event == olreg.EventResolved {
-			_, inner = c.List()
+			var err1, err2, err3 error
+			listed, err1 = c.List()
+			resolved, err2 = c.Resolve(ctx, reg.Name(reg.Models[1].Name))
+			_, err3 = c.Pull(ctx, reg.Name(reg.Models[1].Name), func(olreg.Progress) {})
+			inner = append(inner, err1, err2, err3)
 		}
 	})
 	if err != nil {
 		t.Fatalf("Pull: %v", err)
 	}
-	if !errors.Is(inner, olreg.ErrReentrant) {
-		t.Errorf("List inside a progress func: %v, want ErrReentrant", inner)
+	if err := errors.Join(inner...); err != nil || len(inner) != 3 {
+		t.Fatalf("calls inside a progress func: %v", err)
+	}
+	if len(listed) != 0 {
+		t.Errorf("List inside the first pull's progress func = %q", listed)
+	}
+	checkManifest(t, resolved, reg.Models[1])
+	if names, err := c.List(); err != nil || len(names) != 2 {
+		t.Errorf("List = %q, %v", names, err)
 	}
 }
 
@@ -682,5 +732,18 @@ func TestClose(t *testing.T) {
 	}
 	if _, err := c.Pull(context.Background(), name, nil); !errors.Is(err, olreg.ErrClosed) {
 		t.Errorf("Pull after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestUnclosedClientIsCollected(t *testing.T) {
+	for range 10 {
+		if _, err := olreg.Open(olreg.Options{ModelsDir: t.TempDir(), NoKey: true, NoDockerConfig: true,
+			Logger: func(olreg.LogLevel, string) {}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		runtime.GC()
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -89,10 +89,11 @@ type Options struct {
 	MaxLayers        int
 
 	// Logger receives the library's log lines at LogLevel or more severe
-	// (LogLevel 0 means LogInfo). It runs on the goroutine of the call that
-	// produced the line (Open, Pull, …), so with concurrent calls it must be
-	// safe for concurrent use; it must not call the Client (such calls fail
-	// with ErrReentrant). A panic in Logger is recovered and the line dropped.
+	// (LogLevel 0 means LogInfo), during the call that produced them (Open,
+	// Pull, …). With concurrent calls it runs concurrently, so it must be
+	// safe for concurrent use. Like a progress func it runs on a goroutine of
+	// its own; a Logger that panics or calls runtime.Goexit loses that line
+	// and nothing else happens.
 	Logger   func(level LogLevel, msg string)
 	LogLevel LogLevel
 }
