@@ -125,8 +125,10 @@ typedef struct olreg_progress {
 
 /*
  Receives progress. Return 0 to continue, anything else to cancel the call
- (which then returns OLREG_CANCELLED). Runs on the thread that made the
- call; must not call blocking olreg functions (OLREG_REENTRANT).
+ (which then returns OLREG_CANCELLED; once OLREG_EVENT_FINISHED is sent
+ the work is done and a non-zero return changes nothing). Runs on the
+ thread that made the call; must not call blocking olreg functions
+ (they return OLREG_REENTRANT).
  */
 typedef int (*olreg_progress_cb)(void *user_data, const struct olreg_progress *progress);
 
@@ -645,8 +647,9 @@ olreg_status olreg_options_set_timeouts(struct olreg_options *opts,
                                         uint32_t stall_ms);
 
 /*
- Sets the attempts per request (the first included; 1 = no retries), the
- first backoff and the longest backoff, in milliseconds. Backoff is
+ Sets the attempts per request (the first included; 1 = no retries;
+ default 6), the first backoff (default 250 ms) and the longest backoff
+ (default 30 s), in milliseconds; 0 keeps a default. Backoff is
  exponential with full jitter; a registry's Retry-After is honoured up to
  the longest backoff. Only network errors, 429 and 5xx are retried.
  */

@@ -104,6 +104,8 @@ pub enum ErrorKind {
     },
     /// An option or argument out of range.
     InvalidArgument { reason: String },
+    /// A required pointer argument of the C API was NULL.
+    NullArgument { what: String },
     /// Something local does not exist: a model in the store, a blob it needs.
     NotFound { what: String },
     /// A manifest that cannot be used, and why.
@@ -281,6 +283,7 @@ impl Error {
             ErrorKind::InvalidName { .. } => Status::InvalidName,
             ErrorKind::InvalidDigest { .. } => Status::InvalidDigest,
             ErrorKind::InvalidArgument { .. } => Status::InvalidArgument,
+            ErrorKind::NullArgument { .. } => Status::NullArgument,
             ErrorKind::NotFound { .. } => Status::NotFound,
             ErrorKind::InvalidManifest { .. } => Status::InvalidManifest,
             ErrorKind::Registry { status, code, .. } => registry_status(*status, code.as_deref()),
@@ -345,6 +348,7 @@ impl fmt::Display for ErrorKind {
                 write!(f, "invalid digest {digest:?}: {reason}")
             }
             ErrorKind::InvalidArgument { reason } => write!(f, "invalid argument: {reason}"),
+            ErrorKind::NullArgument { what } => write!(f, "{what} is NULL"),
             ErrorKind::NotFound { what } => write!(f, "{what} not found"),
             ErrorKind::InvalidManifest { reason } => write!(f, "invalid manifest: {reason}"),
             ErrorKind::Registry {

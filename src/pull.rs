@@ -533,7 +533,9 @@ impl ChunkJob {
     async fn run(&self, _permit: tokio::sync::OwnedSemaphorePermit) -> Result<()> {
         self.blob
             .fetch_range(&self.partial, &self.url, self.start, self.end)
-            .await
+            .await?;
+        self.partial.start_writeback(self.start, self.end);
+        Ok(())
     }
 }
 

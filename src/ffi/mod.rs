@@ -55,5 +55,5 @@ fn fence(err: *mut *mut olreg_error, f: impl FnOnce() -> Result<(), Error>) -> o
 
 /// The error for a NULL required argument.
 fn null_argument(what: &str) -> Error {
-    Error::invalid_argument(format!("{what} is NULL"))
+    Error::new(ErrorKind::NullArgument { what: what.to_owned() })
 }

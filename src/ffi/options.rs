@@ -206,8 +206,9 @@ pub unsafe extern "C" fn olreg_options_set_timeouts(
     }
 }
 
-/// Sets the attempts per request (the first included; 1 = no retries), the
-/// first backoff and the longest backoff, in milliseconds. Backoff is
+/// Sets the attempts per request (the first included; 1 = no retries;
+/// default 6), the first backoff (default 250 ms) and the longest backoff
+/// (default 30 s), in milliseconds; 0 keeps a default. Backoff is
 /// exponential with full jitter; a registry's Retry-After is honoured up to
 /// the longest backoff. Only network errors, 429 and 5xx are retried.
 #[no_mangle]

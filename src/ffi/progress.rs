@@ -37,8 +37,10 @@ pub struct olreg_progress {
 }
 
 /// Receives progress. Return 0 to continue, anything else to cancel the call
-/// (which then returns OLREG_CANCELLED). Runs on the thread that made the
-/// call; must not call blocking olreg functions (OLREG_REENTRANT).
+/// (which then returns OLREG_CANCELLED; once OLREG_EVENT_FINISHED is sent
+/// the work is done and a non-zero return changes nothing). Runs on the
+/// thread that made the call; must not call blocking olreg functions
+/// (they return OLREG_REENTRANT).
 pub type olreg_progress_cb =
     Option<unsafe extern "C" fn(user_data: *mut c_void, progress: *const olreg_progress) -> c_int>;
 

@@ -60,6 +60,10 @@ pub struct Partial {
     grew: Condvar,
     hashed: AtomicU64,
     abandoned: AtomicBool,
+    /// One writer at a time: file systems serialise writes to one file on
+    /// the inode lock anyway, and spinning on it in the kernel burns CPU the
+    /// hasher needs; a user-space lock sleeps instead.
+    writing: Mutex<()>,
     resumed_bytes: u64,
     _lock: FileLock,
 }
@@ -114,6 +118,7 @@ impl Partial {
             grew: Condvar::new(),
             hashed: AtomicU64::new(0),
             abandoned: AtomicBool::new(false),
+            writing: Mutex::new(()),
             resumed_bytes,
             _lock: lock,
         })
@@ -159,9 +164,12 @@ impl Partial {
                 self.digest, self.size
             )));
         }
-        self.file
-            .write_all_at(bytes, offset)
-            .map_err(|e| Error::io("write", &self.data_path, e))?;
+        {
+            let _one_writer = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+            self.file
+                .write_all_at(bytes, offset)
+                .map_err(|e| Error::io("write", &self.data_path, e))?;
+        }
         let prefix = {
             let mut state = self.lock_state();
             state.done.insert(offset, end);
@@ -173,6 +181,22 @@ impl Partial {
             self.grew.notify_all();
         }
         Ok(())
+    }
+
+    /// Starts writing `[start, end)` back to disk without waiting, so that
+    /// the sync before the final rename finds little left to do.
+    pub fn start_writeback(&self, start: u64, end: u64) {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: an advisory call on a descriptor we own; failure is harmless
+        // (the final sync writes everything anyway).
+        unsafe {
+            libc::sync_file_range(
+                self.file.as_raw_fd(),
+                start as libc::off64_t,
+                end.saturating_sub(start) as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+        }
     }
 
     /// Saves which ranges are written. With `sync`, the data is synced first
