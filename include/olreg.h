@@ -619,7 +619,8 @@ olreg_status olreg_options_set_streams(struct olreg_options *opts, uint32_t stre
 
 /*
  Blobs over `threshold` bytes download in ranged chunks of `chunk_size`
- bytes over parallel connections (defaults 128 MiB and 8 MiB).
+ bytes over parallel connections (defaults 128 MiB and 8 MiB; 0 keeps a
+ default).
  */
 olreg_status olreg_options_set_chunking(struct olreg_options *opts,
                                         uint64_t threshold,

@@ -147,6 +147,17 @@ impl ClientBuilder {
         self
     }
 
+    /// Like [`ClientBuilder::chunking`], keeping the current value for a 0.
+    pub fn chunking_or_default(mut self, threshold: u64, chunk_size: u64) -> Self {
+        if threshold > 0 {
+            self.chunk_threshold = threshold;
+        }
+        if chunk_size > 0 {
+            self.chunk_size = chunk_size;
+        }
+        self
+    }
+
     /// Upload sessions send blobs over the chunking threshold in `PATCH`
     /// pieces of this size (default 64 MiB).
     pub fn upload_chunk_size(mut self, size: u64) -> Self {
@@ -177,6 +188,21 @@ impl ClientBuilder {
     pub fn retries(mut self, attempts: u32, base_delay: Duration) -> Self {
         self.retry.attempts = attempts.max(1);
         self.retry.base_delay = base_delay;
+        self
+    }
+
+    /// Attempts, first and longest backoff in milliseconds; 0 keeps the
+    /// current value of each.
+    pub fn retry_settings(mut self, attempts: u32, base_delay_ms: u64, max_delay_ms: u64) -> Self {
+        if attempts > 0 {
+            self.retry.attempts = attempts;
+        }
+        if base_delay_ms > 0 {
+            self.retry.base_delay = Duration::from_millis(base_delay_ms);
+        }
+        if max_delay_ms > 0 {
+            self.retry.max_delay = Duration::from_millis(max_delay_ms);
+        }
         self
     }
 

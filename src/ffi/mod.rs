@@ -55,5 +55,7 @@ fn fence(err: *mut *mut olreg_error, f: impl FnOnce() -> Result<(), Error>) -> o
 
 /// The error for a NULL required argument.
 fn null_argument(what: &str) -> Error {
-    Error::new(ErrorKind::NullArgument { what: what.to_owned() })
+    Error::new(ErrorKind::NullArgument {
+        what: what.to_owned(),
+    })
 }

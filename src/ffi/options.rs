@@ -140,21 +140,15 @@ pub unsafe extern "C" fn olreg_options_set_streams(
 }
 
 /// Blobs over `threshold` bytes download in ranged chunks of `chunk_size`
-/// bytes over parallel connections (defaults 128 MiB and 8 MiB).
+/// bytes over parallel connections (defaults 128 MiB and 8 MiB; 0 keeps a
+/// default).
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_chunking(
     opts: *mut olreg_options,
     threshold: u64,
     chunk_size: u64,
 ) -> olreg_status {
-    unsafe {
-        edit(opts, |b| {
-            if chunk_size == 0 {
-                return Err(Error::invalid_argument("chunk_size must be at least 1"));
-            }
-            Ok(b.chunking(threshold, chunk_size))
-        })
-    }
+    unsafe { edit(opts, |b| Ok(b.chunking_or_default(threshold, chunk_size))) }
 }
 
 /// Upload sessions send blobs over the chunking threshold in PATCH pieces
@@ -220,13 +214,7 @@ pub unsafe extern "C" fn olreg_options_set_retries(
 ) -> olreg_status {
     unsafe {
         edit(opts, |b| {
-            if attempts == 0 {
-                return Err(Error::invalid_argument("attempts must be at least 1"));
-            }
-            Ok(
-                b.retries(attempts, Duration::from_millis(base_delay_ms.into()))
-                    .max_retry_delay(Duration::from_millis(max_delay_ms.into())),
-            )
+            Ok(b.retry_settings(attempts, base_delay_ms.into(), max_delay_ms.into()))
         })
     }
 }
