@@ -67,7 +67,9 @@ fn pull_child(spec: &str) {
         .build()
         .unwrap();
     let started = Instant::now();
-    client.pull(v["name"].as_str().unwrap(), Watch::default()).unwrap();
+    client
+        .pull(v["name"].as_str().unwrap(), Watch::default())
+        .unwrap();
     let wall = started.elapsed().as_secs_f64();
     let usage = rusage();
     println!(
@@ -106,9 +108,15 @@ fn orchestrate(args: &[String]) {
     let runs = flag(args, "--runs", 3) as usize;
     let big_gib = flag(args, "--big-gib", 2);
     let exe = std::env::current_exe().unwrap();
-    let work = tempfile::Builder::new().prefix("olreg-bench").tempdir_in(std::env::temp_dir()).unwrap();
+    let work = tempfile::Builder::new()
+        .prefix("olreg-bench")
+        .tempdir_in(std::env::temp_dir())
+        .unwrap();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("olreg benchmark: {cpus} CPUs, {runs} runs each, medians; store on {}", work.path().display());
+    println!(
+        "olreg benchmark: {cpus} CPUs, {runs} runs each, medians; store on {}",
+        work.path().display()
+    );
 
     // The machine's limits, with this build.
     let sha = median((0..runs).map(|_| sha256_mib_s()).collect());
@@ -119,11 +127,20 @@ fn orchestrate(args: &[String]) {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let server = Server { info: serde_json::from_str(&line).unwrap(), child };
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let server = Server {
+        info: serde_json::from_str(&line).unwrap(),
+        child,
+    };
     let host = server.info["host"].as_str().unwrap().to_owned();
     let loopback = median((0..runs).map(|_| loopback_mib_s(&server.info, 8)).collect());
-    let disk = median((0..runs).map(|_| disk_mib_s(work.path(), 1 << 30)).collect());
+    let disk = median(
+        (0..runs)
+            .map(|_| disk_mib_s(work.path(), 1 << 30))
+            .collect(),
+    );
     println!();
     println!("machine limits (this build, this run)");
     println!("  sha256, one core        {sha:>8.0} MiB/s");
@@ -131,7 +148,10 @@ fn orchestrate(args: &[String]) {
     println!("  disk write + fsync      {disk:>8.0} MiB/s");
 
     println!();
-    println!("{:<28} {:>7} {:>8} {:>8} {:>9} {:>10} {:>9}", "pull", "streams", "wall s", "cpu s", "MiB/s", "of sha256", "peak MiB");
+    println!(
+        "{:<28} {:>7} {:>8} {:>8} {:>9} {:>10} {:>9}",
+        "pull", "streams", "wall s", "cpu s", "MiB/s", "of sha256", "peak MiB"
+    );
     let big_name = format!("http://{host}/{}", server.info["big"].as_str().unwrap());
     let many_name = format!("http://{host}/{}", server.info["many"].as_str().unwrap());
     let total_big = (big_gib << 30) as f64 / MIB;
@@ -139,9 +159,19 @@ fn orchestrate(args: &[String]) {
     let default_streams = cpus.max(2) as u64;
     for (label, name, mib, streams) in [
         (format!("{big_gib} GiB, 1 layer"), &big_name, total_big, 2),
-        (format!("{big_gib} GiB, 1 layer"), &big_name, total_big, default_streams.max(4)),
+        (
+            format!("{big_gib} GiB, 1 layer"),
+            &big_name,
+            total_big,
+            default_streams.max(4),
+        ),
         (format!("{big_gib} GiB, 1 layer"), &big_name, total_big, 32),
-        ("64 layers of 8 MiB".to_string(), &many_name, total_many, default_streams),
+        (
+            "64 layers of 8 MiB".to_string(),
+            &many_name,
+            total_many,
+            default_streams,
+        ),
         ("64 layers of 8 MiB".to_string(), &many_name, total_many, 32),
     ] {
         let mut walls = Vec::new();
@@ -150,9 +180,14 @@ fn orchestrate(args: &[String]) {
         for _ in 0..runs {
             let root = work.path().join("store");
             let _ = std::fs::remove_dir_all(&root);
-            let spec = serde_json::json!({"root": root, "name": name, "streams": streams}).to_string();
+            let spec =
+                serde_json::json!({"root": root, "name": name, "streams": streams}).to_string();
             let out = Command::new(&exe).args(["--pull", &spec]).output().unwrap();
-            assert!(out.status.success(), "pull failed: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "pull failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             walls.push(v["wall"].as_f64().unwrap());
             cpus_used.push(v["cpu"].as_f64().unwrap());
@@ -186,7 +221,10 @@ fn sha256_mib_s() -> f64 {
 /// discarding the bytes: what the server and loopback can deliver.
 fn loopback_mib_s(info: &serde_json::Value, streams: u64) -> f64 {
     let size = info["big_size"].as_u64().unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async move {
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(olreg::remote::tls::insecure_config().unwrap())
@@ -194,7 +232,11 @@ fn loopback_mib_s(info: &serde_json::Value, streams: u64) -> f64 {
             .unwrap();
         // The blob store answers the signed URLs the registry redirects to.
         let signed = client
-            .get(format!("http://{}/v2/bench/big/blobs/{}", info["host"].as_str().unwrap(), info["big_layer"].as_str().unwrap()))
+            .get(format!(
+                "http://{}/v2/bench/big/blobs/{}",
+                info["host"].as_str().unwrap(),
+                info["big_layer"].as_str().unwrap()
+            ))
             .header("range", "bytes=0-0")
             .send()
             .await
@@ -206,9 +248,21 @@ fn loopback_mib_s(info: &serde_json::Value, streams: u64) -> f64 {
         for i in 0..streams {
             let client = client.clone();
             let url = url.clone();
-            let (a, b) = (i * chunk, if i + 1 == streams { size - 1 } else { (i + 1) * chunk - 1 });
+            let (a, b) = (
+                i * chunk,
+                if i + 1 == streams {
+                    size - 1
+                } else {
+                    (i + 1) * chunk - 1
+                },
+            );
             tasks.push(tokio::spawn(async move {
-                let mut resp = client.get(&url).header("range", format!("bytes={a}-{b}")).send().await.unwrap();
+                let mut resp = client
+                    .get(&url)
+                    .header("range", format!("bytes={a}-{b}"))
+                    .send()
+                    .await
+                    .unwrap();
                 let mut n = 0u64;
                 while let Some(c) = resp.chunk().await.unwrap() {
                     n += c.len() as u64;
