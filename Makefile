@@ -22,7 +22,7 @@ export OLREG_INCLUDE_DIR := $(STAGE)/include
 export OLREG_TESTREG     := $(CURDIR)/$(RELEASE)/olreg-testreg
 export OLREG_CLI         := $(CURDIR)/examples-c/olreg
 
-.PHONY: all lib cli demo test test-rust test-c test-go test-python install bench clean
+.PHONY: all deps lib cli demo test test-rust test-c test-cli test-go test-python install bench clean
 
 all: lib cli
 
@@ -60,6 +60,25 @@ install: lib
 clean:
 	rm -rf $(STAGE)
 	$(MAKE) -C examples-c clean
+
+# Packages the demo and the tests need (docker-registry, pkg-config, pytest).
+deps:
+	scripts/deps.sh
+
+demo:
+	scripts/demo.sh
+
+# Every test, each language against the same release build.
+test: deps all
+	$(MAKE) --no-print-directory test-rust test-c test-cli test-go test-python
+
+# Rust: unit, integration and property tests of the library and the test
+# peers, in the release profile so they reuse the build above.
+test-rust: deps
+	$(CARGO) test --release --workspace
+
+bench: $(RELEASE)/libolreg.so
+	$(CARGO) run --release --example bench
 
 # The Python bindings' tests (examples-python): pytest against olreg-testreg,
 # finding the library through OLREG_LIB_DIR and the registry through

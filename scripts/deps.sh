@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what olreg's build, demo and tests need on a fresh Debian machine
+# of the project's kind (Rust, Go, Python 3 with pytest, gcc and make are
+# already there). Idempotent: installs only what is missing.
+set -euo pipefail
+
+need_apt=()
+command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+command -v mount >/dev/null 2>&1 || need_apt+=(mount)
+
+if ((${#need_apt[@]})); then
+    sudo=""
+    if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+    echo "deps: installing ${need_apt[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    # The package starts a system registry on :5000; the tests start their own.
+    if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
+    $sudo pkill -x docker-registry >/dev/null 2>&1 || true
+fi
+
+if ! python3 -c 'import pytest' >/dev/null 2>&1; then
+    echo "deps: installing pytest" >&2
+    python3 -m pip install --quiet pytest
+fi
