@@ -1,0 +1,132 @@
+#!/bin/sh
+# The public header compiles on its own, as C11 and as C++17, with every
+# warning an error; every name it defines carries the olreg_/OLREG_ prefix.
+#
+# Usage: tests/c/header_test.sh [HEADER_DIR]   (default: the repository's include/)
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+include=${1:-$here/../../include}
+header=$include/olreg.h
+CC=${CC:-cc}
+CXX=${CXX:-c++}
+WARN="-Wall -Wextra -Wpedantic -Werror"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# A translation unit valid in both languages that touches every type, macro
+# and function, so a broken declaration cannot hide behind not being used.
+cat > "$tmp/use.c" <<'SRC'
+#include <olreg.h>
+#include <olreg.h> /* twice: the include guard holds */
+
+static int on_progress(void *user_data, const olreg_progress *p)
+{
+	(void)user_data;
+	return p->event == OLREG_EVENT_FINISHED && p->layers_done == p->layers_total;
+}
+
+static void on_log(void *user_data, olreg_log_level level, const char *message)
+{
+	(void)user_data;
+	(void)level;
+	(void)message;
+}
+
+int main(void)
+{
+	olreg_progress_cb progress = on_progress;
+	olreg_log_cb log = on_log;
+	olreg_status statuses[] = {
+		OLREG_OK, OLREG_NULL_ARGUMENT, OLREG_INVALID_ARGUMENT, OLREG_INVALID_NAME,
+		OLREG_INVALID_DIGEST, OLREG_NOT_FOUND, OLREG_UNAUTHORIZED, OLREG_INVALID_MANIFEST,
+		OLREG_HTTP, OLREG_NETWORK, OLREG_PROTOCOL, OLREG_DIGEST_MISMATCH,
+		OLREG_SIZE_MISMATCH, OLREG_IO, OLREG_NO_SPACE, OLREG_CANCELLED,
+		OLREG_REENTRANT, OLREG_PANIC,
+	};
+	olreg_event events[] = {
+		OLREG_EVENT_RESOLVED, OLREG_EVENT_QUEUED, OLREG_EVENT_STARTED, OLREG_EVENT_BYTES,
+		OLREG_EVENT_CACHED, OLREG_EVENT_VERIFYING, OLREG_EVENT_DONE, OLREG_EVENT_FAILED,
+		OLREG_EVENT_RETRYING, OLREG_EVENT_WAITING, OLREG_EVENT_FINISHED,
+	};
+	olreg_log_level levels[] = { OLREG_LOG_ERROR, OLREG_LOG_WARN, OLREG_LOG_INFO, OLREG_LOG_DEBUG };
+	const char *version = OLREG_VERSION;
+	int numbers = OLREG_VERSION_MAJOR + OLREG_VERSION_MINOR + OLREG_VERSION_PATCH;
+	/* Taking each function's address checks its declaration; void (*)(void)
+	 * is the portable "any function" type for the casts. */
+	typedef void (*any_fn)(void);
+	any_fn functions[] = {
+		(any_fn)olreg_cancel_new, (any_fn)olreg_cancel_cancel,
+		(any_fn)olreg_cancel_is_cancelled, (any_fn)olreg_cancel_free,
+		(any_fn)olreg_client_new, (any_fn)olreg_client_free,
+		(any_fn)olreg_pull, (any_fn)olreg_push, (any_fn)olreg_resolve,
+		(any_fn)olreg_list, (any_fn)olreg_show, (any_fn)olreg_remove,
+		(any_fn)olreg_prune, (any_fn)olreg_verify,
+		(any_fn)olreg_error_status, (any_fn)olreg_error_message,
+		(any_fn)olreg_error_http_status, (any_fn)olreg_error_registry_code,
+		(any_fn)olreg_error_free,
+		(any_fn)olreg_manifest_digest, (any_fn)olreg_manifest_bytes,
+		(any_fn)olreg_manifest_layer_count, (any_fn)olreg_manifest_layer_digest,
+		(any_fn)olreg_manifest_layer_media_type, (any_fn)olreg_manifest_layer_size,
+		(any_fn)olreg_manifest_total_size, (any_fn)olreg_manifest_free,
+		(any_fn)olreg_options_new, (any_fn)olreg_options_free,
+		(any_fn)olreg_options_set_models_dir, (any_fn)olreg_options_set_name_mask,
+		(any_fn)olreg_options_set_key_file, (any_fn)olreg_options_set_streams,
+		(any_fn)olreg_options_set_chunking, (any_fn)olreg_options_set_upload_chunk_size,
+		(any_fn)olreg_options_set_user_agent, (any_fn)olreg_options_set_timeouts,
+		(any_fn)olreg_options_set_retries, (any_fn)olreg_options_set_proxy,
+		(any_fn)olreg_options_add_ca_file, (any_fn)olreg_options_add_ca_pem,
+		(any_fn)olreg_options_set_insecure, (any_fn)olreg_options_add_credential,
+		(any_fn)olreg_options_set_docker_config, (any_fn)olreg_options_add_mirror,
+		(any_fn)olreg_options_set_limits, (any_fn)olreg_options_set_log_callback,
+		(any_fn)olreg_status_str, (any_fn)olreg_version,
+		(any_fn)olreg_string_free, (any_fn)olreg_string_list_len,
+		(any_fn)olreg_string_list_get, (any_fn)olreg_string_list_free,
+	};
+	olreg_cancel *cancel = 0;
+	olreg_client *client = 0;
+	olreg_error *err = 0;
+	olreg_manifest *manifest = 0;
+	olreg_options *opts = 0;
+	olreg_string_list *list = 0;
+	olreg_progress p = { sizeof(olreg_progress), OLREG_EVENT_FINISHED, 0, 0, "", 0, 0, 0, 0, 0, 1, 1 };
+
+	(void)cancel; (void)client; (void)err; (void)manifest; (void)opts; (void)list;
+	(void)log; (void)version; (void)numbers;
+	(void)statuses; (void)events; (void)levels; (void)functions;
+	return progress(0, &p) ? 0 : 1;
+}
+SRC
+
+fail=0
+check() {
+	what=$1
+	shift
+	if "$@" 2> "$tmp/err"; then
+		echo "header: $what: ok"
+	else
+		echo "header: $what: FAILED"
+		cat "$tmp/err"
+		fail=1
+	fi
+}
+
+check "C11"   $CC  -std=c11   $WARN -I"$include" -x c   -c "$tmp/use.c" -o "$tmp/c.o"
+check "C++17" $CXX -std=c++17 $WARN -I"$include" -x c++ -c "$tmp/use.c" -o "$tmp/cxx.o"
+# Both compilers must see one ABI: link the C++ object against the C one's names.
+check "C++17 links with C linkage" sh -c "nm '$tmp/cxx.o' | grep -q ' U olreg_version\$'"
+
+# Names the header defines: macros, typedefs, functions.
+stray=$(sed -n -e 's/^#define \([A-Za-z_][A-Za-z0-9_]*\).*/\1/p' \
+	       -e 's/^typedef .*[ *]\([A-Za-z_][A-Za-z0-9_]*\);$/\1/p' \
+	       -e 's/^typedef struct \([A-Za-z_][A-Za-z0-9_]*\) .*/\1/p' \
+	       -e 's/^[a-z_][a-z0-9_ *]* \**\([a-z_][a-z0-9_]*\)(.*/\1/p' "$header" |
+	grep -v -e '^olreg_' -e '^OLREG_' || true)
+if [ -n "$stray" ]; then
+	echo "header: names without the olreg prefix: $stray"
+	fail=1
+else
+	echo "header: prefixes: ok"
+fi
+exit $fail
