@@ -95,3 +95,14 @@ GO_ENV := CGO_ENABLED=1 CGO_CFLAGS="-I$(OLREG_INCLUDE_DIR)" \
 
 test-go: lib $(RELEASE)/olreg-testreg
 	cd examples-go && $(GO_ENV) $(GO) vet ./... && $(GO_ENV) $(GO) test -race -count=1 ./...
+
+# The C tests (tests/c/run.sh): olreg.h compiles as C11 and C++17; the C API
+# under AddressSanitizer, LeakSanitizer and UBSan against olreg-testreg; and
+# `make install` into a temporary prefix, used through pkg-config.
+test-c: lib $(RELEASE)/olreg-testreg
+	tests/c/run.sh
+
+# The olreg program's contract (tests/cli): examples-c/olreg driven as a
+# process against olreg-testreg (exit codes, stdout/stderr, signals).
+test-cli: cli $(RELEASE)/olreg-testreg
+	python3 -m pytest -q tests/cli
