@@ -215,7 +215,10 @@ fn script_for(body: Bytes, offset: u64, fault: Option<&FaultKind>) -> Vec<Step> 
 
 /// `data[start..end]` followed by `count` more bytes: the content that
 /// follows, then zeros past the end.
+/// `count` is capped at 1 GiB so an absurd fault parameter cannot exhaust
+/// memory.
 fn with_extra(data: &Bytes, start: usize, end: usize, count: usize) -> Bytes {
+    let count = count.min(1 << 30);
     let real_end = end.saturating_add(count).min(data.len());
     let mut out = BytesMut::with_capacity(end - start + count);
     out.extend_from_slice(&data[start..real_end]);

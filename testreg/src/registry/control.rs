@@ -4,6 +4,19 @@
 //!
 //! It needs no auth, is never faulted and is not recorded in the request
 //! log (so reading the log does not change it).
+//!
+//! | Request | Answer |
+//! |---|---|
+//! | `POST /_testreg/faults` with a [`Fault`] as JSON | 204 (400 on bad JSON) |
+//! | `DELETE /_testreg/faults` | 204 |
+//! | `GET /_testreg/requests` | 200, JSON array of request records |
+//! | `DELETE /_testreg/requests` | 204 |
+//! | `POST /_testreg/models` `{"name","layer_sizes":[..],"seed"}` | 200, the model as JSON |
+//! | `POST /_testreg/blobs` with raw bytes | 200 `{"digest"}` |
+//! | `GET /_testreg/blobs/<digest>` | 200 with the bytes, or 404 |
+//! | `PUT /_testreg/manifests/<ns>/<model>/<ref>` with raw bytes | 200 `{"digest"}` |
+//! | `GET /_testreg/manifests/<ns>/<model>/<ref>` | 200 with the bytes, or 404 |
+//! | `GET /_testreg/info` | 200 `{"url","host","blob_store_url","ca_pem"}` |
 
 use std::sync::Arc;
 

@@ -158,7 +158,8 @@ pub(crate) async fn read_body(parts: &Parts, mut body: Incoming) -> Result<Bytes
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(0)
-        .min(1 << 32);
+        // Only a reservation hint: never trust it for more than 1 GiB.
+        .min(1 << 30);
     let mut data = BytesMut::with_capacity(hint);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| format!("reading the request body: {e}"))?;

@@ -26,7 +26,8 @@ pub(super) fn start(state: &State, parts: &Parts, repo: &str, fault: Option<&Fau
             return resp;
         }
     }
-    let digest = match query_param(parts, "digest") {
+    // A failed mount falls through to an upload of the mounted digest.
+    let digest = match query_param(parts, "digest").or_else(|| query_param(parts, "mount")) {
         None => None,
         Some(text) => match parse_digest(&text) {
             Some(digest) => Some(digest),
