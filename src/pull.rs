@@ -368,6 +368,7 @@ impl BlobJob {
             final_url
         };
 
+        let storage = Arc::new(StorageUrl::new(blob_url, url));
         let pieces = chunk_pieces(&partial.missing(), settings.chunk_size.max(1));
         // Chunks start in file order (each waits for a stream first), so the
         // completed prefix — and the hasher behind it — advances steadily.
@@ -382,7 +383,7 @@ impl BlobJob {
             let job = ChunkJob {
                 blob: self.clone_handle(),
                 partial: partial.clone(),
-                url: url.clone(),
+                storage: storage.clone(),
                 start,
                 end,
             };
@@ -524,17 +525,90 @@ fn chunk_pieces(missing: &[(u64, u64)], chunk: u64) -> Vec<(u64, u64)> {
 struct ChunkJob {
     blob: Arc<BlobJob>,
     partial: Arc<Partial>,
-    url: Url,
+    storage: Arc<StorageUrl>,
     start: u64,
     end: u64,
 }
 
 impl ChunkJob {
     async fn run(&self, _permit: tokio::sync::OwnedSemaphorePermit) -> Result<()> {
-        self.blob
-            .fetch_range(&self.partial, &self.url, self.start, self.end)
-            .await?;
+        let mut refreshed = 0;
+        loop {
+            let (url, generation) = self.storage.current();
+            match self
+                .blob
+                .fetch_range(&self.partial, &url, self.start, self.end)
+                .await
+            {
+                Err(e) if self.storage.expired(&url, &e) && refreshed < MAX_URL_REFRESHES => {
+                    refreshed += 1;
+                    self.blob.op.log(LogLevel::Info, || {
+                        format!(
+                            "{}: the storage URL stopped working ({e}); asking the registry again",
+                            self.blob.layer.digest.short()
+                        )
+                    });
+                    self.storage.refresh(generation, &self.blob).await?;
+                }
+                other => {
+                    other?;
+                    break;
+                }
+            }
+        }
+        // Bytes [start, end) are final: get them to disk while others arrive.
         self.partial.start_writeback(self.start, self.end);
+        Ok(())
+    }
+}
+
+/// How often one chunk may ask the registry for a fresh storage URL.
+const MAX_URL_REFRESHES: u32 = 2;
+
+/// The storage URL a registry redirected a blob to. Presigned URLs expire
+/// (a long pull can outlive one), so chunks that meet an expired URL ask the
+/// registry for a new one — once between them.
+struct StorageUrl {
+    registry_url: Url,
+    current: std::sync::Mutex<(Url, u64)>,
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl StorageUrl {
+    fn new(registry_url: Url, resolved: Url) -> StorageUrl {
+        StorageUrl {
+            registry_url,
+            current: std::sync::Mutex::new((resolved, 0)),
+            refreshing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn current(&self) -> (Url, u64) {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Whether `err` from `url` looks like an expired or revoked storage URL.
+    fn expired(&self, url: &Url, err: &Error) -> bool {
+        *url != self.registry_url && matches!(err.http_status(), Some(401 | 403 | 404 | 410))
+    }
+
+    /// Asks the registry again, unless another chunk already did since
+    /// `generation`.
+    async fn refresh(&self, generation: u64, blob: &BlobJob) -> Result<()> {
+        let _one = self.refreshing.lock().await;
+        if self.current().1 != generation {
+            return Ok(());
+        }
+        let resp = blob
+            .session
+            .get_blob_range(&self.registry_url, 0, 1, blob.layer.size, true)
+            .await?;
+        let fresh = resp.url().clone();
+        drop(resp);
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = (fresh, generation + 1);
         Ok(())
     }
 }

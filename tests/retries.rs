@@ -270,3 +270,37 @@ fn stalls_before_and_after_the_first_byte_are_abandoned_and_retried() {
     );
     assert_store_consistent(store.root());
 }
+
+#[test]
+fn an_expired_storage_url_is_resolved_again() {
+    let reg = TestRegistry::start(Options::default());
+    let model = reg.add_model("ns/m:t", &[4 << 20], 12);
+    let layer = model.layers[0].digest.clone();
+    // Mid-download the CDN starts refusing the URL it was given.
+    reg.inject(
+        Fault::status(
+            Target::BlobStore {
+                digest: Some(layer.clone()),
+            },
+            403,
+            ErrorBody::Text("Request has expired".into()),
+        )
+        .times(1)
+        .after(3),
+    );
+    let store = TempStore::new();
+    let client = builder(&store)
+        .chunking(1 << 20, 1 << 20)
+        .streams(1)
+        .build()
+        .unwrap();
+    client
+        .pull(&name_of(&reg, &model), Watch::default())
+        .expect("a fresh URL is fetched");
+    assert_store_consistent(store.root());
+    let redirects = requests_on(&reg, Server::Registry)
+        .iter()
+        .filter(|r| r.path_and_query.ends_with(&format!("/blobs/{layer}")))
+        .count();
+    assert_eq!(redirects, 2, "the registry was asked once more");
+}
