@@ -83,6 +83,16 @@ pub(crate) async fn pull(op: Arc<Op>, name: Name) -> Result<Manifest> {
         .collect();
     check_space(&op, &blobs, &present).map_err(|e| e.with_model(&name))?;
 
+    op.log(LogLevel::Info, || {
+        let have = present.iter().filter(|p| **p).count();
+        format!(
+            "{name}: manifest {} from {}, {} blobs ({} bytes), {have} already present",
+            manifest.digest().short(),
+            session.base(),
+            blobs.len(),
+            manifest.total_size()
+        )
+    });
     op.reporter.resolved(&blobs);
     for (i, is_present) in present.iter().enumerate() {
         let event = if *is_present {
@@ -148,6 +158,7 @@ pub(crate) async fn pull(op: Arc<Op>, name: Name) -> Result<Manifest> {
     .await
     .map_err(|e| e.with_model(&name))?;
     drop(pin);
+    op.log(LogLevel::Info, || format!("{name}: linked"));
     op.reporter.operation(ProgressEvent::Finished);
     Ok(manifest)
 }

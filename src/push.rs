@@ -40,6 +40,14 @@ pub(crate) async fn push(op: Arc<Op>, target: Name, source: Name) -> Result<Mani
     let stop = op.cancel.child_token();
     let session = Arc::new(op.session(&target, Access::Push, stop.clone())?);
     let blobs = manifest.blobs();
+    op.log(LogLevel::Info, || {
+        format!(
+            "push {source} as {target}: manifest {}, {} blobs ({} bytes)",
+            manifest.digest().short(),
+            blobs.len(),
+            manifest.total_size()
+        )
+    });
     op.reporter.resolved(&blobs);
     for i in 0..blobs.len() {
         op.reporter.blob(i, ProgressEvent::Queued, None);
