@@ -14,7 +14,9 @@ fn main() {
         Some("serve") => cli_serve::main(args.collect()),
         Some("distribution") => cli_distribution::main(args.collect()),
         _ => {
-            eprintln!("usage: olreg-testreg serve [OPTIONS] | olreg-testreg distribution [OPTIONS]");
+            eprintln!(
+                "usage: olreg-testreg serve [OPTIONS] | olreg-testreg distribution [OPTIONS]"
+            );
             2
         }
     };
