@@ -159,15 +159,3 @@ class Olreg:
 @pytest.fixture
 def olreg(store, home):
     return Olreg(store, home)
-
-
-def error_line(result):
-    """The single `olreg: ` line a failure must print; fails the test otherwise."""
-    lines = result.stderr.decode().splitlines()
-    assert len(lines) == 1, f"expected one error line, got {lines!r}"
-    assert lines[0].startswith("olreg: "), lines[0]
-    return lines[0]
-
-
-def blob_path(store, digest):
-    return Path(store) / "blobs" / digest.replace(":", "-")
