@@ -98,7 +98,7 @@ struct progress {
 
 	double start;
 	double last_draw;	/* live: last frame */
-	double last_plain;	/* plain: last batch of byte counts */
+	double last_plain;	/* plain: last line of byte counts */
 	int lines_drawn;	/* live: height of the block on screen */
 	struct rate rate;
 	struct strbuf frame;
@@ -543,9 +543,9 @@ static void plain_event(struct progress *p, struct layer *l, const olreg_progres
 			break;	/* queued, verifying: too brief to be worth a line */
 		}
 	}
+	/* Only byte lines count against the interval: the first one comes at once. */
 	if (now - p->last_plain < PLAIN_INTERVAL)
 		return;
-	p->last_plain = now;
 	for (i = 0; i < p->nlayers; i++) {
 		struct layer *active = &p->layers[i];
 
@@ -554,6 +554,7 @@ static void plain_event(struct progress *p, struct layer *l, const olreg_progres
 		plain_transfer_text(text, sizeof(text), active);
 		plain_line(p, active, text);
 		active->printed = active->done;
+		p->last_plain = now;
 	}
 	fflush(p->out);
 }
