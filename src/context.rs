@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use reqwest::Url;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -97,6 +98,37 @@ impl Op {
     pub(crate) fn log(&self, level: LogLevel, message: impl FnOnce() -> String) {
         self.reporter.log(level, message);
     }
+}
+
+/// Waits for every task of `tasks`. At the first failure the others are
+/// stopped — through `stop` when given (they clean up and return), else by
+/// aborting them — and the first real cause is returned rather than the
+/// cancellations it triggered.
+pub(crate) async fn join_all(
+    tasks: &mut JoinSet<Result<()>>,
+    stop: Option<&CancellationToken>,
+) -> Result<()> {
+    let mut failure: Option<Error> = None;
+    while let Some(joined) = tasks.join_next().await {
+        let result = joined.unwrap_or_else(|e| {
+            Err(Error::new(ErrorKind::Internal {
+                message: format!("a task failed: {e}"),
+            }))
+        });
+        if let Err(e) = result {
+            if failure
+                .as_ref()
+                .is_none_or(|f| f.is_cancelled() && !e.is_cancelled())
+            {
+                failure = Some(e);
+            }
+            match stop {
+                Some(token) => token.cancel(),
+                None => tasks.abort_all(),
+            }
+        }
+    }
+    failure.map_or(Ok(()), Err)
 }
 
 /// Runs blocking file work off the async workers.

@@ -41,25 +41,32 @@ pub enum Status {
 impl Status {
     /// A short, static description.
     pub fn as_str(self) -> &'static str {
+        self.as_c_str()
+            .to_str()
+            .expect("the descriptions are ASCII")
+    }
+
+    /// The description NUL-terminated, for the C ABI.
+    pub fn as_c_str(self) -> &'static std::ffi::CStr {
         match self {
-            Status::Ok => "ok",
-            Status::NullArgument => "a required argument was NULL",
-            Status::InvalidArgument => "invalid argument",
-            Status::InvalidName => "invalid model name",
-            Status::InvalidDigest => "invalid digest",
-            Status::NotFound => "not found",
-            Status::Unauthorized => "unauthorized",
-            Status::InvalidManifest => "invalid manifest",
-            Status::Http => "registry error",
-            Status::Network => "network error",
-            Status::Protocol => "registry protocol violation",
-            Status::DigestMismatch => "digest mismatch",
-            Status::SizeMismatch => "size mismatch",
-            Status::Io => "I/O error",
-            Status::NoSpace => "not enough disk space",
-            Status::Cancelled => "cancelled",
-            Status::Reentrant => "called from inside a callback of the same client",
-            Status::Panic => "internal error (panic)",
+            Status::Ok => c"ok",
+            Status::NullArgument => c"a required argument was NULL",
+            Status::InvalidArgument => c"invalid argument",
+            Status::InvalidName => c"invalid model name",
+            Status::InvalidDigest => c"invalid digest",
+            Status::NotFound => c"not found",
+            Status::Unauthorized => c"unauthorized",
+            Status::InvalidManifest => c"invalid manifest",
+            Status::Http => c"registry error",
+            Status::Network => c"network error",
+            Status::Protocol => c"registry protocol violation",
+            Status::DigestMismatch => c"digest mismatch",
+            Status::SizeMismatch => c"size mismatch",
+            Status::Io => c"I/O error",
+            Status::NoSpace => c"not enough disk space",
+            Status::Cancelled => c"cancelled",
+            Status::Reentrant => c"called from inside a callback of the same client",
+            Status::Panic => c"internal error (panic)",
         }
     }
 

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::context::{blocking, Op};
+use crate::context::{blocking, join_all, Op};
 use crate::digest::Digest;
 use crate::error::{Error, ErrorKind, Result, Status};
 use crate::manifest::{Layer, Manifest};
@@ -116,27 +116,9 @@ pub(crate) async fn pull(op: Arc<Op>, name: Name) -> Result<Manifest> {
         };
         tasks.spawn(async move { job.run().await });
     }
-    let mut failure: Option<Error> = None;
-    while let Some(joined) = tasks.join_next().await {
-        let result = joined.unwrap_or_else(|e| {
-            Err(Error::new(ErrorKind::Internal {
-                message: format!("a download task failed: {e}"),
-            }))
-        });
-        if let Err(e) = result {
-            // The first real cause wins over the cancellations it triggers.
-            if failure
-                .as_ref()
-                .is_none_or(|f| f.is_cancelled() && !e.is_cancelled())
-            {
-                failure = Some(e);
-            }
-            stop.cancel();
-        }
-    }
-    if let Some(e) = failure {
-        return Err(e.with_model(&name));
-    }
+    join_all(&mut tasks, Some(&stop))
+        .await
+        .map_err(|e| e.with_model(&name))?;
     if op.cancel.is_cancelled() {
         return Err(Error::cancelled().with_model(&name));
     }
@@ -400,21 +382,12 @@ impl BlobJob {
             };
             tasks.spawn(async move { job.run(permit).await });
         }
-        while let Some(joined) = tasks.join_next().await {
-            let result = joined.unwrap_or_else(|e| {
-                Err(Error::new(ErrorKind::Internal {
-                    message: format!("a chunk task failed: {e}"),
-                }))
-            });
-            if let Err(e) = result {
-                if failure.is_none() {
-                    failure = Some(e);
-                    // The siblings stop when their owner gives up.
-                    tasks.abort_all();
-                }
-            }
+        if let Some(e) = failure {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+            return Err(e);
         }
-        failure.map_or(Ok(()), Err)
+        join_all(&mut tasks, None).await
     }
 
     fn clone_handle(&self) -> Arc<BlobJob> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::context::{blocking, Op};
+use crate::context::{blocking, join_all, Op};
 use crate::digest::Digest;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Layer, Manifest};
@@ -66,26 +66,9 @@ pub(crate) async fn push(op: Arc<Op>, target: Name, source: Name) -> Result<Mani
         };
         tasks.spawn(async move { job.run().await });
     }
-    let mut failure: Option<Error> = None;
-    while let Some(joined) = tasks.join_next().await {
-        let result = joined.unwrap_or_else(|e| {
-            Err(Error::new(ErrorKind::Internal {
-                message: format!("an upload task failed: {e}"),
-            }))
-        });
-        if let Err(e) = result {
-            if failure
-                .as_ref()
-                .is_none_or(|f| f.is_cancelled() && !e.is_cancelled())
-            {
-                failure = Some(e);
-            }
-            stop.cancel();
-        }
-    }
-    if let Some(e) = failure {
-        return Err(e.with_model(&target));
-    }
+    join_all(&mut tasks, Some(&stop))
+        .await
+        .map_err(|e| e.with_model(&target))?;
     session
         .put_manifest(target.tag(), &manifest)
         .await

@@ -89,33 +89,9 @@ pub const OLREG_LOG_DEBUG: olreg_log_level = 4;
 /// Returns "unknown status" for numbers that are not statuses.
 #[no_mangle]
 pub extern "C" fn olreg_status_str(status: olreg_status) -> *const c_char {
-    macro_rules! lit {
-        ($($s:pat => $t:literal),* $(,)?) => {
-            match Status::from_code(status) {
-                $(Some($s) => concat!($t, "\0").as_ptr().cast(),)*
-                None => c"unknown status".as_ptr(),
-            }
-        };
-    }
-    lit! {
-        Status::Ok => "ok",
-        Status::NullArgument => "a required argument was NULL",
-        Status::InvalidArgument => "invalid argument",
-        Status::InvalidName => "invalid model name",
-        Status::InvalidDigest => "invalid digest",
-        Status::NotFound => "not found",
-        Status::Unauthorized => "unauthorized",
-        Status::InvalidManifest => "invalid manifest",
-        Status::Http => "registry error",
-        Status::Network => "network error",
-        Status::Protocol => "registry protocol violation",
-        Status::DigestMismatch => "digest mismatch",
-        Status::SizeMismatch => "size mismatch",
-        Status::Io => "I/O error",
-        Status::NoSpace => "not enough disk space",
-        Status::Cancelled => "cancelled",
-        Status::Reentrant => "called from inside a callback of the same client",
-        Status::Panic => "internal error (panic)",
+    match Status::from_code(status) {
+        Some(s) => s.as_c_str().as_ptr(),
+        None => c"unknown status".as_ptr(),
     }
 }
 
