@@ -85,7 +85,7 @@ struct Client {
 impl Client {
     fn new(registry: &Distribution) -> Client {
         Client {
-            http: reqwest::Client::builder()
+            http: http_client()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
@@ -929,7 +929,7 @@ async fn token_auth_accepts_an_x5c_header_and_anonymous_rules() {
     );
 
     let tokens = registry.token_server().unwrap();
-    let http = reqwest::Client::new();
+    let http = http_client().build().unwrap();
     let url = with_query(
         &tokens.realm(),
         &[
@@ -959,4 +959,11 @@ async fn token_auth_accepts_an_x5c_header_and_anonymous_rules() {
         .await
         .unwrap();
     assert_eq!(other_service.status(), StatusCode::BAD_REQUEST);
+}
+
+/// reqwest as built in this workspace brings no TLS crypto provider of its
+/// own (olreg chooses *ring* explicitly); install it for the test clients.
+fn http_client() -> reqwest::ClientBuilder {
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
 }

@@ -212,6 +212,7 @@ async fn a_real_client_pulls_in_parallel_ranges() {
     let reg = TestRegistry::start(Options::default());
     let model = reg.add_model("ns/m:t", &[3 << 20], 9);
     let layer = model.layers[0].clone();
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let url = format!("{}/v2/ns/m/blobs/{}", reg.url(), layer.digest);
     let first = client
