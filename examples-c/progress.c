@@ -2,12 +2,17 @@
  * The progress display: see progress.h.
  *
  * olreg calls progress_callback() on our own thread (the one blocked in
- * olreg_pull() and friends), so the display needs no locking. The library
- * already throttles byte events to about ten a second per blob; we
- * throttle again because a model can have many blobs in flight.
+ * olreg_pull() and friends). The library throttles byte events to about
+ * ten a second per blob; the live display throttles again, because a
+ * model can have many blobs in flight. An update that arrives too soon
+ * after the last frame is not dropped but left pending, and a ticker
+ * thread draws it: otherwise a transfer that stalls right after a burst
+ * would show stale numbers for as long as it stalls. The lock is for that
+ * thread.
  */
 #include "progress.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,7 +24,7 @@
 
 #include "format.h"
 
-/* Redraw the live block at most this often, in seconds (state changes too). */
+/* Redraw the live block at most this often, in seconds (the ticker draws what waits). */
 #define LIVE_INTERVAL 0.1
 /* Print byte counts in plain mode at most this often, in seconds. */
 #define PLAIN_INTERVAL 1.0
@@ -102,6 +107,12 @@ struct progress {
 	int lines_drawn;	/* live: height of the block on screen */
 	struct rate rate;
 	struct strbuf frame;
+
+	/* live: the ticker that draws throttled updates */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	pthread_t ticker;
+	bool ticking, pending, stopping;
 };
 
 static double now_seconds(void)
@@ -178,39 +189,6 @@ enum progress_mode progress_mode_for(FILE *out, bool quiet)
 	return PROGRESS_PLAIN;
 }
 
-struct progress *progress_new(FILE *out, enum progress_mode mode,
-			      enum progress_op op, const char *target)
-{
-	struct progress *p = calloc(1, sizeof(*p));
-
-	if (!p)
-		return NULL;
-	p->out = out;
-	p->mode = mode;
-	p->words = &words[op];
-	p->target = strdup(target ? target : "all blobs");
-	if (!p->target) {
-		free(p);
-		return NULL;
-	}
-	p->start = now_seconds();
-	return p;
-}
-
-void progress_free(struct progress *p)
-{
-	size_t i;
-
-	if (!p)
-		return;
-	for (i = 0; i < p->nlayers; i++)
-		free(p->layers[i].message);
-	free(p->layers);
-	free(p->frame.buf);
-	free(p->target);
-	free(p);
-}
-
 /* The layer at `index`, growing the table as blobs appear; NULL if that fails. */
 static struct layer *layer_at(struct progress *p, uint32_t index)
 {
@@ -245,7 +223,7 @@ static uint64_t moved(const struct progress *p)
 
 /*
  * Applies an event about one blob to its layer. Returns true when the
- * layer's state changed (worth showing at once), false for mere bytes.
+ * layer's state changed (plain mode prints those at once), false for mere bytes.
  */
 static bool apply_layer_event(struct progress *p, struct layer *l,
 			      const olreg_progress *e, double now)
@@ -314,17 +292,23 @@ static void fit(char *line, int width)
 	line[max] = '\0';
 }
 
-static void bar(char out[BAR_WIDTH + 3], uint64_t done, uint64_t total)
+/* "[=====>    ] ", or "" on a terminal too narrow for it. */
+static void bar(char out[BAR_WIDTH + 4], bool show, uint64_t done, uint64_t total)
 {
 	int filled = 0, i;
 
+	if (!show) {
+		out[0] = '\0';
+		return;
+	}
 	if (total)
 		filled = (int)((double)(done < total ? done : total) * BAR_WIDTH / (double)total);
 	out[0] = '[';
 	for (i = 0; i < BAR_WIDTH; i++)
 		out[i + 1] = i < filled ? '=' : (i == filled ? '>' : ' ');
 	out[BAR_WIDTH + 1] = ']';
-	out[BAR_WIDTH + 2] = '\0';
+	out[BAR_WIDTH + 2] = ' ';
+	out[BAR_WIDTH + 3] = '\0';
 }
 
 /* "12.0 MiB/64.0 MiB  18%  5.2 MiB/s  ETA 10s", the part every transfer line shares. */
@@ -339,40 +323,40 @@ static void transfer_text(char *buf, size_t len, uint64_t done, uint64_t total,
 		 format_duration(e, eta(rate, done, total)));
 }
 
-static void layer_text(const struct progress *p, const struct layer *l,
+static void layer_text(const struct progress *p, const struct layer *l, bool with_bar,
 		       char *buf, size_t len)
 {
-	char size[FORMAT_LEN], b[BAR_WIDTH + 3], transfer[TRANSFER_MAX];
+	char size[FORMAT_LEN], b[BAR_WIDTH + 4], transfer[TRANSFER_MAX];
 
 	format_bytes(size, l->total);
 	switch (l->state) {
 	case LAYER_ACTIVE:
 	case LAYER_RETRYING:
-		bar(b, l->done, l->total);
+		bar(b, with_bar, l->done, l->total);
 		transfer_text(transfer, sizeof(transfer), l->done, l->total, &l->rate);
 		if (l->state == LAYER_RETRYING)
-			snprintf(buf, len, "%s %s %s  retrying: %s", l->digest, b, transfer,
+			snprintf(buf, len, "%s %s%s  retrying: %s", l->digest, b, transfer,
 				 l->message ? l->message : "");
 		else
-			snprintf(buf, len, "%s %s %s", l->digest, b, transfer);
+			snprintf(buf, len, "%s %s%s", l->digest, b, transfer);
 		break;
 	case LAYER_QUEUED:
-		snprintf(buf, len, "%s  %s  queued", l->digest, size);
+		snprintf(buf, len, "%s %-9s %s", l->digest, "queued", size);
 		break;
 	case LAYER_WAITING:
-		snprintf(buf, len, "%s  %s  waiting for another download", l->digest, size);
+		snprintf(buf, len, "%s %-9s %s (another download has it)", l->digest, "waiting", size);
 		break;
 	case LAYER_VERIFYING:
-		snprintf(buf, len, "%s  %s  verifying", l->digest, size);
+		snprintf(buf, len, "%s %-9s %s", l->digest, "verifying", size);
 		break;
 	case LAYER_CACHED:
-		snprintf(buf, len, "%s  %s  %s", l->digest, size, p->words->skipped);
+		snprintf(buf, len, "%s %-9s %s", l->digest, p->words->skipped, size);
 		break;
 	case LAYER_DONE:
-		snprintf(buf, len, "%s  %s  done", l->digest, size);
+		snprintf(buf, len, "%s %-9s %s", l->digest, "done", size);
 		break;
 	case LAYER_FAILED:
-		snprintf(buf, len, "%s  %s  failed: %s", l->digest, size,
+		snprintf(buf, len, "%s %-9s %s: %s", l->digest, "failed", size,
 			 l->message ? l->message : "");
 		break;
 	case LAYER_UNSEEN:
@@ -439,12 +423,14 @@ static bool in_flight(const struct layer *l)
  */
 static void draw_live(struct progress *p, bool final, bool ok)
 {
-	char line[LINE_MAX], transfer[TRANSFER_MAX], b[BAR_WIDTH + 3];
+	char line[LINE_MAX], transfer[TRANSFER_MAX], b[BAR_WIDTH + 4];
 	int width, rows, lines = 0, room;
-	bool show_all;
+	bool show_all, with_bar;
 	size_t i, visible = 0;
 
 	terminal_size(p->out, &width, &rows);
+	/* The widest line without a bar is about 75 columns. */
+	with_bar = width >= 100;
 	p->frame.len = 0;
 	if (p->lines_drawn > 0)
 		sb_addf(&p->frame, "\r\033[%dA", p->lines_drawn);
@@ -456,7 +442,8 @@ static void draw_live(struct progress *p, bool final, bool ok)
 	show_all = visible <= (size_t)room;
 
 	if (!final) {
-		snprintf(line, sizeof(line), "%s %s", p->words->doing, p->target);
+		snprintf(line, sizeof(line), "%s %s (%u/%u blobs)", p->words->doing, p->target,
+			 (unsigned)p->layers_done, (unsigned)p->layers_total);
 		frame_line(p, width, &lines, line);
 	}
 	for (i = 0; i < p->nlayers; i++) {
@@ -466,18 +453,19 @@ static void draw_live(struct progress *p, bool final, bool ok)
 			continue;
 		if (lines > room)
 			break;
-		layer_text(p, l, line, sizeof(line));
+		layer_text(p, l, with_bar, line, sizeof(line));
 		frame_line(p, width, &lines, line);
 	}
 	if (!final) {
-		bar(b, p->completed, p->total);
+		bar(b, with_bar, p->completed, p->total);
 		transfer_text(transfer, sizeof(transfer), p->completed, p->total, &p->rate);
-		snprintf(line, sizeof(line), "%-19s %s %s  %u/%u blobs", "total", b, transfer,
-			 (unsigned)p->layers_done, (unsigned)p->layers_total);
+		snprintf(line, sizeof(line), "%-19s %s%s", "total", b, transfer);
 		frame_line(p, width, &lines, line);
 	} else if (ok) {
+		/* The last line stays on screen: let it wrap rather than lose its end. */
 		summary_text(p, line, sizeof(line));
-		frame_line(p, width, &lines, line);
+		sb_addf(&p->frame, "%s\033[K\n", line);
+		lines++;
 	}
 	sb_addf(&p->frame, "\033[J");
 	if (p->frame.buf)
@@ -485,6 +473,83 @@ static void draw_live(struct progress *p, bool final, bool ok)
 	fflush(p->out);
 	p->lines_drawn = lines;
 	p->last_draw = now_seconds();
+	p->pending = false;
+}
+
+/* The ticker: draws an update the throttle held back, at most LIVE_INTERVAL late. */
+static void *tick(void *arg)
+{
+	struct progress *p = arg;
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->stopping) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += (long)(LIVE_INTERVAL * 1e9);
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&p->wake, &p->lock, &until);
+		if (p->pending && !p->stopping)
+			draw_live(p, false, false);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+static void stop_ticker(struct progress *p)
+{
+	if (!p->ticking)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stopping = true;
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->ticker, NULL);
+	p->ticking = false;
+}
+
+struct progress *progress_new(FILE *out, enum progress_mode mode,
+			      enum progress_op op, const char *target)
+{
+	struct progress *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->out = out;
+	p->mode = mode;
+	p->words = &words[op];
+	p->target = strdup(target ? target : "all blobs");
+	if (!p->target) {
+		free(p);
+		return NULL;
+	}
+	p->start = now_seconds();
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->wake, NULL);
+	/* Without a ticker the display still works, only a little staler. */
+	if (mode == PROGRESS_LIVE)
+		p->ticking = pthread_create(&p->ticker, NULL, tick, p) == 0;
+	return p;
+}
+
+void progress_free(struct progress *p)
+{
+	size_t i;
+
+	if (!p)
+		return;
+	stop_ticker(p);
+	pthread_cond_destroy(&p->wake);
+	pthread_mutex_destroy(&p->lock);
+	for (i = 0; i < p->nlayers; i++)
+		free(p->layers[i].message);
+	free(p->layers);
+	free(p->frame.buf);
+	free(p->target);
+	free(p);
 }
 
 static void plain_line(struct progress *p, const struct layer *l, const char *what)
@@ -571,6 +636,7 @@ int progress_callback(void *user_data, const olreg_progress *e)
 
 	if (!p || p->mode == PROGRESS_OFF || !e || e->struct_size < PROGRESS_NEEDS)
 		return 0;
+	pthread_mutex_lock(&p->lock);
 	now = now_seconds();
 	p->completed = e->completed;
 	p->total = e->total;
@@ -586,20 +652,30 @@ int progress_callback(void *user_data, const olreg_progress *e)
 
 	if (p->mode == PROGRESS_PLAIN)
 		plain_event(p, l, e, changed, now);
-	else if (p->resolved && e->event != OLREG_EVENT_FINISHED &&
-		 (changed || now - p->last_draw >= LIVE_INTERVAL))
-		draw_live(p, false, false);
+	else if (p->resolved && e->event != OLREG_EVENT_FINISHED) {
+		if (now - p->last_draw >= LIVE_INTERVAL)
+			draw_live(p, false, false);
+		else
+			p->pending = true;	/* for the ticker */
+	}
+	pthread_mutex_unlock(&p->lock);
 	return 0;
 }
 
 void progress_hide(struct progress *p)
 {
-	if (!p || p->mode != PROGRESS_LIVE || p->lines_drawn == 0)
+	if (!p || p->mode != PROGRESS_LIVE)
 		return;
-	fprintf(p->out, "\r\033[%dA\033[J", p->lines_drawn);
-	fflush(p->out);
+	pthread_mutex_lock(&p->lock);
+	if (p->lines_drawn > 0) {
+		fprintf(p->out, "\r\033[%dA\033[J", p->lines_drawn);
+		fflush(p->out);
+	}
+	/* Stay hidden (the ticker too) until the next event redraws at once. */
 	p->lines_drawn = 0;
-	p->last_draw = 0;	/* redraw at the next event */
+	p->pending = false;
+	p->last_draw = 0;
+	pthread_mutex_unlock(&p->lock);
 }
 
 void progress_finish(struct progress *p, bool ok)
@@ -609,6 +685,7 @@ void progress_finish(struct progress *p, bool ok)
 	if (!p || p->mode == PROGRESS_OFF)
 		return;
 	if (p->mode == PROGRESS_LIVE) {
+		stop_ticker(p);
 		if (p->resolved)
 			draw_live(p, true, ok);
 		return;
