@@ -113,8 +113,11 @@ int cmd_show(const struct cli *cli, const struct command_args *args)
 int cmd_rm(const struct cli *cli, const struct command_args *args)
 {
 	olreg_error *err = NULL;
+	/* Two statements: the order in which arguments are evaluated is
+	 * unspecified, and `err` must be read after the call has set it. */
+	olreg_status status = olreg_remove(cli->client, args->name, &err);
 
-	return finish_call(olreg_remove(cli->client, args->name, &err), err);
+	return finish_call(status, err);
 }
 
 int cmd_prune(const struct cli *cli, const struct command_args *args)

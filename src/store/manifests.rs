@@ -32,7 +32,7 @@ impl Store {
     pub fn read_manifest(&self, name: &Name) -> Result<Vec<u8>> {
         let path = self
             .find_manifest(name)?
-            .ok_or_else(|| Error::not_found(format!("model {name}")))?;
+            .ok_or_else(|| Error::not_found("model").with_model(name))?;
         fs::read(&path).map_err(|e| Error::io("read", &path, e))
     }
 
@@ -62,7 +62,7 @@ impl Store {
     pub fn remove_manifest(&self, name: &Name) -> Result<()> {
         let path = self
             .find_manifest(name)?
-            .ok_or_else(|| Error::not_found(format!("model {name}")))?;
+            .ok_or_else(|| Error::not_found("model").with_model(name))?;
         fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
         let top = self.manifests_dir();
         let mut dir = path.parent();
