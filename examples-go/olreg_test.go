@@ -473,6 +473,7 @@ func TestCancelThroughContext(t *testing.T) {
 	if cancelledAt.IsZero() {
 		t.Fatalf("returned after %v without cancelling", returned.Sub(start))
 	}
+	t.Logf("returned %v after the cancel", returned.Sub(cancelledAt))
 	if d := returned.Sub(cancelledAt); d > time.Second {
 		t.Errorf("returned %v after the cancel", d)
 	}
@@ -745,5 +746,40 @@ func TestUnclosedClientIsCollected(t *testing.T) {
 	for range 3 {
 		runtime.GC()
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestTLSWithCAPEM(t *testing.T) {
+	reg := startRegistry(t, "--tls", "--model", "library/tiny:latest=1K")
+	if reg.CAPEM == nil || !strings.HasPrefix(reg.URL, "https://") {
+		t.Fatalf("not a TLS registry: %s", reg.URL)
+	}
+	name := reg.Name(reg.Models[0].Name)
+	c, _ := open(t, olreg.Options{CAPEM: []byte(*reg.CAPEM)})
+	if _, err := c.Pull(context.Background(), name, nil); err != nil {
+		t.Fatalf("Pull with the registry's CA: %v", err)
+	}
+	untrusting, _ := open(t, olreg.Options{Retries: -1})
+	if _, err := untrusting.Resolve(context.Background(), name); !errors.Is(err, olreg.ErrNetwork) {
+		t.Errorf("Resolve without the CA: %v, want ErrNetwork", err)
+	}
+	insecure, _ := open(t, olreg.Options{Insecure: true})
+	if _, err := insecure.Resolve(context.Background(), name); err != nil {
+		t.Errorf("Resolve with Insecure: %v", err)
+	}
+}
+
+func TestBasicAuthCredentials(t *testing.T) {
+	reg := startRegistry(t, "--auth", "basic:alice:s3cret", "--model", "library/tiny:latest=1K")
+	name := reg.Name(reg.Models[0].Name)
+	anonymous, _ := open(t, olreg.Options{})
+	_, err := anonymous.Resolve(context.Background(), name)
+	var e *olreg.Error
+	if !errors.Is(err, olreg.ErrUnauthorized) || !errors.As(err, &e) || e.HTTPStatus != 401 {
+		t.Errorf("Resolve without credentials: %v, want ErrUnauthorized with HTTP 401", err)
+	}
+	c, _ := open(t, olreg.Options{Credentials: []olreg.Credential{{Host: reg.Host, User: "alice", Password: "s3cret"}}})
+	if _, err := c.Pull(context.Background(), name, nil); err != nil {
+		t.Fatalf("Pull with credentials: %v", err)
 	}
 }
