@@ -106,8 +106,8 @@ func Open(opts Options) (*Client, error) {
 // Logger.
 func (c *Client) Close() error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		return nil
 	}
 	c.closed = true
@@ -117,9 +117,11 @@ func (c *Client) Close() error {
 	for len(c.active) > 0 {
 		c.idle.Wait()
 	}
-	c.cleanup.Stop()
-	c.res.free()
+	res := c.res
 	c.res = nil
+	c.mu.Unlock()
+	c.cleanup.Stop()
+	res.free()
 	return nil
 }
 

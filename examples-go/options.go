@@ -188,7 +188,7 @@ func (b *optionsBuilder) apply(opts *Options, logger C.uintptr_t) {
 	case opts.KeyFile != "":
 		b.str("KeyFile", opts.KeyFile, func(s *C.char) C.olreg_status { return C.olreg_options_set_key_file(o, s) })
 	}
-	if opts.Streams < 0 || opts.Streams > math.MaxUint32 {
+	if opts.Streams < 0 || int64(opts.Streams) > math.MaxUint32 {
 		b.fail("Streams", "out of range")
 	} else if opts.Streams > 0 {
 		b.check("Streams", C.olreg_options_set_streams(o, C.uint32_t(opts.Streams)))
@@ -283,7 +283,7 @@ func (b *optionsBuilder) apply(opts *Options, logger C.uintptr_t) {
 	}
 	if opts.MaxManifestBytes != 0 || opts.MaxBlobSize != 0 || opts.MaxLayers != 0 {
 		mb, bs := nonNegative("MaxManifestBytes", opts.MaxManifestBytes, b), nonNegative("MaxBlobSize", opts.MaxBlobSize, b)
-		if opts.MaxLayers < 0 || opts.MaxLayers > math.MaxUint32 {
+		if opts.MaxLayers < 0 || int64(opts.MaxLayers) > math.MaxUint32 {
 			b.fail("MaxLayers", "out of range")
 		}
 		if b.err == nil {
