@@ -36,11 +36,12 @@ FORCE:
 # build/ holds what an installed copy holds, with the real SONAME links.
 lib: $(RELEASE)/libolreg.so
 	mkdir -p $(STAGE)/lib/pkgconfig $(STAGE)/include
-	cp -f $(RELEASE)/libolreg.so $(STAGE)/lib/libolreg.so.$(VERSION)
+	# install(1) writes a new file: a process using the old library keeps it.
+	install -m 0755 $(RELEASE)/libolreg.so $(STAGE)/lib/libolreg.so.$(VERSION)
 	ln -sf libolreg.so.$(VERSION) $(STAGE)/lib/libolreg.so.$(ABI)
 	ln -sf libolreg.so.$(ABI) $(STAGE)/lib/libolreg.so
-	cp -f $(RELEASE)/libolreg.a $(STAGE)/lib/libolreg.a
-	cp -f include/olreg.h $(STAGE)/include/olreg.h
+	install -m 0644 $(RELEASE)/libolreg.a $(STAGE)/lib/libolreg.a
+	install -m 0644 include/olreg.h $(STAGE)/include/olreg.h
 	sed -e 's|@PREFIX@|$(STAGE)|' -e 's|@LIBDIR@|$(STAGE)/lib|' -e 's|@INCLUDEDIR@|$(STAGE)/include|' \
 	    -e 's|@VERSION@|$(VERSION)|' olreg.pc.in > $(STAGE)/lib/pkgconfig/olreg.pc
 

@@ -560,6 +560,27 @@ const char *olreg_manifest_layer_media_type(const struct olreg_manifest *m, size
 uint64_t olreg_manifest_layer_size(const struct olreg_manifest *m, size_t index);
 
 /*
+ The config blob's digest, or NULL when the manifest has no config (or
+ `m` is NULL).
+
+ Ownership: belongs to `m`. Threading: any thread.
+ */
+const char *olreg_manifest_config_digest(const struct olreg_manifest *m);
+
+/*
+ The config blob's media type ("" when the manifest gives none), or NULL
+ when the manifest has no config.
+
+ Ownership: belongs to `m`. Threading: any thread.
+ */
+const char *olreg_manifest_config_media_type(const struct olreg_manifest *m);
+
+/*
+ The config blob's size, or 0 when there is none.
+ */
+uint64_t olreg_manifest_config_size(const struct olreg_manifest *m);
+
+/*
  The total size of every distinct blob, config included; 0 for NULL.
  */
 uint64_t olreg_manifest_total_size(const struct olreg_manifest *m);
@@ -660,9 +681,10 @@ olreg_status olreg_options_set_retries(struct olreg_options *opts,
                                        uint32_t max_delay_ms);
 
 /*
- Sends every request through the proxy at `url` (NO_PROXY still applies).
- Without this call the HTTPS_PROXY, HTTP_PROXY and NO_PROXY environment
- variables are honoured.
+ Sends every request through the proxy at `url` (NO_PROXY still applies);
+ an empty `url` connects directly, ignoring the environment. Without this
+ call the HTTPS_PROXY, HTTP_PROXY and NO_PROXY environment variables are
+ honoured.
  */
 olreg_status olreg_options_set_proxy(struct olreg_options *opts, const char *url);
 

@@ -28,7 +28,7 @@ use crate::progress::{Event, LogLevel, Progress, ProgressEvent, Reporter};
 use crate::remote::auth::{docker_config_credentials, Credential, Signer};
 use crate::remote::retry::RetryPolicy;
 use crate::remote::session::Access;
-use crate::remote::{tls, NetConfig, Transport};
+use crate::remote::{tls, NetConfig, Proxy, Transport};
 use crate::store::{PruneReport, Store, VerifyIssue, VerifyTarget};
 use crate::{pull, push};
 
@@ -66,7 +66,7 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     stall_timeout: Duration,
     retry: RetryPolicy,
-    proxy: Option<String>,
+    proxy: Proxy,
     extra_ca_pem: Vec<Vec<u8>>,
     insecure: bool,
     credentials: Vec<Credential>,
@@ -97,7 +97,7 @@ impl ClientBuilder {
             connect_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
-            proxy: None,
+            proxy: Proxy::FromEnvironment,
             extra_ca_pem: Vec::new(),
             insecure: false,
             credentials: Vec::new(),
@@ -215,7 +215,13 @@ impl ClientBuilder {
     /// Sends every request through this proxy (`NO_PROXY` still applies).
     /// Without it, `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` are honoured.
     pub fn proxy(mut self, url: impl Into<String>) -> Self {
-        self.proxy = Some(url.into());
+        self.proxy = Proxy::Url(url.into());
+        self
+    }
+
+    /// Connects straight to registries, ignoring the proxy variables.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = Proxy::Direct;
         self
     }
 

@@ -11,6 +11,7 @@ pub struct olreg_manifest {
     manifest: Manifest,
     digest: CString,
     layers: Vec<(CString, CString)>,
+    config: Option<(CString, CString)>,
 }
 
 impl olreg_manifest {
@@ -21,10 +22,14 @@ impl olreg_manifest {
             .iter()
             .map(|l| (c_text(&l.digest.to_string()), c_text(&l.media_type)))
             .collect();
+        let config = manifest
+            .config()
+            .map(|c| (c_text(&c.digest.to_string()), c_text(&c.media_type)));
         Box::into_raw(Box::new(olreg_manifest {
             manifest,
             digest,
             layers,
+            config,
         }))
     }
 }
@@ -97,6 +102,40 @@ pub unsafe extern "C" fn olreg_manifest_layer_size(m: *const olreg_manifest, ind
     unsafe { m.as_ref() }
         .and_then(|m| m.manifest.layers().get(index))
         .map_or(0, |l| l.size)
+}
+
+/// The config blob's digest, or NULL when the manifest has no config (or
+/// `m` is NULL).
+///
+/// Ownership: belongs to `m`. Threading: any thread.
+#[no_mangle]
+pub unsafe extern "C" fn olreg_manifest_config_digest(m: *const olreg_manifest) -> *const c_char {
+    match unsafe { m.as_ref() }.and_then(|m| m.config.as_ref()) {
+        Some((digest, _)) => digest.as_ptr(),
+        None => ptr::null(),
+    }
+}
+
+/// The config blob's media type ("" when the manifest gives none), or NULL
+/// when the manifest has no config.
+///
+/// Ownership: belongs to `m`. Threading: any thread.
+#[no_mangle]
+pub unsafe extern "C" fn olreg_manifest_config_media_type(
+    m: *const olreg_manifest,
+) -> *const c_char {
+    match unsafe { m.as_ref() }.and_then(|m| m.config.as_ref()) {
+        Some((_, media_type)) => media_type.as_ptr(),
+        None => ptr::null(),
+    }
+}
+
+/// The config blob's size, or 0 when there is none.
+#[no_mangle]
+pub unsafe extern "C" fn olreg_manifest_config_size(m: *const olreg_manifest) -> u64 {
+    unsafe { m.as_ref() }
+        .and_then(|m| m.manifest.config())
+        .map_or(0, |c| c.size)
 }
 
 /// The total size of every distinct blob, config included; 0 for NULL.

@@ -219,15 +219,23 @@ pub unsafe extern "C" fn olreg_options_set_retries(
     }
 }
 
-/// Sends every request through the proxy at `url` (NO_PROXY still applies).
-/// Without this call the HTTPS_PROXY, HTTP_PROXY and NO_PROXY environment
-/// variables are honoured.
+/// Sends every request through the proxy at `url` (NO_PROXY still applies);
+/// an empty `url` connects directly, ignoring the environment. Without this
+/// call the HTTPS_PROXY, HTTP_PROXY and NO_PROXY environment variables are
+/// honoured.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_proxy(
     opts: *mut olreg_options,
     url: *const c_char,
 ) -> olreg_status {
-    unsafe { edit(opts, |b| Ok(b.proxy(arg(url, "url")?))) }
+    unsafe {
+        edit(opts, |b| {
+            Ok(match arg(url, "url")? {
+                "" => b.no_proxy(),
+                url => b.proxy(url),
+            })
+        })
+    }
 }
 
 /// Trusts the CA certificates in the PEM file at `path` as well as the

@@ -29,10 +29,20 @@ pub(crate) struct NetConfig {
     /// Accept any certificate for every registry (as `https+insecure` does
     /// for one name).
     pub insecure: bool,
-    /// An explicit proxy for every request; `None` honours the usual
-    /// `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` variables.
-    pub proxy: Option<String>,
+    pub proxy: Proxy,
     pub extra_roots: Vec<CertificateDer<'static>>,
+}
+
+/// Where requests go.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Proxy {
+    /// As the usual `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` variables say.
+    #[default]
+    FromEnvironment,
+    /// Straight to the registry, whatever the environment says.
+    Direct,
+    /// Through this proxy (`NO_PROXY` still applies).
+    Url(String),
 }
 
 /// The HTTP clients and credentials a client's operations share.
@@ -83,11 +93,15 @@ fn build_client(config: &NetConfig, tls: rustls::ClientConfig) -> Result<reqwest
         .tcp_nodelay(true)
         .tcp_keepalive(Duration::from_secs(30))
         .pool_idle_timeout(Duration::from_secs(60));
-    if let Some(proxy) = &config.proxy {
-        let proxy = reqwest::Proxy::all(proxy)
-            .map_err(|e| Error::invalid_argument(format!("bad proxy URL {proxy:?}: {e}")))?
-            .no_proxy(reqwest::NoProxy::from_env());
-        builder = builder.proxy(proxy);
+    match &config.proxy {
+        Proxy::FromEnvironment => {}
+        Proxy::Direct => builder = builder.no_proxy(),
+        Proxy::Url(proxy) => {
+            let proxy = reqwest::Proxy::all(proxy)
+                .map_err(|e| Error::invalid_argument(format!("bad proxy URL {proxy:?}: {e}")))?
+                .no_proxy(reqwest::NoProxy::from_env());
+            builder = builder.proxy(proxy);
+        }
     }
     builder
         .build()
