@@ -64,7 +64,7 @@ func testregPath(t testing.TB) string {
 			return p
 		}
 	}
-	t.Skip("no test registry: run `make lib` at the repository root, or set OLREG_TESTREG")
+	t.Fatal("no test registry: run `make lib` at the repository root, or set OLREG_TESTREG")
 	return ""
 }
 
