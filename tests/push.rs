@@ -264,3 +264,52 @@ fn broken_local_models_fail_before_any_request() {
     // And with everything repaired, the push works.
     client.push(&target, Some(&from), Watch::default()).unwrap();
 }
+
+#[test]
+fn a_failed_upload_chunk_resumes_where_the_session_stands() {
+    let src = TestRegistry::start(Options::default());
+    let dst = TestRegistry::start(Options::default().distribution_like());
+    let model = src.add_model("ns/m:t", &[(4 << 20) + 5], 6);
+    let store = TempStore::new();
+    let client = builder(&store)
+        .chunking(1 << 20, 1 << 20)
+        .upload_chunk_size(1 << 20)
+        .build()
+        .unwrap();
+    client
+        .pull(&name_of(&src, &model), Watch::default())
+        .unwrap();
+    // The third PATCH fails: the session is asked where it stands.
+    dst.inject(
+        Fault::status(Target::UploadPut, 503, ErrorBody::Empty)
+            .after(2)
+            .times(1),
+    );
+    client
+        .push(
+            &format!("http://{}/ns/m:t", dst.host()),
+            Some(&name_of(&src, &model)),
+            Watch::default(),
+        )
+        .expect("the upload resumes");
+    for blob in model.layers.iter().chain([&model.config]) {
+        assert_eq!(dst.blob(&blob.digest), src.blob(&blob.digest));
+    }
+    let reqs = dst.requests();
+    let posts = reqs.iter().filter(|r| r.method == "POST").count();
+    let status_checks = reqs
+        .iter()
+        .filter(|r| r.method == "GET" && r.path_and_query.contains("/blobs/uploads/"))
+        .count();
+    let patches = reqs.iter().filter(|r| r.method == "PATCH").count();
+    assert_eq!(posts, 2, "one session per blob, none restarted: {reqs:?}");
+    assert_eq!(
+        status_checks, 1,
+        "the failed chunk asked the session for its offset"
+    );
+    assert_eq!(
+        patches,
+        5 + 1,
+        "five pieces of the layer plus the retried one"
+    );
+}
