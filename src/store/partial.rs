@@ -11,7 +11,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -58,7 +58,10 @@ pub struct Partial {
     file: File,
     state: Mutex<Progress>,
     grew: Condvar,
-    hashed: AtomicU64,
+    /// The running hash of the completed prefix. Bytes written right at its
+    /// end are hashed from memory by the writer; the rest are read back by
+    /// [`Partial::hash_when_complete`]. Either way each byte once, in order.
+    hash: Mutex<HashState>,
     abandoned: AtomicBool,
     /// One writer at a time: file systems serialise writes to one file on
     /// the inode lock anyway, and spinning on it in the kernel burns CPU the
@@ -66,6 +69,19 @@ pub struct Partial {
     writing: Mutex<()>,
     resumed_bytes: u64,
     _lock: FileLock,
+}
+
+struct HashState {
+    hasher: Hasher,
+    hashed: u64,
+}
+
+impl std::fmt::Debug for HashState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HashState")
+            .field("hashed", &self.hashed)
+            .finish()
+    }
 }
 
 #[derive(Debug)]
@@ -116,7 +132,10 @@ impl Partial {
             file,
             state: Mutex::new(Progress { done, dirty: false }),
             grew: Condvar::new(),
-            hashed: AtomicU64::new(0),
+            hash: Mutex::new(HashState {
+                hasher: Hasher::new(),
+                hashed: 0,
+            }),
             abandoned: AtomicBool::new(false),
             writing: Mutex::new(()),
             resumed_bytes,
@@ -176,8 +195,20 @@ impl Partial {
             state.dirty = true;
             state.done.prefix()
         };
-        let hashed = self.hashed.load(Ordering::Relaxed);
-        if prefix == self.size || prefix >= hashed + HASH_WAKE {
+        // At the hash's frontier (always, for a blob fetched in one stream):
+        // hash from memory instead of reading the bytes back later. If the
+        // read-back thread holds the hash, it will take these bytes too.
+        let hashed = match self.hash.try_lock() {
+            Ok(mut h) => {
+                if h.hashed == offset {
+                    h.hasher.update(bytes);
+                    h.hashed = end;
+                }
+                h.hashed
+            }
+            Err(_) => 0,
+        };
+        if hashed == self.size || prefix >= hashed + HASH_WAKE {
             self.grew.notify_all();
         }
         Ok(())
@@ -235,19 +266,22 @@ impl Partial {
     /// byte is hashed. Blocks: run it on a blocking thread. Returns
     /// `Cancelled` once [`Partial::abandon`] is called.
     pub fn hash_when_complete(&self) -> Result<Digest> {
-        let mut hasher = Hasher::new();
         let mut buf = vec![0u8; HASH_BUFFER.min(self.size.max(1) as usize)];
-        let mut at = 0u64;
-        while at < self.size {
-            let ready = {
+        loop {
+            let (at, ready) = {
                 let mut state = self.lock_state();
                 loop {
                     if self.abandoned.load(Ordering::Acquire) {
                         return Err(Error::cancelled());
                     }
+                    let hashed = self.hash_state().hashed;
+                    if hashed == self.size {
+                        let mut h = self.hash_state();
+                        return Ok(std::mem::take(&mut h.hasher).finish());
+                    }
                     let prefix = state.done.prefix();
-                    if prefix > at {
-                        break prefix;
+                    if prefix > hashed {
+                        break (hashed, prefix);
                     }
                     state = self
                         .grew
@@ -256,6 +290,9 @@ impl Partial {
                         .0;
                 }
             };
+            // Read back what writers could not hash in passing, one piece at
+            // a time, holding the hash only while hashing a piece.
+            let mut at = at;
             while at < ready {
                 if self.abandoned.load(Ordering::Acquire) {
                     return Err(Error::cancelled());
@@ -264,12 +301,20 @@ impl Partial {
                 self.file
                     .read_exact_at(&mut buf[..n], at)
                     .map_err(|e| Error::io("read", &self.data_path, e))?;
-                hasher.update(&buf[..n]);
-                at += n as u64;
-                self.hashed.store(at, Ordering::Relaxed);
+                let mut h = self.hash_state();
+                if h.hashed != at {
+                    // A writer hashed ahead meanwhile; look again.
+                    break;
+                }
+                h.hasher.update(&buf[..n]);
+                h.hashed = at + n as u64;
+                at = h.hashed;
             }
         }
-        Ok(hasher.finish())
+    }
+
+    fn hash_state(&self) -> MutexGuard<'_, HashState> {
+        self.hash.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Stops a waiting [`Partial::hash_when_complete`].
@@ -325,4 +370,58 @@ fn load_state(state_path: &Path, data_path: &Path, digest: &Digest, size: u64) -
         && data_len == size
         && state.done.fits(size);
     valid.then_some(state.done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn open(store: &Store, data: &[u8]) -> Partial {
+        let digest = Digest::of(data);
+        let lock = store.try_lock_blob(&digest).unwrap().unwrap();
+        Partial::open(store, digest, data.len() as u64, lock).unwrap()
+    }
+
+    #[test]
+    fn bytes_in_any_order_hash_to_the_digest_and_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
+        let partial = Arc::new(open(&store, &data));
+        let hasher = {
+            let p = partial.clone();
+            std::thread::spawn(move || p.hash_when_complete())
+        };
+        // Pieces arrive out of order, some at the hash's frontier, some not.
+        let piece = 100_000;
+        let mut order: Vec<usize> = (0..data.len().div_ceil(piece)).collect();
+        order.swap(0, 5);
+        order.swap(3, 17);
+        order.reverse();
+        for i in order {
+            let end = ((i + 1) * piece).min(data.len());
+            partial
+                .write_at((i * piece) as u64, &data[i * piece..end])
+                .unwrap();
+        }
+        assert_eq!(hasher.join().unwrap().unwrap(), Digest::of(&data));
+        assert!(partial.missing().is_empty());
+    }
+
+    #[test]
+    fn recorded_ranges_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let data = vec![9u8; 1000];
+        let partial = open(&store, &data);
+        partial.write_at(500, &data[500..800]).unwrap();
+        partial.persist(true).unwrap();
+        drop(partial);
+        let again = open(&store, &data);
+        assert_eq!(again.resumed_bytes(), 300);
+        assert_eq!(again.missing(), vec![(0, 500), (800, 1000)]);
+        // Writes past the end are refused.
+        assert!(again.write_at(900, &data[..200]).is_err());
+    }
 }
