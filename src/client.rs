@@ -38,6 +38,12 @@ pub const STREAMS_ENV: &str = "OLLAMA_REGISTRY_MAXSTREAMS";
 /// `HOST=URL`), used when no mirror is set in the options.
 pub const MIRRORS_ENV: &str = "OLREG_MIRRORS";
 
+/// The most parallel requests one operation makes. Each connection holds up
+/// to ~0.8 MiB of buffers; past 32 connections neither loopback nor a real
+/// network gets faster, while memory passes the 48 MiB the library allows
+/// itself (see the benchmark).
+pub const MAX_STREAMS: usize = 32;
+
 /// A function that receives the library's log lines.
 pub type LogFn = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
 
@@ -133,7 +139,7 @@ impl ClientBuilder {
     }
 
     /// Parallel requests per operation (default `$OLLAMA_REGISTRY_MAXSTREAMS`,
-    /// else the CPU count, at least 2).
+    /// else the CPU count, at least 2; at most [`MAX_STREAMS`] are used).
     pub fn streams(mut self, n: usize) -> Self {
         self.streams = Some(n);
         self
@@ -289,6 +295,8 @@ impl ClientBuilder {
             Some(n) => n,
             None => default_streams(),
         };
+        let asked_streams = streams;
+        let streams = streams.min(MAX_STREAMS);
         if self.chunk_size == 0 || self.upload_chunk_size == 0 {
             return Err(Error::invalid_argument(
                 "chunk sizes must be at least 1 byte",
@@ -382,6 +390,14 @@ impl ClientBuilder {
             ),
             None => "no key: requests are anonymous".to_owned(),
         };
+        if asked_streams > streams {
+            client.log_here(
+                LogLevel::Info,
+                &format!(
+                    "{asked_streams} streams asked for, {streams} used (the most olreg opens)"
+                ),
+            );
+        }
         client.log_here(
             LogLevel::Info,
             &format!(
