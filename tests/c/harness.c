@@ -137,21 +137,24 @@ static char *read_line(int fd)
 	}
 }
 
-void registry_start(struct registry *r, const char *const *args)
+/*
+ * Starts `$OLREG_TESTREG MODE ARGS...` with pipes on its stdin and stdout and
+ * waits for its JSON line (malloc'd into *info). Aborts the program if it cannot.
+ */
+static pid_t testreg_spawn(const char *mode, const char *const *args, int *stdin_fd, char **info)
 {
 	const char *program = getenv("OLREG_TESTREG");
 	posix_spawn_file_actions_t actions;
 	char *argv[64];
 	int in[2], out[2], argc = 0;
-	const char *colon;
+	pid_t pid;
 
 	if (!program || !*program) {
 		fprintf(stderr, "OLREG_TESTREG is not set (run the tests through `make test-c`)\n");
 		_exit(1);
 	}
-	memset(r, 0, sizeof(*r));
 	argv[argc++] = (char *)program;
-	argv[argc++] = "serve";
+	argv[argc++] = (char *)mode;
 	while (args && *args && argc < 62)
 		argv[argc++] = (char *)*args++;
 	argv[argc] = NULL;
@@ -166,15 +169,34 @@ void registry_start(struct registry *r, const char *const *args)
 	posix_spawn_file_actions_init(&actions);
 	posix_spawn_file_actions_adddup2(&actions, in[0], 0);
 	posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-	REQUIRE(posix_spawn(&r->pid, program, &actions, NULL, argv, environ) == 0);
+	REQUIRE(posix_spawn(&pid, program, &actions, NULL, argv, environ) == 0);
 	posix_spawn_file_actions_destroy(&actions);
 	close(in[0]);
 	close(out[1]);
-	r->stdin_fd = in[1];
+	*stdin_fd = in[1];
 
-	r->info = read_line(out[0]);
+	*info = read_line(out[0]);
 	close(out[0]);
-	REQUIRE(r->info != NULL);
+	REQUIRE(*info != NULL);
+	return pid;
+}
+
+/* Closes the child's stdin (it exits on EOF) and reaps it. */
+static void testreg_stop(pid_t pid, int stdin_fd)
+{
+	int status;
+
+	close(stdin_fd);
+	if (waitpid(pid, &status, 0) < 0)
+		kill(pid, SIGKILL);
+}
+
+void registry_start(struct registry *r, const char *const *args)
+{
+	const char *colon;
+
+	memset(r, 0, sizeof(*r));
+	r->pid = testreg_spawn("serve", args, &r->stdin_fd, &r->info);
 	REQUIRE(json_string(r->info, "url", r->url, sizeof(r->url)));
 	REQUIRE(json_string(r->info, "host", r->host, sizeof(r->host)));
 	colon = strrchr(r->host, ':');
@@ -184,16 +206,37 @@ void registry_start(struct registry *r, const char *const *args)
 
 void registry_stop(struct registry *r)
 {
-	int status;
-
 	if (r->pid <= 0)
 		return;
-	close(r->stdin_fd);	/* EOF on stdin: the server exits */
-	if (waitpid(r->pid, &status, 0) < 0)
-		kill(r->pid, SIGKILL);
+	testreg_stop(r->pid, r->stdin_fd);	/* EOF on stdin: the server exits */
 	free(r->info);
 	r->info = NULL;
 	r->pid = 0;
+}
+
+void distribution_start(struct distribution *d, const char *auth)
+{
+	const char *const args[] = { "--auth", auth, NULL };
+
+	memset(d, 0, sizeof(*d));
+	d->pid = testreg_spawn("distribution", args, &d->stdin_fd, &d->info);
+	REQUIRE(json_string(d->info, "url", d->url, sizeof(d->url)));
+	REQUIRE(json_string(d->info, "host", d->host, sizeof(d->host)));
+	REQUIRE(json_string(d->info, "log_path", d->log_path, sizeof(d->log_path)));
+	/* null without auth: left empty */
+	json_string(d->info, "user", d->user, sizeof(d->user));
+	json_string(d->info, "password", d->password, sizeof(d->password));
+	REQUIRE(strcmp(auth, "none") == 0 || (*d->user && *d->password));
+}
+
+void distribution_stop(struct distribution *d)
+{
+	if (d->pid <= 0)
+		return;
+	testreg_stop(d->pid, d->stdin_fd);	/* EOF on stdin: it kills the registry and exits */
+	free(d->info);
+	d->info = NULL;
+	d->pid = 0;
 }
 
 const char *registry_name(const struct registry *r, const char *repo_tag, char *buf, size_t len)

@@ -1,6 +1,7 @@
 /*
- * A tiny test harness for the C API tests: checks, the test registry as a
- * child process, its control API over plain HTTP, temporary stores.
+ * A tiny test harness for the C API tests: checks, the test registry (and
+ * Docker Distribution) as a child process, its control API over plain HTTP,
+ * temporary stores.
  *
  * CHECK* record a failure and go on; REQUIRE stops the program (when what
  * follows cannot run). Each test program calls RUN() per test and returns
@@ -92,6 +93,25 @@ struct registry {
  */
 void registry_start(struct registry *r, const char *const *args);
 void registry_stop(struct registry *r);
+
+/* Docker Distribution (`$OLREG_TESTREG distribution`) running as a child. */
+struct distribution {
+	pid_t pid;
+	int stdin_fd;		/* closing it stops the registry */
+	char *info;		/* the JSON line it printed */
+	char url[128];		/* http://127.0.0.1:PORT */
+	char host[128];		/* 127.0.0.1:PORT */
+	char user[64];		/* what basic and token auth accept ("" without auth) */
+	char password[64];
+	char log_path[512];	/* the registry's log (with an access log line per request) */
+};
+
+/*
+ * Starts `$OLREG_TESTREG distribution --auth AUTH` (none, basic or token)
+ * and waits for its JSON line. Aborts the program if it cannot.
+ */
+void distribution_start(struct distribution *d, const char *auth);
+void distribution_stop(struct distribution *d);
 
 /* A model name on `r`: "http://127.0.0.1:PORT/<repo_tag>", written into `buf`. */
 const char *registry_name(const struct registry *r, const char *repo_tag, char *buf, size_t len);

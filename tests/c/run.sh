@@ -1,9 +1,10 @@
 #!/bin/sh
 # Runs the C tests: the header compiles as C11 and C++17, the API tests under
 # AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer against the
-# test registry, and an install into a temporary prefix.
+# test registry (and Docker Distribution, /usr/bin/docker-registry), and an
+# install into a temporary prefix.
 #
-# Usage: tests/c/run.sh [header|test_null|test_api|test_cancel|test_threads|install]...
+# Usage: tests/c/run.sh [header|test_null|test_api|test_cancel|test_threads|test_distribution|install]...
 #        (no argument: all of them; `make lib` first, or use `make test-c`)
 set -u
 
@@ -30,7 +31,7 @@ trap 'rm -rf "$HOME"' EXIT
 
 make -s -C "$here" OLREG_LIB_DIR="$OLREG_LIB_DIR" OLREG_INCLUDE_DIR="$OLREG_INCLUDE_DIR" all || exit 1
 
-all="header test_null test_api test_cancel test_threads install"
+all="header test_null test_api test_cancel test_threads test_distribution install"
 failed=""
 for name in ${*:-$all}; do
 	echo "== $name"

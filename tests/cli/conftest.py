@@ -1,7 +1,8 @@
 """Fixtures for the olreg program's contract tests.
 
 The program under test is $OLREG_CLI (default examples-c/olreg), run as a
-real process against olreg-testreg ($OLREG_TESTREG), each test with its own
+real process against olreg-testreg ($OLREG_TESTREG: its own registry, or
+Docker Distribution started through it), each test with its own
 store and a HOME of its own, so nothing of the developer's (~/.ollama key,
 Docker logins, OLLAMA_MODELS) leaks in.
 """
@@ -91,6 +92,44 @@ class Registry:
                 self.proc.wait()
 
 
+class Distribution:
+    """olreg-testreg distribution: Docker Distribution (with `auth` none, basic
+    or token), as a child that stops it when its stdin closes."""
+
+    def __init__(self, auth="none"):
+        if not TESTREG.exists():
+            pytest.fail(f"no test registry at {TESTREG}: run `make lib`")
+        self.proc = subprocess.Popen(
+            [str(TESTREG), "distribution", "--auth", auth],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.kill()
+            pytest.fail("olreg-testreg distribution printed nothing (is docker-registry installed?)")
+        self.info = json.loads(line)
+        self.url = self.info["url"]
+        self.host = self.info["host"]
+        self.user = self.info["user"]
+        self.password = self.info["password"]
+
+    def name(self, repo_tag):
+        return f"{self.url}/{repo_tag}"
+
+    def listed(self, repo_tag):
+        return f"{self.host}/{repo_tag}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
 @pytest.fixture(scope="session")
 def registry():
     """A registry with a small model of four blobs and one of two larger ones."""
@@ -108,6 +147,22 @@ def registry():
 def second_registry():
     """An empty registry to push to."""
     reg = Registry()
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture
+def distribution():
+    """Docker Distribution without auth."""
+    reg = Distribution()
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture
+def basic_distribution():
+    """Docker Distribution behind Basic auth (its user and password in .user, .password)."""
+    reg = Distribution("basic")
     yield reg
     reg.stop()
 
