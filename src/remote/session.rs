@@ -461,7 +461,7 @@ impl Session {
                     code: Some("UNAUTHORIZED".into()),
                     message: format!(
                         "{} asks for a user name and password and none is configured for it \
-                         (set them in the client options or in ~/.docker/config.json)",
+                         (give them in the client options or in a Docker config.json: $DOCKER_CONFIG/config.json or ~/.docker/config.json)",
                         host_key(&self.base)
                     ),
                     url: self.base.to_string(),
