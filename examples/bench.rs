@@ -165,14 +165,24 @@ fn orchestrate(args: &[String]) {
             total_big,
             default_streams.max(4),
         ),
-        (format!("{big_gib} GiB, 1 layer"), &big_name, total_big, 32),
+        (
+            format!("{big_gib} GiB, 1 layer"),
+            &big_name,
+            total_big,
+            olreg::MAX_STREAMS as u64,
+        ),
         (
             "64 layers of 8 MiB".to_string(),
             &many_name,
             total_many,
             default_streams,
         ),
-        ("64 layers of 8 MiB".to_string(), &many_name, total_many, 32),
+        (
+            "64 layers of 8 MiB".to_string(),
+            &many_name,
+            total_many,
+            olreg::MAX_STREAMS as u64,
+        ),
     ] {
         let mut walls = Vec::new();
         let mut cpus_used = Vec::new();

@@ -634,7 +634,7 @@ olreg_status olreg_options_set_name_mask(struct olreg_options *opts, const char 
 olreg_status olreg_options_set_key_file(struct olreg_options *opts, const char *path);
 
 /*
- Sets how many requests run in parallel per call (at least 1; at most 32
+ Sets how many requests run in parallel per call (at least 1; at most 24
  are used, which bounds memory whatever the value).
  */
 olreg_status olreg_options_set_streams(struct olreg_options *opts, uint32_t streams);

@@ -39,10 +39,10 @@ pub const STREAMS_ENV: &str = "OLLAMA_REGISTRY_MAXSTREAMS";
 pub const MIRRORS_ENV: &str = "OLREG_MIRRORS";
 
 /// The most parallel requests one operation makes. Each connection holds up
-/// to ~0.8 MiB of buffers; past 32 connections neither loopback nor a real
+/// to ~0.8 MiB of buffers; past 24 connections neither loopback nor a real
 /// network gets faster, while memory passes the 48 MiB the library allows
 /// itself (see the benchmark).
-pub const MAX_STREAMS: usize = 32;
+pub const MAX_STREAMS: usize = 24;
 
 /// A function that receives the library's log lines.
 pub type LogFn = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;

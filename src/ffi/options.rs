@@ -123,7 +123,7 @@ pub unsafe extern "C" fn olreg_options_set_key_file(
     }
 }
 
-/// Sets how many requests run in parallel per call (at least 1; at most 32
+/// Sets how many requests run in parallel per call (at least 1; at most 24
 /// are used, which bounds memory whatever the value).
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_streams(
