@@ -19,7 +19,7 @@ trap cleanup EXIT
 # Starts a test registry; its first line on stdout describes it.
 start_registry() {
     local out=$1; shift
-    target/release/olreg-testreg serve "$@" >"$out" < <(exec sleep infinity) &
+    target/release/olreg-testreg serve --ignore-stdin "$@" >"$out" </dev/null &
     pids+=($!)
     for _ in $(seq 100); do [[ -s $out ]] && return; sleep 0.1; done
     echo "demo: the test registry did not start" >&2
