@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use common::*;
@@ -78,22 +77,10 @@ fn two_threads_pulling_one_model_write_each_blob_once() {
     assert_store_consistent(store.root());
 }
 
-/// Runs inside child processes started by `two_processes_pulling_one_model_both_succeed`.
+/// Runs inside the child processes of `two_processes_pulling_one_model_both_succeed`.
 #[test]
 fn concurrent_child() {
-    let (Ok(name), Ok(root)) = (
-        std::env::var("OLREG_CONCURRENT_NAME"),
-        std::env::var("OLREG_CONCURRENT_ROOT"),
-    ) else {
-        return;
-    };
-    let client = olreg::Client::builder()
-        .models_dir(root)
-        .no_key()
-        .docker_config(None)
-        .build()
-        .unwrap();
-    client.pull(&name, Watch::default()).unwrap();
+    run_pull_child();
 }
 
 #[test]
@@ -112,21 +99,7 @@ fn two_processes_pulling_one_model_both_succeed() {
     );
     let store = TempStore::new();
     let children: Vec<_> = (0..2)
-        .map(|_| {
-            Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    "concurrent_child",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env("OLREG_CONCURRENT_NAME", name_of(&reg, &model))
-                .env("OLREG_CONCURRENT_ROOT", store.root())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap()
-        })
+        .map(|_| spawn_pull_child("concurrent_child", &name_of(&reg, &model), store.root()))
         .collect();
     for mut child in children {
         assert!(child.wait().unwrap().success(), "a pulling process failed");

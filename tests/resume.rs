@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -144,34 +143,10 @@ fn a_full_size_partial_file_without_state_is_not_trusted() {
     );
 }
 
-/// Runs inside a child process started by `crash_consistency_under_sigkill`.
+/// Runs inside the child processes of `crash_consistency_under_sigkill`.
 #[test]
 fn crash_child() {
-    let (Ok(name), Ok(root)) = (
-        std::env::var("OLREG_CRASH_NAME"),
-        std::env::var("OLREG_CRASH_ROOT"),
-    ) else {
-        return;
-    };
-    let client = olreg::Client::builder()
-        .models_dir(root)
-        .no_key()
-        .docker_config(None)
-        .chunking(1 << 20, 1 << 20)
-        .build()
-        .unwrap();
-    client.pull(&name, Watch::default()).unwrap();
-}
-
-fn spawn_child(name: &str, root: &std::path::Path) -> std::process::Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
-        .env("OLREG_CRASH_NAME", name)
-        .env("OLREG_CRASH_ROOT", root)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    run_pull_child();
 }
 
 /// A small seeded generator, so a failing trial can be replayed.
@@ -203,7 +178,10 @@ fn crash_consistency_under_sigkill() {
     // How long an undisturbed pull takes in a child process.
     let probe = TempStore::new();
     let started = Instant::now();
-    assert!(spawn_child(&name, probe.root()).wait().unwrap().success());
+    assert!(spawn_pull_child("crash_child", &name, probe.root())
+        .wait()
+        .unwrap()
+        .success());
     let full = started.elapsed();
     assert_store_consistent(probe.root());
 
@@ -211,7 +189,7 @@ fn crash_consistency_under_sigkill() {
         let store = TempStore::new();
         for kill in 0..2 {
             let delay = Duration::from_micros(rng.next() % (full.as_micros() as u64 + 1));
-            let mut child = spawn_child(&name, store.root());
+            let mut child = spawn_pull_child("crash_child", &name, store.root());
             std::thread::sleep(delay);
             let _ = child.kill();
             let _ = child.wait();

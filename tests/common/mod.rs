@@ -145,3 +145,35 @@ pub fn requests_on(reg: &TestRegistry, server: Server) -> Vec<RequestRecord> {
         .filter(|r| r.server == server)
         .collect()
 }
+
+/// In a child process started by [`spawn_pull_child`]: pulls the model it
+/// was given into the store it was given. Elsewhere: does nothing.
+pub fn run_pull_child() {
+    let (Ok(name), Ok(root)) = (
+        std::env::var("OLREG_CHILD_NAME"),
+        std::env::var("OLREG_CHILD_ROOT"),
+    ) else {
+        return;
+    };
+    let client = olreg::Client::builder()
+        .models_dir(root)
+        .no_key()
+        .docker_config(None)
+        .chunking(1 << 20, 1 << 20)
+        .build()
+        .unwrap();
+    client.pull(&name, Watch::default()).unwrap();
+}
+
+/// Starts this test binary again, running only `child_test` (which calls
+/// [`run_pull_child`]) to pull `name` into `root`.
+pub fn spawn_pull_child(child_test: &str, name: &str, root: &Path) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", child_test, "--nocapture", "--test-threads=1"])
+        .env("OLREG_CHILD_NAME", name)
+        .env("OLREG_CHILD_ROOT", root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
