@@ -29,7 +29,7 @@ use crate::remote::auth::{docker_config_credentials, Credential, Signer};
 use crate::remote::retry::RetryPolicy;
 use crate::remote::session::Access;
 use crate::remote::{tls, NetConfig, Proxy, Transport};
-use crate::store::{PruneReport, Store, VerifyIssue, VerifyTarget};
+use crate::store::{PruneReport, Store, VerifyIssue};
 use crate::{pull, push};
 
 /// The environment variable that sets the default number of streams.
@@ -679,12 +679,9 @@ async fn verify(op: Arc<Op>, name: Option<Name>) -> Result<Vec<VerifyIssue>> {
             op.reporter.blob(i, ProgressEvent::Started, None);
             let store = op.store.clone();
             let reporter = op.reporter.clone();
-            let found = blocking(move || {
-                store.verify_blob(VerifyTarget { ..target }, &stop, |n| {
-                    reporter.add_bytes(i, n)
-                })
-            })
-            .await?;
+            let found =
+                blocking(move || store.verify_blob(target, &stop, |n| reporter.add_bytes(i, n)))
+                    .await?;
             match &found {
                 Some(issue) => op
                     .reporter

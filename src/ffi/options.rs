@@ -69,17 +69,9 @@ unsafe fn edit(
     super::fence(std::ptr::null_mut(), || {
         // SAFETY: `opts` is a live options object used by one thread at a time.
         let opts = unsafe { opts.as_mut() }.ok_or_else(|| super::null_argument("opts"))?;
-        let builder = std::mem::take(&mut opts.builder);
-        match f(builder.clone()) {
-            Ok(b) => {
-                opts.builder = b;
-                Ok(())
-            }
-            Err(e) => {
-                opts.builder = builder;
-                Err(e)
-            }
-        }
+        // A failed setter leaves the options as they were.
+        opts.builder = f(opts.builder.clone())?;
+        Ok(())
     })
 }
 
