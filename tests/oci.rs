@@ -454,3 +454,54 @@ fn a_forgotten_upload_session_starts_over() {
     assert_eq!(dst.manifest("library/m", "v1").unwrap(), model.manifest);
     let _ = DistributionOptions::default();
 }
+
+#[test]
+fn token_auth_mounts_with_a_token_for_both_repositories() {
+    let dist = distribution(DistributionAuth::Token {
+        user: "bob".into(),
+        password: "pw".into(),
+        ttl_secs: 300,
+    });
+    let tokens = dist.token_server().unwrap();
+    let (src, model) = source_model(&[3000]);
+    let store = TempStore::new();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    let client = builder(&store)
+        .credential(&dist.host(), "bob", "pw")
+        .log(
+            LogLevel::Info,
+            Arc::new(move |_, m| sink.lock().unwrap().push(m.to_owned())),
+        )
+        .build()
+        .unwrap();
+    client
+        .pull(&name_of(&src, &model), Watch::default())
+        .unwrap();
+    let one = format!("http://{}/team/one:v1", dist.host());
+    client
+        .push(&one, Some(&name_of(&src, &model)), Watch::default())
+        .unwrap();
+    client.pull(&one, Watch::default()).unwrap();
+    tokens.clear_requests();
+    client
+        .push(
+            &format!("http://{}/team/two:v1", dist.host()),
+            Some(&one),
+            Watch::default(),
+        )
+        .expect("push with mounts");
+    let mounted = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("mounted from team/one"))
+        .count();
+    assert_eq!(mounted, 2, "the layer and the config are mounted");
+    // The mount's challenge asks for a scope on both repositories: a new token.
+    let both = tokens.requests().iter().any(|r| {
+        r.query("scope").iter().any(|s| s.contains("team/one"))
+            && r.query("scope").iter().any(|s| s.contains("team/two"))
+    });
+    assert!(both, "{:?}", tokens.requests());
+}
