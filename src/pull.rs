@@ -105,12 +105,17 @@ pub(crate) async fn pull(op: Arc<Op>, name: Name) -> Result<Manifest> {
 
     let session = Arc::new(session);
     let streams = Arc::new(Semaphore::new(op.settings.streams.max(1)));
+    // Blobs in progress at once: each holds an open partial file and a
+    // hashing thread. Twice the streams, so that blobs being prepared or
+    // synced do not leave a stream idle.
+    let active = Arc::new(Semaphore::new(2 * op.settings.streams.max(1)));
     let mut tasks = JoinSet::new();
     for (i, layer) in blobs.iter().enumerate().filter(|(i, _)| !present[*i]) {
         let job = BlobJob {
             op: op.clone(),
             session: session.clone(),
             streams: streams.clone(),
+            active: Some(active.clone()),
             index: i,
             layer: layer.clone(),
         };
@@ -173,7 +178,10 @@ fn check_space(op: &Op, blobs: &[Layer], present: &[bool]) -> Result<()> {
 struct BlobJob {
     op: Arc<Op>,
     session: Arc<Session>,
+    /// Parallel requests of the whole pull.
     streams: Arc<Semaphore>,
+    /// Blobs in progress of the whole pull (`None` in the copies chunks hold).
+    active: Option<Arc<Semaphore>>,
     index: usize,
     layer: Layer,
 }
@@ -181,7 +189,24 @@ struct BlobJob {
 impl BlobJob {
     async fn run(&self) -> Result<()> {
         let digest = self.layer.digest;
-        let result = self.fetch_once_locked().await;
+        let result = async {
+            let _slot = match &self.active {
+                Some(active) => Some(
+                    self.session
+                        .cancellable(async {
+                            active
+                                .clone()
+                                .acquire_owned()
+                                .await
+                                .map_err(|_| Error::cancelled())
+                        })
+                        .await?,
+                ),
+                None => None,
+            };
+            self.fetch_once_locked().await
+        }
+        .await;
         match &result {
             Err(e) if !e.is_cancelled() => {
                 self.op
@@ -395,6 +420,7 @@ impl BlobJob {
             op: self.op.clone(),
             session: self.session.clone(),
             streams: self.streams.clone(),
+            active: None,
             index: self.index,
             layer: self.layer.clone(),
         })

@@ -99,7 +99,16 @@ fn running_out_of_space_mid_pull_stops_cleanly_and_resumes_later() {
             fill(&filler);
         })
     };
-    let client = client_at(&disk.store());
+    // Three streams: the config and both layers start (and reserve their
+    // space) at once.
+    let client = olreg::Client::builder()
+        .models_dir(disk.store())
+        .no_key()
+        .docker_config(None)
+        .retries(2, Duration::from_millis(10))
+        .streams(3)
+        .build()
+        .unwrap();
     let err = client
         .pull(&name_of(&reg, &model), Watch::default())
         .unwrap_err();

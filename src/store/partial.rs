@@ -266,7 +266,9 @@ impl Partial {
     /// byte is hashed. Blocks: run it on a blocking thread. Returns
     /// `Cancelled` once [`Partial::abandon`] is called.
     pub fn hash_when_complete(&self) -> Result<Digest> {
-        let mut buf = vec![0u8; HASH_BUFFER.min(self.size.max(1) as usize)];
+        // Allocated on first use: a blob fetched in order is hashed as it
+        // arrives and never read back.
+        let mut buf = Vec::new();
         loop {
             let (at, ready) = {
                 let mut state = self.lock_state();
@@ -296,6 +298,9 @@ impl Partial {
             while at < ready {
                 if self.abandoned.load(Ordering::Acquire) {
                     return Err(Error::cancelled());
+                }
+                if buf.is_empty() {
+                    buf = vec![0u8; HASH_BUFFER.min(self.size as usize)];
                 }
                 let n = (ready - at).min(buf.len() as u64) as usize;
                 self.file
