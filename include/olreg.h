@@ -536,6 +536,7 @@ const char *olreg_manifest_bytes(const struct olreg_manifest *m, size_t *len);
 
 /*
  The number of layers (the config blob not counted); 0 for NULL.
+ Threading: any thread.
  */
 size_t olreg_manifest_layer_count(const struct olreg_manifest *m);
 
@@ -556,6 +557,7 @@ const char *olreg_manifest_layer_media_type(const struct olreg_manifest *m, size
 
 /*
  Layer `index`'s size in bytes, or 0 when out of range.
+ Threading: any thread.
  */
 uint64_t olreg_manifest_layer_size(const struct olreg_manifest *m, size_t index);
 
@@ -577,11 +579,13 @@ const char *olreg_manifest_config_media_type(const struct olreg_manifest *m);
 
 /*
  The config blob's size, or 0 when there is none.
+ Threading: any thread.
  */
 uint64_t olreg_manifest_config_size(const struct olreg_manifest *m);
 
 /*
  The total size of every distinct blob, config included; 0 for NULL.
+ Threading: any thread.
  */
 uint64_t olreg_manifest_total_size(const struct olreg_manifest *m);
 
@@ -609,20 +613,25 @@ olreg_status olreg_options_new(struct olreg_options **out);
 
 /*
  Frees options. NULL is ignored. Clients made from them are unaffected.
+
+ Threading: any thread, once per options object.
  */
 void olreg_options_free(struct olreg_options *opts);
 
 /*
  Sets the store root directory.
 
- Strings are copied. Returns OLREG_OK, OLREG_NULL_ARGUMENT or
- OLREG_INVALID_ARGUMENT (not UTF-8). The same holds for every setter below.
+ Ownership: strings are copied. Threading: one thread at a time per
+ options object (as for every setter). Returns OLREG_OK,
+ OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
  */
 olreg_status olreg_options_set_models_dir(struct olreg_options *opts, const char *dir);
 
 /*
  Sets the mask that completes names, e.g. `registry.ollama.ai/library/_:latest`
  or `http://127.0.0.1:5000/library/_:latest`. Checked by olreg_client_new().
+
+ Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
  */
 olreg_status olreg_options_set_name_mask(struct olreg_options *opts, const char *mask);
 
@@ -630,12 +639,16 @@ olreg_status olreg_options_set_name_mask(struct olreg_options *opts, const char 
  Signs requests with the OpenSSH Ed25519 key at `path` (which must exist
  when the client is created). NULL makes every request anonymous, even
  if `~/.ollama/id_ed25519` exists.
+
+ Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
  */
 olreg_status olreg_options_set_key_file(struct olreg_options *opts, const char *path);
 
 /*
  Sets how many requests run in parallel per call (at least 1; at most 24
  are used, which bounds memory whatever the value).
+
+ Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (0).
  */
 olreg_status olreg_options_set_streams(struct olreg_options *opts, uint32_t streams);
 
@@ -643,6 +656,8 @@ olreg_status olreg_options_set_streams(struct olreg_options *opts, uint32_t stre
  Blobs over `threshold` bytes download in ranged chunks of `chunk_size`
  bytes over parallel connections (defaults 128 MiB and 8 MiB; 0 keeps a
  default).
+
+ Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
 olreg_status olreg_options_set_chunking(struct olreg_options *opts,
                                         uint64_t threshold,
@@ -651,12 +666,16 @@ olreg_status olreg_options_set_chunking(struct olreg_options *opts,
 /*
  Upload sessions send blobs over the chunking threshold in PATCH pieces
  of `size` bytes (default 64 MiB).
+
+ Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (0).
  */
 olreg_status olreg_options_set_upload_chunk_size(struct olreg_options *opts, uint64_t size);
 
 /*
  Sets the User-Agent header. The default is Ollama-shaped (ollama.com
  refuses other agents) and names olreg.
+
+ Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
  */
 olreg_status olreg_options_set_user_agent(struct olreg_options *opts, const char *user_agent);
 
@@ -664,6 +683,8 @@ olreg_status olreg_options_set_user_agent(struct olreg_options *opts, const char
  Sets the connect timeout and the stall timeout (how long a connection
  may deliver nothing, before or after its first byte, before it is
  abandoned and retried), in milliseconds. 0 keeps the default (30 s).
+
+ Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
 olreg_status olreg_options_set_timeouts(struct olreg_options *opts,
                                         uint32_t connect_ms,
@@ -675,6 +696,8 @@ olreg_status olreg_options_set_timeouts(struct olreg_options *opts,
  (default 30 s), in milliseconds; 0 keeps a default. Backoff is
  exponential with full jitter; a registry's Retry-After is honoured up to
  the longest backoff. Only network errors, 429 and 5xx are retried.
+
+ Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
 olreg_status olreg_options_set_retries(struct olreg_options *opts,
                                        uint32_t attempts,
@@ -686,17 +709,24 @@ olreg_status olreg_options_set_retries(struct olreg_options *opts,
  an empty `url` connects directly, ignoring the environment. Without this
  call the HTTPS_PROXY, HTTP_PROXY and NO_PROXY environment variables are
  honoured.
+
+ Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
  */
 olreg_status olreg_options_set_proxy(struct olreg_options *opts, const char *url);
 
 /*
  Trusts the CA certificates in the PEM file at `path` as well as the
  system's. The file is read now.
+
+ Returns OLREG_OK, OLREG_NULL_ARGUMENT, OLREG_INVALID_ARGUMENT (not UTF-8
+ or not PEM) or OLREG_IO (unreadable file).
  */
 olreg_status olreg_options_add_ca_file(struct olreg_options *opts, const char *path);
 
 /*
  Trusts the CA certificates in `len` bytes of PEM at `pem` (copied).
+
+ Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not PEM).
  */
 olreg_status olreg_options_add_ca_pem(struct olreg_options *opts, const char *pem, size_t len);
 
@@ -704,6 +734,8 @@ olreg_status olreg_options_add_ca_pem(struct olreg_options *opts, const char *pe
  With `insecure` true, accepts any TLS certificate from every registry
  (as the `https+insecure://` scheme does for one name) and lets https
  redirect to http.
+
+ Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
 olreg_status olreg_options_set_insecure(struct olreg_options *opts, bool insecure);
 
@@ -711,6 +743,8 @@ olreg_status olreg_options_set_insecure(struct olreg_options *opts, bool insecur
  Adds a user name and password for `host` (`host[:port]`), used for Basic
  challenges from that host and for the token service it names. They are
  never sent to any other host.
+
+ Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
  */
 olreg_status olreg_options_add_credential(struct olreg_options *opts,
                                           const char *host,
@@ -721,6 +755,8 @@ olreg_status olreg_options_add_credential(struct olreg_options *opts,
  Reads credentials from the Docker config.json at `path` (its `auths`);
  NULL reads none. Default: `$DOCKER_CONFIG/config.json` or
  `~/.docker/config.json`, if present.
+
+ Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
  */
 olreg_status olreg_options_set_docker_config(struct olreg_options *opts, const char *path);
 
@@ -728,6 +764,8 @@ olreg_status olreg_options_set_docker_config(struct olreg_options *opts, const c
  Adds a mirror tried before the named registry for pulls: `URL` for every
  host, or `HOST=URL` for one (`registry.ollama.ai=http://10.0.0.5:5000`).
  Models are still filed under their own names. Checked by olreg_client_new().
+
+ Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
  */
 olreg_status olreg_options_add_mirror(struct olreg_options *opts, const char *spec);
 
@@ -735,6 +773,8 @@ olreg_status olreg_options_add_mirror(struct olreg_options *opts, const char *sp
  Bounds what a registry's manifest may claim: its size in bytes (default
  4 MiB), one blob's size (default 1 TiB) and the layer count (default
  1000). 0 keeps a default.
+
+ Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
 olreg_status olreg_options_set_limits(struct olreg_options *opts,
                                       uint64_t max_manifest_bytes,
@@ -751,6 +791,9 @@ olreg_status olreg_options_set_limits(struct olreg_options *opts,
  It must not call blocking olreg functions (they return OLREG_REENTRANT).
  Ownership: `user_data` must stay valid as long as any client made from
  these options.
+
+ Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (an
+ unknown level).
  */
 olreg_status olreg_options_set_log_callback(struct olreg_options *opts,
                                             olreg_log_cb cb,

@@ -62,6 +62,7 @@ pub unsafe extern "C" fn olreg_manifest_bytes(
 }
 
 /// The number of layers (the config blob not counted); 0 for NULL.
+/// Threading: any thread.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_manifest_layer_count(m: *const olreg_manifest) -> usize {
     unsafe { m.as_ref() }.map_or(0, |m| m.layers.len())
@@ -97,6 +98,7 @@ pub unsafe extern "C" fn olreg_manifest_layer_media_type(
 }
 
 /// Layer `index`'s size in bytes, or 0 when out of range.
+/// Threading: any thread.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_manifest_layer_size(m: *const olreg_manifest, index: usize) -> u64 {
     unsafe { m.as_ref() }
@@ -131,6 +133,7 @@ pub unsafe extern "C" fn olreg_manifest_config_media_type(
 }
 
 /// The config blob's size, or 0 when there is none.
+/// Threading: any thread.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_manifest_config_size(m: *const olreg_manifest) -> u64 {
     unsafe { m.as_ref() }
@@ -139,6 +142,7 @@ pub unsafe extern "C" fn olreg_manifest_config_size(m: *const olreg_manifest) ->
 }
 
 /// The total size of every distinct blob, config included; 0 for NULL.
+/// Threading: any thread.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_manifest_total_size(m: *const olreg_manifest) -> u64 {
     unsafe { m.as_ref() }.map_or(0, |m| m.manifest.total_size())

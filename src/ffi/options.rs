@@ -53,6 +53,8 @@ pub unsafe extern "C" fn olreg_options_new(out: *mut *mut olreg_options) -> olre
 }
 
 /// Frees options. NULL is ignored. Clients made from them are unaffected.
+///
+/// Threading: any thread, once per options object.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_free(opts: *mut olreg_options) {
     if !opts.is_null() {
@@ -77,8 +79,9 @@ unsafe fn edit(
 
 /// Sets the store root directory.
 ///
-/// Strings are copied. Returns OLREG_OK, OLREG_NULL_ARGUMENT or
-/// OLREG_INVALID_ARGUMENT (not UTF-8). The same holds for every setter below.
+/// Ownership: strings are copied. Threading: one thread at a time per
+/// options object (as for every setter). Returns OLREG_OK,
+/// OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_models_dir(
     opts: *mut olreg_options,
@@ -89,6 +92,8 @@ pub unsafe extern "C" fn olreg_options_set_models_dir(
 
 /// Sets the mask that completes names, e.g. `registry.ollama.ai/library/_:latest`
 /// or `http://127.0.0.1:5000/library/_:latest`. Checked by olreg_client_new().
+///
+/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_name_mask(
     opts: *mut olreg_options,
@@ -100,6 +105,8 @@ pub unsafe extern "C" fn olreg_options_set_name_mask(
 /// Signs requests with the OpenSSH Ed25519 key at `path` (which must exist
 /// when the client is created). NULL makes every request anonymous, even
 /// if `~/.ollama/id_ed25519` exists.
+///
+/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_key_file(
     opts: *mut olreg_options,
@@ -117,6 +124,8 @@ pub unsafe extern "C" fn olreg_options_set_key_file(
 
 /// Sets how many requests run in parallel per call (at least 1; at most 24
 /// are used, which bounds memory whatever the value).
+///
+/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (0).
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_streams(
     opts: *mut olreg_options,
@@ -135,6 +144,8 @@ pub unsafe extern "C" fn olreg_options_set_streams(
 /// Blobs over `threshold` bytes download in ranged chunks of `chunk_size`
 /// bytes over parallel connections (defaults 128 MiB and 8 MiB; 0 keeps a
 /// default).
+///
+/// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_chunking(
     opts: *mut olreg_options,
@@ -146,6 +157,8 @@ pub unsafe extern "C" fn olreg_options_set_chunking(
 
 /// Upload sessions send blobs over the chunking threshold in PATCH pieces
 /// of `size` bytes (default 64 MiB).
+///
+/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (0).
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_upload_chunk_size(
     opts: *mut olreg_options,
@@ -163,6 +176,8 @@ pub unsafe extern "C" fn olreg_options_set_upload_chunk_size(
 
 /// Sets the User-Agent header. The default is Ollama-shaped (ollama.com
 /// refuses other agents) and names olreg.
+///
+/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_user_agent(
     opts: *mut olreg_options,
@@ -174,6 +189,8 @@ pub unsafe extern "C" fn olreg_options_set_user_agent(
 /// Sets the connect timeout and the stall timeout (how long a connection
 /// may deliver nothing, before or after its first byte, before it is
 /// abandoned and retried), in milliseconds. 0 keeps the default (30 s).
+///
+/// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_timeouts(
     opts: *mut olreg_options,
@@ -198,6 +215,8 @@ pub unsafe extern "C" fn olreg_options_set_timeouts(
 /// (default 30 s), in milliseconds; 0 keeps a default. Backoff is
 /// exponential with full jitter; a registry's Retry-After is honoured up to
 /// the longest backoff. Only network errors, 429 and 5xx are retried.
+///
+/// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_retries(
     opts: *mut olreg_options,
@@ -216,6 +235,8 @@ pub unsafe extern "C" fn olreg_options_set_retries(
 /// an empty `url` connects directly, ignoring the environment. Without this
 /// call the HTTPS_PROXY, HTTP_PROXY and NO_PROXY environment variables are
 /// honoured.
+///
+/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_proxy(
     opts: *mut olreg_options,
@@ -233,6 +254,9 @@ pub unsafe extern "C" fn olreg_options_set_proxy(
 
 /// Trusts the CA certificates in the PEM file at `path` as well as the
 /// system's. The file is read now.
+///
+/// Returns OLREG_OK, OLREG_NULL_ARGUMENT, OLREG_INVALID_ARGUMENT (not UTF-8
+/// or not PEM) or OLREG_IO (unreadable file).
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_add_ca_file(
     opts: *mut olreg_options,
@@ -250,6 +274,8 @@ pub unsafe extern "C" fn olreg_options_add_ca_file(
 }
 
 /// Trusts the CA certificates in `len` bytes of PEM at `pem` (copied).
+///
+/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not PEM).
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_add_ca_pem(
     opts: *mut olreg_options,
@@ -272,6 +298,8 @@ pub unsafe extern "C" fn olreg_options_add_ca_pem(
 /// With `insecure` true, accepts any TLS certificate from every registry
 /// (as the `https+insecure://` scheme does for one name) and lets https
 /// redirect to http.
+///
+/// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_insecure(
     opts: *mut olreg_options,
@@ -283,6 +311,8 @@ pub unsafe extern "C" fn olreg_options_set_insecure(
 /// Adds a user name and password for `host` (`host[:port]`), used for Basic
 /// challenges from that host and for the token service it names. They are
 /// never sent to any other host.
+///
+/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_add_credential(
     opts: *mut olreg_options,
@@ -304,6 +334,8 @@ pub unsafe extern "C" fn olreg_options_add_credential(
 /// Reads credentials from the Docker config.json at `path` (its `auths`);
 /// NULL reads none. Default: `$DOCKER_CONFIG/config.json` or
 /// `~/.docker/config.json`, if present.
+///
+/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_docker_config(
     opts: *mut olreg_options,
@@ -319,6 +351,8 @@ pub unsafe extern "C" fn olreg_options_set_docker_config(
 /// Adds a mirror tried before the named registry for pulls: `URL` for every
 /// host, or `HOST=URL` for one (`registry.ollama.ai=http://10.0.0.5:5000`).
 /// Models are still filed under their own names. Checked by olreg_client_new().
+///
+/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_add_mirror(
     opts: *mut olreg_options,
@@ -330,6 +364,8 @@ pub unsafe extern "C" fn olreg_options_add_mirror(
 /// Bounds what a registry's manifest may claim: its size in bytes (default
 /// 4 MiB), one blob's size (default 1 TiB) and the layer count (default
 /// 1000). 0 keeps a default.
+///
+/// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_limits(
     opts: *mut olreg_options,
@@ -383,6 +419,9 @@ unsafe impl Sync for LogCallback {}
 /// It must not call blocking olreg functions (they return OLREG_REENTRANT).
 /// Ownership: `user_data` must stay valid as long as any client made from
 /// these options.
+///
+/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (an
+/// unknown level).
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_log_callback(
     opts: *mut olreg_options,
