@@ -111,15 +111,15 @@ pub(crate) async fn pull(op: Arc<Op>, name: Name) -> Result<Manifest> {
     let active = Arc::new(Semaphore::new(2 * op.settings.streams.max(1)));
     let mut tasks = JoinSet::new();
     for (i, layer) in blobs.iter().enumerate().filter(|(i, _)| !present[*i]) {
-        let job = BlobJob {
+        let job = Arc::new(BlobJob {
             op: op.clone(),
             session: session.clone(),
             streams: streams.clone(),
-            active: Some(active.clone()),
+            active: active.clone(),
             index: i,
             layer: layer.clone(),
-        };
-        tasks.spawn(async move { job.run().await });
+        });
+        tasks.spawn(job.run());
     }
     join_all(&mut tasks, Some(&stop))
         .await
@@ -180,30 +180,17 @@ struct BlobJob {
     session: Arc<Session>,
     /// Parallel requests of the whole pull.
     streams: Arc<Semaphore>,
-    /// Blobs in progress of the whole pull (`None` in the copies chunks hold).
-    active: Option<Arc<Semaphore>>,
+    /// Blobs in progress of the whole pull.
+    active: Arc<Semaphore>,
     index: usize,
     layer: Layer,
 }
 
 impl BlobJob {
-    async fn run(&self) -> Result<()> {
+    async fn run(self: Arc<Self>) -> Result<()> {
         let digest = self.layer.digest;
         let result = async {
-            let _slot = match &self.active {
-                Some(active) => Some(
-                    self.session
-                        .cancellable(async {
-                            active
-                                .clone()
-                                .acquire_owned()
-                                .await
-                                .map_err(|_| Error::cancelled())
-                        })
-                        .await?,
-                ),
-                None => None,
-            };
+            let _slot = self.acquire(&self.active).await?;
             self.fetch_once_locked().await
         }
         .await;
@@ -220,7 +207,7 @@ impl BlobJob {
 
     /// Takes the blob's lock (waiting while another pull holds it), then
     /// downloads it unless that other pull already did.
-    async fn fetch_once_locked(&self) -> Result<()> {
+    async fn fetch_once_locked(self: &Arc<Self>) -> Result<()> {
         let (digest, size) = (self.layer.digest, self.layer.size);
         let store = &self.op.store;
         let mut waiting = false;
@@ -276,7 +263,7 @@ impl BlobJob {
         }
     }
 
-    async fn download(&self, partial: Partial) -> Result<()> {
+    async fn download(self: &Arc<Self>, partial: Partial) -> Result<()> {
         let partial = Arc::new(partial);
         self.op.reporter.set_bytes(self.index, partial.covered());
         self.op
@@ -350,7 +337,7 @@ impl BlobJob {
     /// Fetches every missing range: large blobs as parallel chunks of the
     /// storage URL the registry redirects to (resolved once), small ones in
     /// one stream.
-    async fn fetch_missing(&self, partial: &Arc<Partial>) -> Result<()> {
+    async fn fetch_missing(self: &Arc<Self>, partial: &Arc<Partial>) -> Result<()> {
         let missing = partial.missing();
         if missing.is_empty() {
             return Ok(());
@@ -399,7 +386,7 @@ impl BlobJob {
                 break;
             }
             let job = ChunkJob {
-                blob: self.clone_handle(),
+                blob: self.clone(),
                 partial: partial.clone(),
                 storage: storage.clone(),
                 start,
@@ -415,22 +402,20 @@ impl BlobJob {
         join_all(&mut tasks, None).await
     }
 
-    fn clone_handle(&self) -> Arc<BlobJob> {
-        Arc::new(BlobJob {
-            op: self.op.clone(),
-            session: self.session.clone(),
-            streams: self.streams.clone(),
-            active: None,
-            index: self.index,
-            layer: self.layer.clone(),
-        })
+    /// A stream permit for one request.
+    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        self.acquire(&self.streams).await
     }
 
-    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
-        let streams = self.streams.clone();
+    /// A permit of `semaphore`, unless the pull is cancelled first.
+    async fn acquire(
+        &self,
+        semaphore: &Arc<Semaphore>,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        let semaphore = semaphore.clone();
         self.session
             .cancellable(async move {
-                streams
+                semaphore
                     .acquire_owned()
                     .await
                     .map_err(|_| Error::cancelled())
