@@ -29,7 +29,7 @@ use crate::remote::auth::{docker_config_credentials, Credential, Signer};
 use crate::remote::retry::RetryPolicy;
 use crate::remote::session::Access;
 use crate::remote::{tls, NetConfig, Proxy, Transport};
-use crate::store::{PruneReport, Store, VerifyIssue};
+use crate::store::{home_dir, PruneReport, Store, VerifyIssue};
 use crate::{pull, push};
 
 /// The environment variable that sets the default number of streams.
@@ -750,12 +750,6 @@ fn default_user_agent() -> String {
         std::env::consts::OS,
         env!("CARGO_PKG_VERSION")
     )
-}
-
-fn home_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
 }
 
 fn default_docker_config() -> Option<PathBuf> {

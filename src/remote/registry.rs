@@ -153,33 +153,24 @@ impl Session {
         let req = Req::new(Method::POST, url.clone()).header(CONTENT_LENGTH, "0");
         let resp = self.send(&req).await?;
         let status = resp.status();
-        let Some(location) = header_str(resp.headers(), &LOCATION) else {
-            if status.is_success() {
-                return Ok(if mount_from.is_some() {
-                    UploadStart::Mounted
-                } else {
-                    UploadStart::Exists
-                });
-            }
-            return Err(Error::protocol(
-                &redact(&url),
-                format!("HTTP {status} to an upload request"),
-            ));
+        let already = if mount_from.is_some() {
+            UploadStart::Mounted
+        } else {
+            UploadStart::Exists
         };
-        if status == StatusCode::CREATED {
-            return Ok(if mount_from.is_some() {
-                UploadStart::Mounted
-            } else {
-                UploadStart::Exists
-            });
-        }
-        if status != StatusCode::ACCEPTED {
-            return Err(Error::protocol(
+        match (status, header_str(resp.headers(), &LOCATION)) {
+            (StatusCode::ACCEPTED, Some(location)) => {
+                Ok(UploadStart::Upload(self.upload_location(&url, location)?))
+            }
+            // No Location (Ollama's registry has the blob), or 201 Created
+            // (mounted, or already there).
+            (s, None) if s.is_success() => Ok(already),
+            (StatusCode::CREATED, Some(_)) => Ok(already),
+            _ => Err(Error::protocol(
                 &redact(&url),
                 format!("HTTP {status} to an upload request"),
-            ));
+            )),
         }
-        Ok(UploadStart::Upload(self.upload_location(&url, location)?))
     }
 
     /// Resolves an upload `Location` against the request URL and checks it.

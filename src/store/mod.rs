@@ -30,7 +30,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use partial::Partial;
+pub(crate) use partial::Partial;
 pub use pins::Pin;
 pub use prune::PruneReport;
 pub use ranges::RangeSet;
@@ -156,7 +156,8 @@ impl Store {
     }
 }
 
-fn home_dir() -> Option<PathBuf> {
+/// `$HOME`, where Ollama keeps its key and Docker its config.
+pub(crate) fn home_dir() -> Option<PathBuf> {
     std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)

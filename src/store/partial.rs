@@ -143,16 +143,6 @@ impl Partial {
         })
     }
 
-    /// The blob's digest.
-    pub fn digest(&self) -> Digest {
-        self.digest
-    }
-
-    /// The blob's size.
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
     /// Bytes already present when this download was opened.
     pub fn resumed_bytes(&self) -> u64 {
         self.resumed_bytes
@@ -355,11 +345,6 @@ impl Partial {
     pub fn discard(self) {
         let _ = fs::remove_file(&self.state_path);
         let _ = fs::remove_file(&self.data_path);
-    }
-
-    /// The data file's path, for messages.
-    pub fn path(&self) -> &Path {
-        &self.data_path
     }
 }
 
