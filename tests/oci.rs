@@ -87,59 +87,62 @@ fn round_trip_through_docker_distribution_is_byte_identical() {
         .expect("pull by digest");
 }
 
-#[test]
-fn blobs_are_mounted_from_another_repository() {
-    let dist = distribution(DistributionAuth::None);
-    let (src, model) = source_model(&[4000, 5000]);
-    let store = TempStore::new();
+/// Pushes `model` (pulled from `src`) to `team/one` on `dist`, pulls it
+/// back — so the store knows Distribution holds its blobs there — runs
+/// `between`, then pushes it to `team/two`. Returns how many blobs were
+/// mounted instead of uploaded.
+fn mounts_on_second_push(
+    dist: &Distribution,
+    builder: olreg::ClientBuilder,
+    src: &TestRegistry,
+    model: &Model,
+    between: impl FnOnce(),
+) -> usize {
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));
     let sink = lines.clone();
-    let client = builder(&store)
+    let client = builder
         .log(
             LogLevel::Info,
             Arc::new(move |_, m| sink.lock().unwrap().push(m.to_owned())),
         )
         .build()
         .unwrap();
-    client
-        .pull(&name_of(&src, &model), Watch::default())
-        .unwrap();
+    client.pull(&name_of(src, model), Watch::default()).unwrap();
     let one = format!("http://{}/team/one:v1", dist.host());
     client
-        .push(&one, Some(&name_of(&src, &model)), Watch::default())
+        .push(&one, Some(&name_of(src, model)), Watch::default())
         .unwrap();
-    // Pulled from `team/one`, the store knows Distribution has these blobs there.
     client.pull(&one, Watch::default()).unwrap();
+    between();
     client
         .push(
             &format!("http://{}/team/two:v1", dist.host()),
             Some(&one),
             Watch::default(),
         )
-        .unwrap();
+        .expect("push with mounts");
     let mounted = lines
         .lock()
         .unwrap()
         .iter()
         .filter(|l| l.contains("mounted from team/one"))
         .count();
-    assert_eq!(
-        mounted,
-        3,
-        "two layers and the config are mounted: {:?}",
-        lines.lock().unwrap()
-    );
-    let check = TempStore::new();
-    client_for(&check)
+    mounted
+}
+
+#[test]
+fn blobs_are_mounted_from_another_repository() {
+    let dist = distribution(DistributionAuth::None);
+    let (src, model) = source_model(&[4000, 5000]);
+    let store = TempStore::new();
+    let mounted = mounts_on_second_push(&dist, builder(&store), &src, &model, || {});
+    assert_eq!(mounted, 3, "two layers and the config are mounted");
+    client(&TempStore::new())
         .pull(
             &format!("http://{}/team/two:v1", dist.host()),
             Watch::default(),
         )
         .unwrap();
-}
-
-fn client_for(store: &TempStore) -> olreg::Client {
-    client(store)
 }
 
 #[test]
@@ -465,38 +468,10 @@ fn token_auth_mounts_with_a_token_for_both_repositories() {
     let tokens = dist.token_server().unwrap();
     let (src, model) = source_model(&[3000]);
     let store = TempStore::new();
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sink = lines.clone();
-    let client = builder(&store)
-        .credential(&dist.host(), "bob", "pw")
-        .log(
-            LogLevel::Info,
-            Arc::new(move |_, m| sink.lock().unwrap().push(m.to_owned())),
-        )
-        .build()
-        .unwrap();
-    client
-        .pull(&name_of(&src, &model), Watch::default())
-        .unwrap();
-    let one = format!("http://{}/team/one:v1", dist.host());
-    client
-        .push(&one, Some(&name_of(&src, &model)), Watch::default())
-        .unwrap();
-    client.pull(&one, Watch::default()).unwrap();
-    tokens.clear_requests();
-    client
-        .push(
-            &format!("http://{}/team/two:v1", dist.host()),
-            Some(&one),
-            Watch::default(),
-        )
-        .expect("push with mounts");
-    let mounted = lines
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|l| l.contains("mounted from team/one"))
-        .count();
+    let with_password = builder(&store).credential(&dist.host(), "bob", "pw");
+    let mounted = mounts_on_second_push(&dist, with_password, &src, &model, || {
+        tokens.clear_requests()
+    });
     assert_eq!(mounted, 2, "the layer and the config are mounted");
     // The mount's challenge asks for a scope on both repositories: a new token.
     let both = tokens.requests().iter().any(|r| {
