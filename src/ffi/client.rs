@@ -55,8 +55,13 @@ pub unsafe extern "C" fn olreg_client_new(
 #[no_mangle]
 pub unsafe extern "C" fn olreg_client_free(client: *mut olreg_client) {
     if !client.is_null() {
+        // Unlike the other frees, this one runs real code (the runtime's
+        // shutdown): fence it too. There is no status to report a panic in.
         // SAFETY: created by Box::into_raw in olreg_client_new, freed once.
-        drop(unsafe { Box::from_raw(client) });
+        let _ = super::fence(std::ptr::null_mut(), || {
+            drop(unsafe { Box::from_raw(client) });
+            Ok(())
+        });
     }
 }
 
