@@ -1,19 +1,35 @@
 # olreg: build the library once, then use it from Rust, C, Go and Python.
 #
-#   make            build the library and stage it in build/ (lib, include, pkgconfig)
+#   make            build the library and stage it in build/ as an install tree
+#                   (lib, include, lib/pkgconfig, lib/cmake) with the olreg program
 #   make demo       the main job against the bundled test registry: pull with a
 #                   progress bar, list, push (no internet needed)
 #   make test       every test: Rust, C (under AddressSanitizer), Go, Python
-#   make install    install library, header and olreg.pc under PREFIX (default /usr/local)
+#   make install    install under PREFIX (default /usr/local): the library (the
+#                   shared one stripped, its debug info in DEBUGDIR), the header,
+#                   olreg.pc and the CMake package (olreg::olreg, olreg::olreg_static)
 #   make bench      the benchmark (see README)
 
-PREFIX  ?= /usr/local
-LIBDIR  ?= $(PREFIX)/lib
-INCDIR  ?= $(PREFIX)/include
-CARGO   ?= cargo
+PREFIX   ?= /usr/local
+LIBDIR   ?= $(PREFIX)/lib
+INCDIR   ?= $(PREFIX)/include
+# The separate debug info of libolreg.so. `.debug/` beside the library is where
+# gdb, elfutils and binutils look without configuration, whatever the prefix;
+# a distribution package sets DEBUGDIR=/usr/lib/debug$(LIBDIR) instead.
+DEBUGDIR ?= $(LIBDIR)/.debug
+CMAKEDIR ?= $(LIBDIR)/cmake/olreg
+CARGO    ?= cargo
+OBJCOPY  ?= objcopy
+PYTHON   ?= python3
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
-ABI     := $(word 1,$(subst ., ,$(VERSION))).$(word 2,$(subst ., ,$(VERSION)))
+MAJOR   := $(word 1,$(subst ., ,$(VERSION)))
+MINOR   := $(word 2,$(subst ., ,$(VERSION)))
+# The SONAME's ABI generation, as build.rs gives it: the major version, and the
+# minor one too while the major is 0.
+ABI     := $(if $(filter 0,$(MAJOR)),0.$(MINOR),$(MAJOR))
+# What libolreg.a needs from the system (the Rust standard library's needs).
+STATIC_LIBS := -lpthread -ldl -lm -lgcc_s -lc
 RELEASE := target/release
 STAGE   := $(CURDIR)/build
 
@@ -21,6 +37,26 @@ export OLREG_LIB_DIR     := $(STAGE)/lib
 export OLREG_INCLUDE_DIR := $(STAGE)/include
 export OLREG_TESTREG     := $(CURDIR)/$(RELEASE)/olreg-testreg
 export OLREG_CLI         := $(CURDIR)/examples-c/olreg
+
+# $(call configure,TEMPLATE,OUT,PREFIX,LIBDIR,INCDIR,CMAKEDIR): fills in an .in
+# file; the CMake package's paths are relative to its own directory.
+configure = echo "configure $(2)"; sed -e 's|@PREFIX@|$(3)|' -e 's|@LIBDIR@|$(4)|' -e 's|@INCLUDEDIR@|$(5)|' \
+	-e 's|@VERSION@|$(VERSION)|' -e 's|@MAJOR@|$(MAJOR)|' -e 's|@MINOR@|$(MINOR)|' -e 's|@ABI@|$(ABI)|' \
+	-e 's|@LIBS_PRIVATE@|$(STATIC_LIBS)|' -e 's|@CMAKE_LIBS_PRIVATE@|$(subst $() ,;,$(STATIC_LIBS))|' \
+	-e "s|@CMAKE_TO_LIBDIR@|$$(realpath -m --relative-to='$(6)' '$(4)')|" \
+	-e "s|@CMAKE_TO_INCLUDEDIR@|$$(realpath -m --relative-to='$(6)' '$(5)')|" \
+	$(1) > $(2)
+
+# $(call install_tree,DESTDIR,PREFIX,LIBDIR,INCDIR,CMAKEDIR): the header,
+# olreg.pc and the CMake package of an install tree (the library goes in
+# separately), written under DESTDIR, naming the paths without it.
+define install_tree
+install -d $(1)$(3)/pkgconfig $(1)$(4) $(1)$(5)
+install -m 0644 include/olreg.h $(1)$(4)/olreg.h
+@$(call configure,olreg.pc.in,$(1)$(3)/pkgconfig/olreg.pc,$(2),$(3),$(4),$(5))
+@$(call configure,cmake/olregConfig.cmake.in,$(1)$(5)/olregConfig.cmake,$(2),$(3),$(4),$(5))
+@$(call configure,cmake/olregConfigVersion.cmake.in,$(1)$(5)/olregConfigVersion.cmake,$(2),$(3),$(4),$(5))
+endef
 
 .PHONY: all deps lib cli demo test test-rust test-c test-cli test-go test-python install bench clean
 
@@ -33,30 +69,38 @@ $(RELEASE)/libolreg.so $(RELEASE)/libolreg.a $(RELEASE)/olreg-testreg: FORCE
 
 FORCE:
 
-# build/ holds what an installed copy holds, with the real SONAME links.
+# build/ holds what an installed copy holds, with the real SONAME links (the
+# library keeps its debug info here: it is what the tests run against).
 lib: $(RELEASE)/libolreg.so
-	mkdir -p $(STAGE)/lib/pkgconfig $(STAGE)/include
+	mkdir -p $(STAGE)/lib
 	# install(1) writes a new file: a process using the old library keeps it.
 	install -m 0755 $(RELEASE)/libolreg.so $(STAGE)/lib/libolreg.so.$(VERSION)
 	ln -sf libolreg.so.$(VERSION) $(STAGE)/lib/libolreg.so.$(ABI)
 	ln -sf libolreg.so.$(ABI) $(STAGE)/lib/libolreg.so
 	install -m 0644 $(RELEASE)/libolreg.a $(STAGE)/lib/libolreg.a
-	install -m 0644 include/olreg.h $(STAGE)/include/olreg.h
-	sed -e 's|@PREFIX@|$(STAGE)|' -e 's|@LIBDIR@|$(STAGE)/lib|' -e 's|@INCLUDEDIR@|$(STAGE)/include|' \
-	    -e 's|@VERSION@|$(VERSION)|' olreg.pc.in > $(STAGE)/lib/pkgconfig/olreg.pc
+	$(call install_tree,,$(STAGE),$(STAGE)/lib,$(STAGE)/include,$(STAGE)/lib/cmake/olreg)
+
+# The installed shared library: stripped (--strip-unneeded, as distributions
+# do), with a .gnu_debuglink naming (and checksumming) its separate debug info.
+STRIPPED := $(STAGE)/stripped
+$(STRIPPED)/libolreg.so.$(VERSION): lib
+	mkdir -p $(STRIPPED)
+	$(OBJCOPY) --only-keep-debug --compress-debug-sections=zlib \
+	    $(STAGE)/lib/libolreg.so.$(VERSION) $(STRIPPED)/libolreg.so.$(VERSION).debug
+	$(OBJCOPY) --strip-unneeded --add-gnu-debuglink=$(STRIPPED)/libolreg.so.$(VERSION).debug \
+	    $(STAGE)/lib/libolreg.so.$(VERSION) $(STRIPPED)/libolreg.so.$(VERSION)
 
 cli: lib
 	$(MAKE) -C examples-c OLREG_LIB_DIR=$(STAGE)/lib OLREG_INCLUDE_DIR=$(STAGE)/include
 
-install: lib
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
-	install -m 0755 $(STAGE)/lib/libolreg.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
+install: $(STRIPPED)/libolreg.so.$(VERSION)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(DEBUGDIR)
+	install -m 0755 $(STRIPPED)/libolreg.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
+	install -m 0644 $(STRIPPED)/libolreg.so.$(VERSION).debug $(DESTDIR)$(DEBUGDIR)/
 	ln -sf libolreg.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libolreg.so.$(ABI)
 	ln -sf libolreg.so.$(ABI) $(DESTDIR)$(LIBDIR)/libolreg.so
 	install -m 0644 $(STAGE)/lib/libolreg.a $(DESTDIR)$(LIBDIR)/
-	install -m 0644 include/olreg.h $(DESTDIR)$(INCDIR)/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCDIR)|' \
-	    -e 's|@VERSION@|$(VERSION)|' olreg.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/olreg.pc
+	$(call install_tree,$(DESTDIR),$(PREFIX),$(LIBDIR),$(INCDIR),$(CMAKEDIR))
 
 clean:
 	rm -rf $(STAGE)
@@ -106,4 +150,4 @@ test-c: lib $(RELEASE)/olreg-testreg
 # The olreg program's contract (tests/cli): examples-c/olreg driven as a
 # process against olreg-testreg (exit codes, stdout/stderr, signals).
 test-cli: cli $(RELEASE)/olreg-testreg
-	python3 -m pytest -q tests/cli
+	$(PYTHON) -m pytest -q tests/cli

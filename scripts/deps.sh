@@ -8,6 +8,11 @@ need_apt=()
 command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v mount >/dev/null 2>&1 || need_apt+=(mount)
+# make install strips the library and splits off its debug info; the install
+# test reads both back and builds a C++ program with CMake's find_package.
+command -v objcopy >/dev/null 2>&1 || need_apt+=(binutils)
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+command -v c++ >/dev/null 2>&1 || need_apt+=(g++)
 
 if ((${#need_apt[@]})); then
     sudo=""
