@@ -125,11 +125,17 @@ test-rust: deps
 bench: $(RELEASE)/libolreg.so
 	$(CARGO) run --release --example bench
 
-# The Python bindings' tests (examples-python): pytest against olreg-testreg,
-# finding the library through OLREG_LIB_DIR and the registry through
-# OLREG_TESTREG (both exported above).
+# The Python bindings (examples-python): pip installs the package into
+# build/python (nothing outside the build tree changes; the build backend,
+# flit_core, comes from scripts/deps.sh, so nothing is downloaded), then pytest
+# runs the tests against that installed copy, with the staged library
+# (OLREG_LIB_DIR) and olreg-testreg (OLREG_TESTREG), both exported above.
+PYDIR := $(STAGE)/python
 test-python: lib $(RELEASE)/olreg-testreg
-	python3 -m pytest -q examples-python
+	rm -rf $(PYDIR)
+	PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --disable-pip-version-check \
+	    --no-deps --no-build-isolation --target $(PYDIR) ./examples-python
+	PYTHONPATH=$(PYDIR) $(PYTHON) -m pytest -q examples-python
 
 # The Go binding: vet, then every test under the race detector, against the
 # staged library and the test registry (-count=1: go's test cache does not

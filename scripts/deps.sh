@@ -26,7 +26,12 @@ if ((${#need_apt[@]})); then
     $sudo pkill -x docker-registry >/dev/null 2>&1 || true
 fi
 
-if ! python3 -c 'import pytest' >/dev/null 2>&1; then
-    echo "deps: installing pytest" >&2
-    python3 -m pip install --quiet pytest
+# pytest runs the Python tests; flit_core builds the Python package that
+# `make test-python` installs (without build isolation: nothing downloaded then).
+need_pip=()
+python3 -c 'import pytest' >/dev/null 2>&1 || need_pip+=(pytest)
+python3 -c 'import flit_core' >/dev/null 2>&1 || need_pip+=("flit_core>=3.12,<5")
+if ((${#need_pip[@]})); then
+    echo "deps: installing ${need_pip[*]}" >&2
+    python3 -m pip install --quiet "${need_pip[@]}"
 fi

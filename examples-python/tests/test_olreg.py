@@ -1,8 +1,6 @@
 """Tests of the olreg Python bindings against olreg's test registry.
 
-Run with ``make test-python`` at the repository root, or
-``python3 -m pytest -q examples-python`` once ``make lib`` has built the
-library and the test registry (``target/release/olreg-testreg``).
+Run with ``make test-python`` at the repository root (see conftest.py).
 
 Nothing is skipped: a missing library or test registry fails the tests with a
 message saying how to build them.
@@ -24,12 +22,10 @@ from typing import Any, Iterator, Optional
 
 import pytest
 
+import olreg
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import olreg  # noqa: E402
-
-REPO = HERE.parent
+REPO = HERE.parents[1]
 
 
 # --------------------------------------------------------------------------
@@ -227,6 +223,8 @@ def test_pull_with_progress(client: olreg.Client, registry: Registry) -> None:
     assert manifest.bytes == registry.manifest("library/tiny", "latest")
     assert manifest.layers == [(l["digest"], l["media_type"], l["size"]) for l in model["layers"]]
     assert manifest.total_size == blob_sizes(model)
+    assert manifest.config == (model["config"]["digest"], model["config"]["media_type"],
+                               model["config"]["size"])
     assert manifest.json()["config"]["digest"] == model["config"]["digest"]
 
     assert threads == {threading.get_ident()}, "callbacks must run on the calling thread"
@@ -649,6 +647,44 @@ def test_options_are_accepted(tmp_path: Path, registry: Registry) -> None:
         assert len(ranged) >= 4
         agents = {v for r in registry.requests() for k, v in r["headers"] if k == "user-agent"}
         assert agents == {"ollama/0.0.0 (amd64 linux) olreg-python-test"}
+
+
+class _Recorder:
+    """The real library, recording the arguments of chosen setters."""
+
+    def __init__(self, lib: Any, *names: str) -> None:
+        self._lib = lib
+        self.calls: dict[str, list[tuple[Any, ...]]] = {name: [] for name in names}
+
+    def __getattr__(self, name: str) -> Any:
+        fn = getattr(self._lib, name)
+        if name not in self.calls:
+            return fn
+
+        def record(*args: Any) -> Any:
+            self.calls[name].append(args[1:])  # without the options pointer
+            return fn(*args)
+        return record
+
+
+def test_defaults_are_the_librarys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   registry: Registry) -> None:
+    # What is left out reaches the library as 0 ("keep the default"): the
+    # binding does not restate chunk sizes, attempts or delays.
+    recorder = _Recorder(olreg._loader.library(), "olreg_options_set_chunking",
+                         "olreg_options_set_retries", "olreg_options_set_timeouts")
+    monkeypatch.setattr(olreg._client, "library", lambda: recorder)
+    with make_client(tmp_path / "m", chunk_threshold=1024, retries=3,
+                     stall_timeout=5) as client:
+        client.pull(registry.name(TINY))
+    with make_client(tmp_path / "m2", chunk_size=16 << 10,
+                     retries=olreg.Retries(max_delay=0.5)):
+        pass
+    assert recorder.calls == {
+        "olreg_options_set_chunking": [(1024, 0), (0, 16 << 10)],
+        "olreg_options_set_retries": [(3, 0, 0), (0, 0, 500)],
+        "olreg_options_set_timeouts": [(0, 5000)],
+    }
 
 
 def test_keyboard_interrupt_in_a_callback_cancels(client: olreg.Client,
