@@ -127,6 +127,9 @@ def parse_header(text: str) -> Header:
 # --------------------------------------------------------------------------
 
 
+_FUNC_PTR: Any = getattr(ctypes, "_CFuncPtr")  # the base of every CFUNCTYPE type
+
+
 def describe_ctype(t: Any) -> str:
     if t is None:
         return "void"
@@ -140,9 +143,9 @@ def describe_ctype(t: Any) -> str:
         return "char"
     if isinstance(t, type) and issubclass(t, ctypes._Pointer):  # POINTER(x)
         return describe_ctype(t._type_) + "*"
-    if isinstance(t, type) and issubclass(t, ctypes._CFuncPtr):  # CFUNCTYPE(...)
-        args = ", ".join(describe_ctype(a) for a in t._argtypes_)
-        return f"fn({describe_ctype(t._restype_)}; {args})"
+    if isinstance(t, type) and issubclass(t, _FUNC_PTR):  # CFUNCTYPE(...)
+        args = ", ".join(describe_ctype(a) for a in getattr(t, "_argtypes_"))
+        return f"fn({describe_ctype(getattr(t, '_restype_'))}; {args})"
     if isinstance(t, type) and issubclass(t, ctypes.Structure):
         return f"struct {t.__name__}"
     if isinstance(t, type) and issubclass(t, ctypes._SimpleCData):
@@ -204,7 +207,7 @@ def test_callback_types_match(header: Header) -> None:
 
 
 def test_progress_struct_matches(header: Header) -> None:
-    bound = [(name, describe_ctype(t)) for name, t in _abi.olreg_progress._fields_]
+    bound = [(field[0], describe_ctype(field[1])) for field in _abi.olreg_progress._fields_]
     assert bound == header.structs["olreg_progress"]
 
 

@@ -130,6 +130,13 @@ foreach(unsuitable IN LISTS UNSUITABLE)
 endforeach()
 find_package(olreg ${SUITABLE} REQUIRED)
 message(STATUS "olreg ${olreg_VERSION} from ${olreg_DIR}")
+foreach(target olreg::olreg olreg::olreg_static)
+  get_target_property(file ${target} IMPORTED_LOCATION)
+  get_target_property(include ${target} INTERFACE_INCLUDE_DIRECTORIES)
+  if(NOT EXISTS "${file}" OR NOT EXISTS "${include}/olreg.h")
+    message(FATAL_ERROR "${target}: no ${file} or ${include}/olreg.h")
+  endif()
+endforeach()
 
 add_executable(app_shared app.cpp)
 target_compile_options(app_shared PRIVATE -Wall -Wextra -Wpedantic -Werror)
@@ -206,4 +213,17 @@ ldd "$prefix/cmake-build/app_shared" | grep -q "$libdir/$soname" || {
 if ldd "$prefix/cmake-build/app_static" | grep -q libolreg; then
 	die "the olreg::olreg_static program still loads libolreg.so"
 fi
+
+# The CMake package names its files relative to itself: a moved tree works
+# (and the old place no longer exists).
+mkdir "$prefix/moved"
+mv "$prefix/lib" "$prefix/include" "$prefix/moved/"
+cmake -S "$prefix/cmake-src" -B "$prefix/cmake-moved" -DCMAKE_PREFIX_PATH="$prefix/moved" \
+	-DCMAKE_CXX_COMPILER="$CXX" -DSUITABLE="$major.$minor" -DUNSUITABLE="" \
+	> "$prefix/cmake-moved.log" 2>&1 || { cat "$prefix/cmake-moved.log"; die "cmake configure (moved)"; }
+grep -q "from $prefix/moved/lib/cmake/olreg" "$prefix/cmake-moved.log" || {
+	cat "$prefix/cmake-moved.log"
+	die "cmake did not use the moved package"
+}
+step "cmake: the package works from a moved tree"
 step "ok"
