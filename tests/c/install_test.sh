@@ -190,15 +190,22 @@ int main(int argc, char **argv)
 	return olreg_string_list_len(models.get()) == 0 ? 0 : 1;
 }
 SRC
+# configure BUILD_DIR PREFIX UNSUITABLE: the project above against the package
+# under PREFIX, which it must find there.
+configure() {
+	cmake -S "$prefix/cmake-src" -B "$1" -DCMAKE_PREFIX_PATH="$2" -DCMAKE_CXX_COMPILER="$CXX" \
+		-DSUITABLE="$major.$minor" -DUNSUITABLE="$3" > "$1.log" 2>&1 || {
+		cat "$1.log"
+		die "cmake configure against $2"
+	}
+	grep -q "olreg $major.$minor.$patch from $2/lib/cmake/olreg" "$1.log" || {
+		cat "$1.log"
+		die "cmake did not find the package under $2"
+	}
+}
 unsuitable="$major.$((minor + 1));$((major + 1)).0;$major.$minor.$((patch + 1))"
 step "cmake: find_package(olreg $major.$minor) with CMAKE_PREFIX_PATH=$prefix; refuses $unsuitable"
-cmake -S "$prefix/cmake-src" -B "$prefix/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" \
-	-DCMAKE_CXX_COMPILER="$CXX" -DSUITABLE="$major.$minor" -DUNSUITABLE="$unsuitable" \
-	> "$prefix/cmake.log" 2>&1 || { cat "$prefix/cmake.log"; die "cmake configure"; }
-grep -q "olreg $major.$minor.$patch from $libdir/cmake/olreg" "$prefix/cmake.log" || {
-	cat "$prefix/cmake.log"
-	die "cmake did not find the installed package"
-}
+configure "$prefix/cmake-build" "$prefix" "$unsuitable"
 cmake --build "$prefix/cmake-build" > "$prefix/cmake-build.log" 2>&1 || {
 	cat "$prefix/cmake-build.log"
 	die "cmake build"
@@ -218,12 +225,6 @@ fi
 # (and the old place no longer exists).
 mkdir "$prefix/moved"
 mv "$prefix/lib" "$prefix/include" "$prefix/moved/"
-cmake -S "$prefix/cmake-src" -B "$prefix/cmake-moved" -DCMAKE_PREFIX_PATH="$prefix/moved" \
-	-DCMAKE_CXX_COMPILER="$CXX" -DSUITABLE="$major.$minor" -DUNSUITABLE="" \
-	> "$prefix/cmake-moved.log" 2>&1 || { cat "$prefix/cmake-moved.log"; die "cmake configure (moved)"; }
-grep -q "from $prefix/moved/lib/cmake/olreg" "$prefix/cmake-moved.log" || {
-	cat "$prefix/cmake-moved.log"
-	die "cmake did not use the moved package"
-}
+configure "$prefix/cmake-moved" "$prefix/moved" ""
 step "cmake: the package works from a moved tree"
 step "ok"
