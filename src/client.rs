@@ -30,7 +30,7 @@ use crate::remote::retry::RetryPolicy;
 use crate::remote::session::Access;
 use crate::remote::{tls, NetConfig, Proxy, Transport};
 use crate::store::{home_dir, PruneReport, Store, VerifyIssue};
-use crate::{pull, push};
+use crate::{copy, layout, pull, push};
 
 /// The environment variable that sets the default number of streams.
 pub const STREAMS_ENV: &str = "OLLAMA_REGISTRY_MAXSTREAMS";
@@ -498,6 +498,60 @@ impl Client {
                 .await
                 .map(|(_, m)| m)
         })
+    }
+
+    /// Copies `src` from its registry to `dst` on another (or the same)
+    /// registry without touching the store: blobs stream through, checked
+    /// against their digests on the way; blobs `dst` has are skipped, blobs
+    /// on the same registry are mounted; the manifest's bytes are `PUT`
+    /// unchanged, and only after every blob is in place.
+    pub fn copy(&self, src: &str, dst: &str, watch: Watch<'_>) -> Result<Manifest> {
+        let source = self.parse_name(src)?;
+        let target = self.parse_name(dst)?;
+        if target.digest().is_some() {
+            return Err(Error::invalid_name(
+                dst,
+                "a copy's destination needs a tag, not @digest",
+            ));
+        }
+        self.run(watch, move |op| copy::copy(op, source, target))
+    }
+
+    /// Writes the local model `name` into the OCI image layout `dest` (a
+    /// directory, or a tar archive when the name ends in `.tar`), adding to
+    /// the layout when it exists. Its index entry is named by the tag.
+    pub fn export(&self, name: &str, dest: impl AsRef<Path>, watch: Watch<'_>) -> Result<Manifest> {
+        let name = self.parse_name(name)?;
+        if name.digest().is_some() {
+            return Err(Error::invalid_name(
+                &name.to_string(),
+                "export a model by its name, without @digest",
+            ));
+        }
+        let dest = dest.as_ref().to_owned();
+        self.run(watch, move |op| layout::export(op, name, dest))
+    }
+
+    /// Reads an image from the OCI image layout `src` (a directory or a tar
+    /// archive) into the store as `name`. `reference` picks the index entry
+    /// (its ref name or full name) when the layout holds several.
+    pub fn import(
+        &self,
+        src: impl AsRef<Path>,
+        name: &str,
+        reference: Option<&str>,
+        watch: Watch<'_>,
+    ) -> Result<Manifest> {
+        let name = self.parse_name(name)?;
+        if name.digest().is_some() {
+            return Err(Error::invalid_name(
+                &name.to_string(),
+                "import under a name with a tag, not @digest",
+            ));
+        }
+        let src = src.as_ref().to_owned();
+        let reference = reference.map(str::to_owned);
+        self.run(watch, move |op| layout::import(op, src, name, reference))
     }
 
     /// Every local model, sorted.

@@ -22,8 +22,10 @@
 mod cancel;
 mod client;
 mod context;
+mod copy;
 pub mod digest;
 pub mod error;
+pub mod layout;
 pub mod manifest;
 pub mod name;
 pub mod progress;

@@ -152,7 +152,7 @@ pub(crate) async fn pull(op: Arc<Op>, name: Name) -> Result<Manifest> {
 
 /// Fails early, with how much is needed, when the store's file system cannot
 /// hold what is left to download.
-fn check_space(op: &Op, blobs: &[Layer], present: &[bool]) -> Result<()> {
+pub(crate) fn check_space(op: &Op, blobs: &[Layer], present: &[bool]) -> Result<()> {
     let missing: Vec<(Digest, u64)> = blobs
         .iter()
         .zip(present)

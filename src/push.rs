@@ -63,6 +63,9 @@ pub(crate) async fn push(op: Arc<Op>, target: Name, source: Name) -> Result<Mani
             index: i,
             layer: layer.clone(),
             mount_from: mounts.get(&layer.digest).cloned().unwrap_or_default(),
+            source: Arc::new(StoreBlob {
+                path: op.store.blob_path(&layer.digest),
+            }),
         };
         tasks.spawn(async move { job.run().await });
     }
@@ -80,7 +83,7 @@ pub(crate) async fn push(op: Arc<Op>, target: Name, source: Name) -> Result<Mani
 
 /// Everything a push needs, checked before the first request: a manifest
 /// that parses (no null layers), and every blob present with its size.
-fn check_local(store: &Store, source: &Name, limits: &crate::manifest::Limits) -> Result<Manifest> {
+pub(crate) fn check_local(store: &Store, source: &Name, limits: &crate::manifest::Limits) -> Result<Manifest> {
     let manifest = store.load_manifest(source, limits)?;
     for layer in manifest.blobs() {
         match store.blob_size(&layer.digest) {
@@ -136,18 +139,53 @@ fn mount_sources(store: &Store, target: &Name, digests: &[Digest]) -> HashMap<Di
     out
 }
 
-/// The upload of one blob.
-struct UploadJob {
-    op: Arc<Op>,
-    session: Arc<Session>,
-    streams: Arc<Semaphore>,
-    index: usize,
-    layer: Layer,
-    mount_from: Vec<String>,
+/// Where an upload's bytes come from.
+pub(crate) trait BlobSource: Send + Sync {
+    /// A body carrying bytes `[offset, offset+len)` of the blob, reporting
+    /// each piece sent to `on_sent`.
+    fn body(&self, offset: u64, len: u64, on_sent: Arc<dyn Fn(u64) + Send + Sync>) -> Body;
+
+    /// Why the last body failed, when the source knows better than the
+    /// request that carried it (its own registry failed, or its bytes do
+    /// not match their digest). Taken: a second call returns `None`.
+    fn failure(&self) -> Option<Error> {
+        None
+    }
+}
+
+/// A blob of the local store.
+struct StoreBlob {
+    path: std::path::PathBuf,
+}
+
+impl BlobSource for StoreBlob {
+    fn body(&self, offset: u64, len: u64, on_sent: Arc<dyn Fn(u64) + Send + Sync>) -> Body {
+        Body::File {
+            path: self.path.clone(),
+            offset,
+            len,
+            on_sent: Some(on_sent),
+        }
+    }
+}
+
+/// The upload of one blob: skipped when the registry has it, mounted when
+/// another repository there has it, else sent whole or in resumable `PATCH`
+/// pieces.
+pub(crate) struct UploadJob {
+    pub(crate) op: Arc<Op>,
+    pub(crate) session: Arc<Session>,
+    /// One permit per running upload.
+    pub(crate) streams: Arc<Semaphore>,
+    pub(crate) index: usize,
+    pub(crate) layer: Layer,
+    /// Repositories on the same registry to try mounting from.
+    pub(crate) mount_from: Vec<String>,
+    pub(crate) source: Arc<dyn BlobSource>,
 }
 
 impl UploadJob {
-    async fn run(&self) -> Result<()> {
+    pub(crate) async fn run(&self) -> Result<()> {
         let digest = self.layer.digest;
         let result = self.upload().await;
         if let Err(e) = &result {
@@ -230,6 +268,7 @@ impl UploadJob {
                     .put_blob(&url, digest, self.body(0, self.layer.size))
                     .await
             };
+            let sent = sent.map_err(|e| self.source.failure().unwrap_or(e));
             match sent {
                 Ok(()) => {
                     self.op.reporter.blob(self.index, ProgressEvent::Done, None);
@@ -264,11 +303,12 @@ impl UploadJob {
         let mut failures = 0;
         while offset < size {
             let len = piece.min(size - offset);
-            match self
+            let sent = self
                 .session
                 .patch_blob(&url, offset, len, self.body(offset, len))
                 .await
-            {
+                .map_err(|e| self.source.failure().unwrap_or(e));
+            match sent {
                 Ok(next) => {
                     url = next;
                     offset += len;
@@ -310,11 +350,7 @@ impl UploadJob {
     fn body(&self, offset: u64, len: u64) -> Body {
         let reporter = self.op.reporter.clone();
         let index = self.index;
-        Body::File {
-            path: self.op.store.blob_path(&self.layer.digest),
-            offset,
-            len,
-            on_sent: Some(Arc::new(move |n| reporter.add_bytes(index, n))),
-        }
+        self.source
+            .body(offset, len, Arc::new(move |n| reporter.add_bytes(index, n)))
     }
 }

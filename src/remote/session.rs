@@ -49,7 +49,18 @@ pub(crate) enum Body {
         len: u64,
         on_sent: Option<Arc<dyn Fn(u64) + Send + Sync>>,
     },
+    /// `len` bytes passing through from elsewhere (a blob being copied
+    /// between registries). It can be sent only once: a request carrying it
+    /// that has to be repeated fails with a retryable error instead, and its
+    /// caller starts over with a fresh stream.
+    Stream {
+        len: u64,
+        pieces: Arc<Mutex<Option<PieceReceiver>>>,
+    },
 }
+
+/// The receiving end of a [`Body::Stream`]; an `Err` piece aborts the request.
+pub(crate) type PieceReceiver = tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>;
 
 /// A request to send.
 #[derive(Clone)]
@@ -181,6 +192,11 @@ impl Session {
             .map_err(|e| Error::invalid_argument(format!("cannot form a URL from {text:?}: {e}")))
     }
 
+    /// The repository, as sent to the registry.
+    pub(crate) fn repo(&self) -> &str {
+        &self.repo
+    }
+
     /// Whether any certificate is accepted and https may redirect to http.
     pub(crate) fn is_insecure(&self) -> bool {
         self.insecure
@@ -306,6 +322,17 @@ impl Session {
                     clock.clone(),
                     on_sent.clone(),
                 )),
+                Body::Stream { len, pieces } => {
+                    let taken = pieces.lock().unwrap_or_else(|p| p.into_inner()).take();
+                    let Some(pieces) = taken else {
+                        return Err(Error::network(
+                            &redact(&url),
+                            "the request must be sent again and its streamed body is spent",
+                        ));
+                    };
+                    rb.header(CONTENT_LENGTH, len.to_string())
+                        .body(stream_body(pieces, clock.clone()))
+                }
             };
             self.reporter.log(LogLevel::Debug, || {
                 format!("{} {}", req.method, redact(&url))
@@ -711,6 +738,19 @@ fn file_body(
                     Some((Err(e), st))
                 }
             }
+        }
+    });
+    reqwest::Body::wrap_stream(stream)
+}
+
+/// A streaming body over pieces from a channel, touching `clock` as they pass.
+fn stream_body(pieces: PieceReceiver, clock: Arc<Clock>) -> reqwest::Body {
+    let stream = futures_util::stream::unfold(pieces, move |mut rx| {
+        let clock = clock.clone();
+        async move {
+            let piece = rx.recv().await?;
+            clock.touch();
+            Some((piece, rx))
         }
     });
     reqwest::Body::wrap_stream(stream)

@@ -17,7 +17,7 @@
 //! tags. Every path is built from a [`Digest`] or a validated [`Name`], never
 //! from raw input, so nothing is written outside the root.
 
-mod fsutil;
+pub(crate) mod fsutil;
 mod lock;
 mod manifests;
 mod partial;
