@@ -42,8 +42,8 @@ pub(crate) async fn copy(op: Arc<Op>, source: Name, target: Name) -> Result<Mani
     );
     let blobs = manifest.blobs();
     // Mounts work within one registry (the source may be a mirror).
-    let mount_from = (from.base() == to.base() && from.repo() != to.repo())
-        .then(|| from.repo().to_owned());
+    let mount_from =
+        (from.base() == to.base() && from.repo() != to.repo()).then(|| from.repo().to_owned());
     op.log(LogLevel::Info, || {
         format!(
             "copy {source} to {target}: manifest {} from {}, {} blobs ({} bytes){}",
@@ -155,7 +155,10 @@ impl BlobSource for RegistryBlob {
     }
 
     fn failure(&self) -> Option<Error> {
-        self.failure.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 }
 
@@ -181,7 +184,11 @@ impl Pump {
         let size = self.layer.size;
         if self.start == self.end {
             // Nothing to fetch: an empty blob, or an empty piece.
-            return if self.end == size { self.check() } else { Ok(()) };
+            return if self.end == size {
+                self.check()
+            } else {
+                Ok(())
+            };
         }
         let mut resp = self
             .session

@@ -83,7 +83,11 @@ pub(crate) async fn push(op: Arc<Op>, target: Name, source: Name) -> Result<Mani
 
 /// Everything a push needs, checked before the first request: a manifest
 /// that parses (no null layers), and every blob present with its size.
-pub(crate) fn check_local(store: &Store, source: &Name, limits: &crate::manifest::Limits) -> Result<Manifest> {
+pub(crate) fn check_local(
+    store: &Store,
+    source: &Name,
+    limits: &crate::manifest::Limits,
+) -> Result<Manifest> {
     let manifest = store.load_manifest(source, limits)?;
     for layer in manifest.blobs() {
         match store.blob_size(&layer.digest) {

@@ -95,7 +95,12 @@ impl Export<'_> {
         for dir in [dest.join("blobs"), blob_dir.clone()] {
             match fs::symlink_metadata(&dir) {
                 Ok(m) if m.is_dir() => {}
-                Ok(_) => return Err(invalid(dest, format!("{} is not a directory", dir.display()))),
+                Ok(_) => {
+                    return Err(invalid(
+                        dest,
+                        format!("{} is not a directory", dir.display()),
+                    ))
+                }
                 Err(_) => fsutil::create_dir_all(&dir)?,
             }
         }
@@ -108,13 +113,21 @@ impl Export<'_> {
             self.op.reporter.blob(i, ProgressEvent::Started, None);
             let from = File::open(self.op.store.blob_path(&layer.digest))
                 .map_err(|e| Error::io("open", &self.op.store.blob_path(&layer.digest), e))?;
-            write_blob_file(&blob_dir, layer.digest, self.reader(from, layer.digest, Some(i)))?;
+            write_blob_file(
+                &blob_dir,
+                layer.digest,
+                self.reader(from, layer.digest, Some(i)),
+            )?;
             self.op.reporter.blob(i, ProgressEvent::Done, None);
         }
         let manifest_digest = self.manifest.digest();
         if !self.dir_has(&src, &manifest_digest, self.entry.size, None)? {
             let bytes = io::Cursor::new(self.manifest.bytes().to_vec());
-            write_blob_file(&blob_dir, manifest_digest, self.reader(bytes, manifest_digest, None))?;
+            write_blob_file(
+                &blob_dir,
+                manifest_digest,
+                self.reader(bytes, manifest_digest, None),
+            )?;
         }
         fsutil::sync_dir(&blob_dir)?;
         if src.member("oci-layout")?.is_none() {
@@ -126,7 +139,13 @@ impl Export<'_> {
 
     /// Whether the directory layout holds `digest` with the right bytes
     /// (hashed: a blob of the right size but other bytes is replaced).
-    fn dir_has(&self, src: &Source, digest: &Digest, size: u64, index: Option<usize>) -> Result<bool> {
+    fn dir_has(
+        &self,
+        src: &Source,
+        digest: &Digest,
+        size: u64,
+        index: Option<usize>,
+    ) -> Result<bool> {
         let Some(member) = src.member(&blob_path(digest))? else {
             return Ok(false);
         };
@@ -154,7 +173,10 @@ impl Export<'_> {
                 self.op.reporter.set_bytes(i, 0);
             }
             self.op.log(LogLevel::Warn, || {
-                format!("{}: the layout's copy is damaged; writing it again", digest.short())
+                format!(
+                    "{}: the layout's copy is damaged; writing it again",
+                    digest.short()
+                )
             });
         }
         Ok(same)
@@ -263,7 +285,12 @@ impl Export<'_> {
         Ok(())
     }
 
-    fn reader<R: Read>(&self, inner: R, digest: Digest, index: Option<usize>) -> CheckedReader<'_, R> {
+    fn reader<R: Read>(
+        &self,
+        inner: R,
+        digest: Digest,
+        index: Option<usize>,
+    ) -> CheckedReader<'_, R> {
         CheckedReader {
             inner,
             digest,
@@ -318,7 +345,11 @@ fn existing_index(dest: &Path) -> Result<Index> {
 
 /// Writes a blob into `blob_dir` under its digest: a hidden temporary file,
 /// synced, checked, then renamed.
-fn write_blob_file<R: Read>(blob_dir: &Path, digest: Digest, mut reader: CheckedReader<'_, R>) -> Result<()> {
+fn write_blob_file<R: Read>(
+    blob_dir: &Path,
+    digest: Digest,
+    mut reader: CheckedReader<'_, R>,
+) -> Result<()> {
     let dest = blob_dir.join(digest.hex());
     let tmp = blob_dir.join(format!(".{}.{}.tmp", digest.hex(), fsutil::random_token()));
     let result = (|| {
@@ -425,8 +456,7 @@ impl<R: Read> Read for CheckedReader<'_, R> {
         }
         if n == 0 {
             // The end: a tar entry must not be closed over wrong bytes.
-            self.check()
-                .map_err(|e| io::Error::other(CheckFailed(e)))?;
+            self.check().map_err(|e| io::Error::other(CheckFailed(e)))?;
         }
         if let Some(i) = self.index {
             self.op.reporter.add_bytes(i, n as u64);

@@ -89,7 +89,8 @@ fn import_blocking(
     let mut members = Vec::new();
     for (layer, _) in blobs.iter().zip(&present).filter(|(_, p)| !**p) {
         let member = source.blob(&layer.digest)?.ok_or_else(|| {
-            Error::not_found(format!("blob in the layout {}", path.display())).with_blob(layer.digest)
+            Error::not_found(format!("blob in the layout {}", path.display()))
+                .with_blob(layer.digest)
         })?;
         if member.size() != layer.size {
             return Err(Error::new(ErrorKind::SizeMismatch {
@@ -122,7 +123,8 @@ fn import_blocking(
             Ok(None) => op.reporter.blob(i, ProgressEvent::Cached, None),
             Err(e) => {
                 if !e.is_cancelled() {
-                    op.reporter.blob(i, ProgressEvent::Failed, Some(e.to_string()));
+                    op.reporter
+                        .blob(i, ProgressEvent::Failed, Some(e.to_string()));
                 }
                 failure = Some(e.with_blob(layer.digest));
                 break;
@@ -161,8 +163,11 @@ fn read_manifest(
     limits: &crate::manifest::Limits,
 ) -> Result<Manifest> {
     let member = source.blob(&digest)?.ok_or_else(|| {
-        Error::not_found(format!("manifest in the layout {}", source.path().display()))
-            .with_blob(digest)
+        Error::not_found(format!(
+            "manifest in the layout {}",
+            source.path().display()
+        ))
+        .with_blob(digest)
     })?;
     if member.size() != size {
         return Err(Error::new(ErrorKind::SizeMismatch {

@@ -117,7 +117,9 @@ impl Index {
         let entries = items
             .iter()
             .enumerate()
-            .map(|(i, item)| parse_entry(item).map_err(|why| format!("index.json entry {i}: {why}")))
+            .map(|(i, item)| {
+                parse_entry(item).map_err(|why| format!("index.json entry {i}: {why}"))
+            })
             .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok(Index { json, entries })
     }
@@ -262,9 +264,15 @@ mod tests {
         index.add(entry(Some("h/ns/a:v1"), "v1", b"a2"));
         let again = Index::parse(&index.to_bytes()).unwrap();
         assert_eq!(again.entries().len(), 2);
-        assert_eq!(again.choose(Some("h/ns/a:v1")).unwrap().digest, Digest::of(b"a2"));
+        assert_eq!(
+            again.choose(Some("h/ns/a:v1")).unwrap().digest,
+            Digest::of(b"a2")
+        );
         let err = again.choose(Some("v1")).unwrap_err().to_string();
-        assert!(err.contains("h/ns/a:v1") && err.contains("h/ns/b:v1"), "{err}");
+        assert!(
+            err.contains("h/ns/a:v1") && err.contains("h/ns/b:v1"),
+            "{err}"
+        );
         let err = again.choose(None).unwrap_err().to_string();
         assert!(err.contains("several"), "{err}");
         let err = again.choose(Some("v2")).unwrap_err();

@@ -142,7 +142,10 @@ impl Source {
             .ok_or_else(|| {
                 invalid(
                     self.path(),
-                    format!("{rel} is {} bytes, over the {cap} byte limit", member.size()),
+                    format!(
+                        "{rel} is {} bytes, over the {cap} byte limit",
+                        member.size()
+                    ),
                 )
             })
     }
@@ -189,7 +192,10 @@ fn dir_member(root: &Path, rel: &str) -> Result<Option<Member>> {
             } else {
                 "not a directory"
             };
-            return Err(invalid(root, format!("{} is {what}", parts[..=i].join("/"))));
+            return Err(invalid(
+                root,
+                format!("{} is {what}", parts[..=i].join("/")),
+            ));
         }
     }
     let file = open_regular(&path)?;
