@@ -143,6 +143,16 @@ fn mount_sources(store: &Store, target: &Name, digests: &[Digest]) -> HashMap<Di
     out
 }
 
+/// Whether the registry gave up an upload session: it forgot it, or (as
+/// Docker Distribution does after a `PATCH` broke off midway) what it stored
+/// no longer matches the session's state. Only a new session helps.
+fn session_lost(e: &Error) -> bool {
+    matches!(
+        e.registry_code(),
+        Some("BLOB_UPLOAD_UNKNOWN" | "BLOB_UPLOAD_INVALID")
+    ) && e.http_status() != Some(416)
+}
+
 /// Where an upload's bytes come from.
 pub(crate) trait BlobSource: Send + Sync {
     /// A body carrying bytes `[offset, offset+len)` of the blob, reporting
@@ -281,8 +291,7 @@ impl UploadJob {
                 // A transient failure or a session the registry forgot: start
                 // a new upload.
                 Err(e)
-                    if (e.is_retryable() || e.registry_code() == Some("BLOB_UPLOAD_UNKNOWN"))
-                        && restarts + 1 < policy.attempts =>
+                    if (e.is_retryable() || session_lost(&e)) && restarts + 1 < policy.attempts =>
                 {
                     restarts += 1;
                     self.op
@@ -318,7 +327,7 @@ impl UploadJob {
                     offset += len;
                     failures = 0;
                 }
-                Err(e) if e.registry_code() == Some("BLOB_UPLOAD_UNKNOWN") => return Err(e),
+                Err(e) if session_lost(&e) => return Err(e),
                 Err(e)
                     if (e.is_retryable() || e.http_status() == Some(416))
                         && failures + 1 < policy.attempts =>
