@@ -82,6 +82,18 @@ pub struct DistributionOptions {
     pub die_with_parent_thread: bool,
     /// How the token server's JWTs name their key (token auth only).
     pub token_key_hint: KeyHint,
+    /// Run as a pull-through cache (`proxy:` in the config) of another
+    /// registry instead of as a registry of its own.
+    pub proxy: Option<ProxyOf>,
+}
+
+/// The registry a pull-through cache stands in front of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyOf {
+    /// `http://127.0.0.1:PORT` of the origin.
+    pub remote_url: String,
+    /// The credentials the cache uses with the origin, if it needs any.
+    pub credentials: Option<(String, String)>,
 }
 
 impl Default for DistributionOptions {
@@ -91,6 +103,7 @@ impl Default for DistributionOptions {
             relative_urls: false,
             die_with_parent_thread: true,
             token_key_hint: KeyHint::KeyId,
+            proxy: None,
         }
     }
 }
@@ -324,6 +337,19 @@ fn token_section(server: &TokenServer, bundle: &Path) -> String {
     )
 }
 
+/// The `proxy:` section of a pull-through cache.
+fn proxy_section(proxy: &ProxyOf) -> String {
+    let mut out = format!("proxy:\n  remoteurl: {}\n", yaml_str(&proxy.remote_url));
+    if let Some((user, password)) = &proxy.credentials {
+        out.push_str(&format!(
+            "  username: {}\n  password: {}\n",
+            yaml_str(user),
+            yaml_str(password)
+        ));
+    }
+    out
+}
+
 /// The registry's config: filesystem storage in `dir`, deletes on, upload
 /// purging off (it would race with slow tests), text logs with access log.
 fn config_yaml(
@@ -343,9 +369,14 @@ fn config_yaml(
          storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n\
          \x20 maintenance:\n    uploadpurging:\n      enabled: false\n\
          http:\n  addr: 127.0.0.1:{port}\n  secret: {secret}\n  relativeurls: {relative}\n\
-         {auth_section}",
+         {auth_section}{proxy_section}",
         storage = yaml_str(&dir.join("storage").to_string_lossy()),
         relative = options.relative_urls,
+        proxy_section = options
+            .proxy
+            .as_ref()
+            .map(proxy_section)
+            .unwrap_or_default(),
     ))
 }
 

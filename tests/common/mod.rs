@@ -155,25 +155,49 @@ pub fn run_pull_child() {
     ) else {
         return;
     };
-    let client = olreg::Client::builder()
+    let mut builder = olreg::Client::builder()
         .models_dir(root)
         .no_key()
         .docker_config(None)
-        .chunking(1 << 20, 1 << 20)
+        .chunking(1 << 20, 1 << 20);
+    if let Ok(mirror) = std::env::var("OLREG_CHILD_MIRROR") {
+        builder = builder.mirror(mirror);
+    }
+    builder
         .build()
+        .unwrap()
+        .pull(&name, Watch::default())
         .unwrap();
-    client.pull(&name, Watch::default()).unwrap();
 }
 
 /// Starts this test binary again, running only `child_test` (which calls
 /// [`run_pull_child`]) to pull `name` into `root`.
 pub fn spawn_pull_child(child_test: &str, name: &str, root: &Path) -> std::process::Child {
-    std::process::Command::new(std::env::current_exe().unwrap())
+    pull_child_command(child_test, name, root).spawn().unwrap()
+}
+
+/// [`spawn_pull_child`] through a mirror (`URL` or `HOST=URL`), with the
+/// child's stderr piped so a failure can be shown.
+pub fn spawn_pull_child_via(
+    child_test: &str,
+    name: &str,
+    root: &Path,
+    mirror: &str,
+) -> std::process::Child {
+    pull_child_command(child_test, name, root)
+        .env("OLREG_CHILD_MIRROR", mirror)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn pull_child_command(child_test: &str, name: &str, root: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
         .args(["--exact", child_test, "--nocapture", "--test-threads=1"])
         .env("OLREG_CHILD_NAME", name)
         .env("OLREG_CHILD_ROOT", root)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
+        .stderr(std::process::Stdio::null());
+    command
 }
