@@ -850,6 +850,104 @@ const char *olreg_string_list_get(const struct olreg_string_list *list, size_t i
  */
 void olreg_string_list_free(struct olreg_string_list *list);
 
+/*
+ Copies the model `src` from its registry to `dst` on another (or the
+ same) registry, without touching the store. Each blob streams from one
+ registry to the other (memory stays bounded whatever its size) and is
+ checked against its digest on the way: the piece that completes a blob
+ is sent only once the blob hashes right. Blobs `dst` already has are
+ skipped; on the same registry they are mounted, not sent. The
+ manifest's exact bytes are put last, so a failed copy leaves no manifest
+ at `dst`, and a second copy sends nothing. Credentials for both
+ registries come from the client's options.
+
+ `cb` (may be NULL) receives progress with `user_data` as for
+ olreg_pull() (bytes count what has been sent); a non-zero return
+ cancels. `cancel` (may be NULL) cancels from another thread. On success,
+ `*manifest` (if `manifest` is not NULL) receives the copied manifest,
+ which the caller frees with olreg_manifest_free().
+ Threading: blocks; `cb` and the log callback run on the calling thread.
+ Returns OLREG_OK, OLREG_NULL_ARGUMENT, OLREG_INVALID_NAME (also for a
+ `dst` with @digest), OLREG_NOT_FOUND, OLREG_UNAUTHORIZED,
+ OLREG_INVALID_MANIFEST, OLREG_HTTP, OLREG_NETWORK, OLREG_PROTOCOL,
+ OLREG_DIGEST_MISMATCH (the source sent wrong bytes), OLREG_CANCELLED,
+ OLREG_REENTRANT or OLREG_PANIC.
+ */
+olreg_status olreg_copy(const struct olreg_client *client,
+                        const char *src,
+                        const char *dst,
+                        olreg_progress_cb cb,
+                        void *user_data,
+                        const struct olreg_cancel *cancel,
+                        struct olreg_manifest **manifest,
+                        struct olreg_error **err);
+
+/*
+ Writes the local model `name` as an OCI image layout (image-spec v1.1)
+ at `dest`: a directory, or a tar archive of one when `dest` ends in
+ `.tar`. The layout's `index.json` entry for it carries
+ `org.opencontainers.image.ref.name` = the tag (and
+ `io.containerd.image.name` = the full name); manifest and blobs are the
+ store's bytes. An existing layout is added to: its other entries stay,
+ blobs it holds with the right bytes are kept (a damaged one is
+ rewritten). A directory gains each blob by an atomic rename and its
+ index last; a tar archive is rewritten beside `dest` and renamed over it.
+ Store blobs are hashed as they are written, and a damaged one fails the
+ export before the index names it.
+
+ Progress and cancellation as for olreg_pull() (`dest` is a path; any
+ bytes but NUL). Threading: blocks; callbacks run on the calling thread.
+ Returns OLREG_OK, OLREG_NULL_ARGUMENT, OLREG_INVALID_NAME, OLREG_NOT_FOUND
+ (no such local model or blob), OLREG_SIZE_MISMATCH,
+ OLREG_DIGEST_MISMATCH (a damaged store blob), OLREG_INVALID_MANIFEST,
+ OLREG_INVALID_ARGUMENT (`dest` is neither a layout nor empty, or holds a
+ damaged layout), OLREG_IO, OLREG_NO_SPACE, OLREG_CANCELLED,
+ OLREG_REENTRANT or OLREG_PANIC.
+ */
+olreg_status olreg_export(const struct olreg_client *client,
+                          const char *name,
+                          const char *dest,
+                          olreg_progress_cb cb,
+                          void *user_data,
+                          const struct olreg_cancel *cancel,
+                          struct olreg_error **err);
+
+/*
+ Reads an image from the OCI image layout `src` (a directory, or a tar
+ archive of one, e.g. written by olreg_export() or `oras copy
+ --to-oci-layout`) into the store as `name`. `reference` (may be NULL)
+ picks the index entry by its ref name (the tag) or full name; NULL takes
+ the only entry, and a layout with several fails with OLREG_INVALID_ARGUMENT
+ and a message listing them.
+
+ The layout is treated as hostile: only regular files are read, never
+ through a symbolic link; a tar entry that is a link, device or FIFO, or
+ whose path is absolute or holds `..`, fails the import before anything
+ is read. Every blob is hashed before it appears in the store, blobs
+ appear only once all of them hashed right, and the manifest is linked
+ last: a damaged or truncated layout fails (OLREG_DIGEST_MISMATCH,
+ OLREG_SIZE_MISMATCH or OLREG_NOT_FOUND, naming the blob's digest) and
+ leaves `blobs/` and `manifests/` as they were.
+
+ On success `*manifest` (if `manifest` is not NULL) receives the imported
+ manifest (free with olreg_manifest_free()). Progress and cancellation as
+ for olreg_pull(). Threading: blocks; callbacks run on the calling thread.
+ Returns OLREG_OK, OLREG_NULL_ARGUMENT, OLREG_INVALID_NAME,
+ OLREG_INVALID_ARGUMENT (not a usable layout, or an ambiguous choice),
+ OLREG_NOT_FOUND, OLREG_INVALID_MANIFEST, OLREG_DIGEST_MISMATCH,
+ OLREG_SIZE_MISMATCH, OLREG_IO, OLREG_NO_SPACE, OLREG_CANCELLED,
+ OLREG_REENTRANT or OLREG_PANIC.
+ */
+olreg_status olreg_import(const struct olreg_client *client,
+                          const char *src,
+                          const char *name,
+                          const char *reference,
+                          olreg_progress_cb cb,
+                          void *user_data,
+                          const struct olreg_cancel *cancel,
+                          struct olreg_manifest **manifest,
+                          struct olreg_error **err);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -65,14 +65,14 @@ pub unsafe extern "C" fn olreg_client_free(client: *mut olreg_client) {
     }
 }
 
-unsafe fn client_ref<'a>(client: *const olreg_client) -> Result<&'a Client, Error> {
+pub(super) unsafe fn client_ref<'a>(client: *const olreg_client) -> Result<&'a Client, Error> {
     unsafe { client.as_ref() }
         .map(|c| &c.client)
         .ok_or_else(|| super::null_argument("client"))
 }
 
 /// Runs `f` with a Watch built from a C callback and cancel token.
-unsafe fn with_watch<T>(
+pub(super) unsafe fn with_watch<T>(
     cb: olreg_progress_cb,
     user_data: *mut c_void,
     cancel: *const olreg_cancel,

@@ -18,6 +18,7 @@ mod options;
 mod progress;
 mod status;
 mod strings;
+mod transfer;
 
 pub use cancel::*;
 pub use client::*;
@@ -27,6 +28,7 @@ pub use options::*;
 pub use progress::*;
 pub use status::*;
 pub use strings::*;
+pub use transfer::*;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

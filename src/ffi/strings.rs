@@ -27,6 +27,21 @@ pub(crate) unsafe fn opt_arg<'a>(p: *const c_char, what: &str) -> Result<Option<
     }
 }
 
+/// Reads a required file-system path: any bytes but NUL (paths need not be
+/// UTF-8), not empty.
+pub(crate) unsafe fn path_arg<'a>(p: *const c_char, what: &str) -> Result<&'a std::path::Path> {
+    use std::os::unix::ffi::OsStrExt;
+    if p.is_null() {
+        return Err(super::null_argument(what));
+    }
+    // SAFETY: the caller passes a NUL-terminated string valid for the call.
+    let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
+    if bytes.is_empty() {
+        return Err(Error::invalid_argument(format!("{what} is empty")));
+    }
+    Ok(std::path::Path::new(std::ffi::OsStr::from_bytes(bytes)))
+}
+
 /// Copies `bytes` into a malloc'd, NUL-terminated buffer.
 pub(crate) fn malloc_bytes(bytes: &[u8]) -> Result<*mut c_char> {
     // SAFETY: malloc of len+1 bytes, fully written before it is returned.
