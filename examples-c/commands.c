@@ -156,3 +156,39 @@ int cmd_verify(const struct cli *cli, const struct command_args *args)
 	olreg_string_list_free(problems);
 	return count == 0 ? 0 : 1;
 }
+
+int cmd_copy(const struct cli *cli, const struct command_args *args)
+{
+	struct progress *p = start_progress(cli, PROGRESS_COPY, args->second);
+	olreg_error *err = NULL;
+	olreg_status status;
+
+	status = olreg_copy(cli->client, args->name, args->second, progress_callback, p,
+			    cli->cancel, NULL, &err);
+	end_progress(p, status == OLREG_OK);
+	return finish_call(status, err);
+}
+
+int cmd_export(const struct cli *cli, const struct command_args *args)
+{
+	struct progress *p = start_progress(cli, PROGRESS_EXPORT, args->second);
+	olreg_error *err = NULL;
+	olreg_status status;
+
+	status = olreg_export(cli->client, args->name, args->second, progress_callback, p,
+			      cli->cancel, &err);
+	end_progress(p, status == OLREG_OK);
+	return finish_call(status, err);
+}
+
+int cmd_import(const struct cli *cli, const struct command_args *args)
+{
+	struct progress *p = start_progress(cli, PROGRESS_IMPORT, args->second);
+	olreg_error *err = NULL;
+	olreg_status status;
+
+	status = olreg_import(cli->client, args->name, args->second, args->ref, progress_callback,
+			      p, cli->cancel, NULL, &err);
+	end_progress(p, status == OLREG_OK);
+	return finish_call(status, err);
+}

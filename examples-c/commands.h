@@ -19,8 +19,10 @@ struct cli {
 
 /* A command's arguments, checked by main() against the command's table entry. */
 struct command_args {
-	const char *name;	/* NAME, or NULL where it is optional (verify) */
+	const char *name;	/* the first operand: NAME, SRC; NULL where optional (verify) */
+	const char *second;	/* the second operand: copy's DST, export's DEST, import's NAME */
 	const char *from;	/* push --from SRC, or NULL */
+	const char *ref;	/* import --ref REF, or NULL */
 };
 
 int cmd_pull(const struct cli *cli, const struct command_args *args);
@@ -30,5 +32,8 @@ int cmd_show(const struct cli *cli, const struct command_args *args);
 int cmd_rm(const struct cli *cli, const struct command_args *args);
 int cmd_prune(const struct cli *cli, const struct command_args *args);
 int cmd_verify(const struct cli *cli, const struct command_args *args);
+int cmd_copy(const struct cli *cli, const struct command_args *args);
+int cmd_export(const struct cli *cli, const struct command_args *args);
+int cmd_import(const struct cli *cli, const struct command_args *args);
 
 #endif

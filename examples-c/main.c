@@ -35,6 +35,13 @@ static const char usage_text[] =
 	"  rm NAME                 remove the name; blobs stay\n"
 	"  prune                   delete blobs that no manifest references\n"
 	"  verify [NAME]           re-hash blobs (all, or NAME's); exit 1 if any is corrupt\n"
+	"  copy SRC DST            copy a model from one registry to another (the store is\n"
+	"                          not used; blobs the destination has are not sent)\n"
+	"  export NAME DEST        write the local model as an OCI image layout: a directory,\n"
+	"                          or a tar archive when DEST ends in .tar (added to if it exists)\n"
+	"  import SRC NAME [--ref REF]\n"
+	"                          read an OCI image layout (directory or .tar) into the store\n"
+	"                          as NAME; REF picks the image when the layout holds several\n"
 	"\n"
 	"options:\n"
 	"  --models DIR    the model store (default $OLLAMA_MODELS, else ~/.ollama/models)\n"
@@ -71,16 +78,20 @@ static const struct command {
 	const char *name;
 	command_fn run;
 	int min_args, max_args;	/* positional arguments */
-	bool takes_from;	/* push --from SRC */
+	const char *option;	/* the one option it takes ("--from", "--ref"), or NULL */
+	const char *operands;	/* for "needs ..." messages */
 	bool cancellable;	/* long-running: Ctrl-C cancels it cleanly */
 } commands[] = {
-	{ "pull",   cmd_pull,   1, 1, false, true },
-	{ "push",   cmd_push,   1, 1, true,  true },
-	{ "list",   cmd_list,   0, 0, false, false },
-	{ "show",   cmd_show,   1, 1, false, false },
-	{ "rm",     cmd_rm,     1, 1, false, false },
-	{ "prune",  cmd_prune,  0, 0, false, false },
-	{ "verify", cmd_verify, 0, 1, false, true },
+	{ "pull",   cmd_pull,   1, 1, NULL,     "a NAME",          true },
+	{ "push",   cmd_push,   1, 1, "--from", "a NAME",          true },
+	{ "list",   cmd_list,   0, 0, NULL,     NULL,              false },
+	{ "show",   cmd_show,   1, 1, NULL,     "a NAME",          false },
+	{ "rm",     cmd_rm,     1, 1, NULL,     "a NAME",          false },
+	{ "prune",  cmd_prune,  0, 0, NULL,     NULL,              false },
+	{ "verify", cmd_verify, 0, 1, NULL,     NULL,              true },
+	{ "copy",   cmd_copy,   2, 2, NULL,     "SRC and DST",     true },
+	{ "export", cmd_export, 2, 2, NULL,     "NAME and DEST",   true },
+	{ "import", cmd_import, 2, 2, "--ref",  "SRC and NAME",    true },
 };
 
 #if defined(__GNUC__)
@@ -254,12 +265,15 @@ static int parse_command_args(const struct command *cmd, int argc, char **argv,
 			continue;
 		}
 		if (!options_done && argv[i][0] == '-' && argv[i][1] != '\0') {
-			matched = cmd->takes_from ? option_value(argc, argv, &i, "--from", &value) : 0;
+			matched = cmd->option ? option_value(argc, argv, &i, cmd->option, &value) : 0;
 			if (matched < 0)
-				return usage_error("option '--from' needs a value");
+				return usage_error("option '%s' needs a value", cmd->option);
 			if (matched == 0)
 				return usage_error("unknown option '%s' for '%s'", argv[i], cmd->name);
-			args->from = value;
+			if (strcmp(cmd->option, "--from") == 0)
+				args->from = value;
+			else
+				args->ref = value;
 			continue;
 		}
 		if (count == cmd->max_args)
@@ -267,8 +281,9 @@ static int parse_command_args(const struct command *cmd, int argc, char **argv,
 		positional[count++] = argv[i];
 	}
 	if (count < cmd->min_args)
-		return usage_error("'%s' needs a NAME", cmd->name);
+		return usage_error("'%s' needs %s", cmd->name, cmd->operands);
 	args->name = count > 0 ? positional[0] : NULL;
+	args->second = count > 1 ? positional[1] : NULL;
 	return 0;
 }
 
@@ -359,7 +374,7 @@ static int run(const struct command *cmd, const struct command_args *args,
 int main(int argc, char **argv)
 {
 	struct global_options g = { 0 };
-	struct command_args args = { NULL, NULL };
+	struct command_args args = { NULL, NULL, NULL, NULL };
 	const struct command *cmd;
 	enum parsed parsed;
 	int first = 0, rc;

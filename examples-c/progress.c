@@ -84,6 +84,9 @@ static const struct op_words words[] = {
 	[PROGRESS_PULL] = { "pulling", "pulled", "cached" },
 	[PROGRESS_PUSH] = { "pushing", "pushed", "exists" },
 	[PROGRESS_VERIFY] = { "verifying", "verified", "ok" },
+	[PROGRESS_COPY] = { "copying", "copied", "exists" },
+	[PROGRESS_EXPORT] = { "exporting", "exported", "exists" },
+	[PROGRESS_IMPORT] = { "importing", "imported", "exists" },
 };
 
 struct progress {

@@ -1,5 +1,5 @@
 /*
- * The progress display of pull, push and verify, on stderr.
+ * The progress display of pull, push, verify, copy, export and import, on stderr.
  *
  * On a terminal it is a live block (a header, one line per blob, a total
  * line) redrawn in place; elsewhere (a log file, a CI job) it is plain
@@ -23,7 +23,10 @@ enum progress_mode {
 enum progress_op {
 	PROGRESS_PULL,
 	PROGRESS_PUSH,
-	PROGRESS_VERIFY
+	PROGRESS_VERIFY,
+	PROGRESS_COPY,
+	PROGRESS_EXPORT,
+	PROGRESS_IMPORT
 };
 
 struct progress;

@@ -23,6 +23,15 @@ import pytest
         ["rm", "a", "b"],
         ["prune", "now"],
         ["verify", "a", "b"],
+        ["copy"],
+        ["copy", "a"],
+        ["copy", "a", "b", "c"],
+        ["copy", "a", "b", "--ref", "x"],
+        ["export", "a"],
+        ["export", "a", "b", "--from", "c"],
+        ["import", "a"],
+        ["import", "a", "b", "--ref"],
+        ["import", "a", "b", "c"],
         ["--streams", "0", "list"],
         ["--streams", "abc", "list"],
         ["--streams", "-1", "list"],
@@ -52,7 +61,8 @@ def test_help(olreg):
     assert result.returncode == 0
     assert result.stdout.startswith(b"usage: olreg")
     for command in (b"pull NAME", b"push NAME [--from SRC]", b"list", b"show NAME",
-                    b"rm NAME", b"prune", b"verify [NAME]", b"OLREG_MIRRORS"):
+                    b"rm NAME", b"prune", b"verify [NAME]", b"copy SRC DST",
+                    b"export NAME DEST", b"import SRC NAME [--ref REF]", b"OLREG_MIRRORS"):
         assert command in result.stdout
     assert result.stderr == b""
 
