@@ -3,7 +3,8 @@
 // store. It is a cgo binding of libolreg's C ABI (olreg.h).
 //
 // A Client is safe for concurrent use by any number of goroutines. Blocking
-// calls (Pull, Push, Resolve, Verify) take a context.Context: cancelling it
+// calls (Pull, Push, Resolve, Verify, Copy, Export, Import) take a
+// context.Context: cancelling it
 // makes the call return promptly with an *Error that matches both
 // ErrCancelled and the context's error (errors.Is).
 //

@@ -34,6 +34,30 @@ olreg_status olreg_go_verify(const olreg_client *client, const char *name,
                         (void *)progress, cancel, problems, err);
 }
 
+olreg_status olreg_go_copy(const olreg_client *client, const char *src,
+                           const char *dst, uintptr_t progress,
+                           const olreg_cancel *cancel, olreg_manifest **manifest,
+                           olreg_error **err) {
+    return olreg_copy(client, src, dst, progress ? olreg_go_progress_trampoline : NULL,
+                      (void *)progress, cancel, manifest, err);
+}
+
+olreg_status olreg_go_export(const olreg_client *client, const char *name,
+                             const char *dest, uintptr_t progress,
+                             const olreg_cancel *cancel, olreg_error **err) {
+    return olreg_export(client, name, dest, progress ? olreg_go_progress_trampoline : NULL,
+                        (void *)progress, cancel, err);
+}
+
+olreg_status olreg_go_import(const olreg_client *client, const char *src,
+                             const char *name, const char *reference,
+                             uintptr_t progress, const olreg_cancel *cancel,
+                             olreg_manifest **manifest, olreg_error **err) {
+    return olreg_import(client, src, name, reference,
+                        progress ? olreg_go_progress_trampoline : NULL,
+                        (void *)progress, cancel, manifest, err);
+}
+
 olreg_status olreg_go_set_logger(olreg_options *opts, uintptr_t logger,
                                  olreg_log_level level) {
     return olreg_options_set_log_callback(opts, logger ? olreg_go_log_trampoline : NULL,

@@ -26,6 +26,20 @@ olreg_status olreg_go_verify(const olreg_client *client, const char *name,
                              uintptr_t progress, const olreg_cancel *cancel,
                              olreg_string_list **problems, olreg_error **err);
 
+olreg_status olreg_go_copy(const olreg_client *client, const char *src,
+                           const char *dst, uintptr_t progress,
+                           const olreg_cancel *cancel, olreg_manifest **manifest,
+                           olreg_error **err);
+
+olreg_status olreg_go_export(const olreg_client *client, const char *name,
+                             const char *dest, uintptr_t progress,
+                             const olreg_cancel *cancel, olreg_error **err);
+
+olreg_status olreg_go_import(const olreg_client *client, const char *src,
+                             const char *name, const char *reference,
+                             uintptr_t progress, const olreg_cancel *cancel,
+                             olreg_manifest **manifest, olreg_error **err);
+
 /* `logger` is a cgo.Handle of a *logSink; it must outlive every client
  * made from `opts`. */
 olreg_status olreg_go_set_logger(olreg_options *opts, uintptr_t logger,
