@@ -4,9 +4,8 @@
 //
 // A Client is safe for concurrent use by any number of goroutines. Blocking
 // calls (Pull, Push, Resolve, Verify, Copy, Export, Import) take a
-// context.Context: cancelling it
-// makes the call return promptly with an *Error that matches both
-// ErrCancelled and the context's error (errors.Is).
+// context.Context: cancelling it makes the call return promptly with an
+// *Error that matches both ErrCancelled and the context's error (errors.Is).
 //
 // Progress funcs are called synchronously: one event at a time, each before
 // the next, all before the call returns, so they need no locks for state the
