@@ -736,3 +736,34 @@ def test_argument_types_are_checked(client: olreg.Client, registry: Registry) ->
         client.pull(b"bytes/are:not-names")  # type: ignore[arg-type]
     assert registry.requests() == []
 
+
+def test_copy_export_import(tmp_path: Path, registry: Registry, registry2: Registry) -> None:
+    with make_client(tmp_path / "models") as c:
+        events: list[olreg.Progress] = []
+        copied = c.copy(registry.name(TINY), registry2.name("ns/copy:v1"), progress=events.append)
+        assert events[0].event is olreg.Event.RESOLVED
+        assert events[-1].event is olreg.Event.FINISHED
+        assert registry2.manifest("ns/copy", "v1") == copied.bytes
+        assert not (tmp_path / "models" / "blobs").exists(), "a copy never touches the store"
+
+        pulled = c.pull(registry.name(TINY))
+        for dest in (tmp_path / "layout", tmp_path / "layout.tar"):
+            c.export(registry.name(TINY), dest)
+            with make_client(tmp_path / f"other-{dest.name}") as other:
+                imported = other.import_(dest, "local/tiny:v1", ref="latest")
+                assert imported.digest == pulled.digest
+                assert other.show("local/tiny:v1") == pulled.bytes
+                with pytest.raises(olreg.NotFound):
+                    other.import_(dest, "local/x:v1", ref="nope")
+
+        # A damaged layout raises with the blob's digest and imports nothing.
+        layer = pulled.layers[-1].digest
+        path = tmp_path / "layout" / "blobs" / "sha256" / layer.split(":")[1]
+        data = bytearray(path.read_bytes())
+        data[0] ^= 0xFF
+        path.write_bytes(bytes(data))
+        with make_client(tmp_path / "victim") as victim:
+            with pytest.raises(olreg.DigestMismatch) as caught:
+                victim.import_(tmp_path / "layout", "local/bad:v1")
+            assert layer[:19] in str(caught.value)
+            assert victim.list() == []

@@ -185,6 +185,15 @@ PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
         status_t,
         [ClientPtr, _str, PROGRESS_CB, _void, CancelPtr, _out(StringListPtr), _E],
     ),
+    "olreg_copy": (
+        status_t,
+        [ClientPtr, _str, _str, PROGRESS_CB, _void, CancelPtr, _out(ManifestPtr), _E],
+    ),
+    "olreg_export": (status_t, [ClientPtr, _str, _str, PROGRESS_CB, _void, CancelPtr, _E]),
+    "olreg_import": (
+        status_t,
+        [ClientPtr, _str, _str, _str, PROGRESS_CB, _void, CancelPtr, _out(ManifestPtr), _E],
+    ),
     "olreg_error_status": (status_t, [ErrorPtr]),
     "olreg_error_message": (_str, [ErrorPtr]),
     "olreg_error_http_status": (_u16, [ErrorPtr]),

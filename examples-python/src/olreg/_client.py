@@ -733,6 +733,76 @@ class Client:
             cancel,
         )
 
+    def copy(
+        self,
+        src: str,
+        dst: str,
+        progress: Optional[ProgressCallback] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> Manifest:
+        """Copies the model ``src`` from its registry to ``dst`` without
+        touching the store: blobs stream through and are checked against
+        their digests; blobs ``dst`` has are skipped (mounted on the same
+        registry); the manifest's exact bytes are put last."""
+        c_src = _text(src, "src", Status.INVALID_NAME)
+        c_dst = _text(dst, "dst", Status.INVALID_NAME)
+        out = c.ManifestPtr()
+        lib = self._lib
+        return self._run(
+            lambda client, cb, token, err: lib.olreg_copy(
+                client, c_src, c_dst, cb, None, token, ctypes.byref(out), err),
+            lambda: Manifest._take(lib, out),
+            progress,
+            cancel,
+        )
+
+    def export(
+        self,
+        name: str,
+        dest: PathLike,
+        progress: Optional[ProgressCallback] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> None:
+        """Writes the local model ``name`` as an OCI image layout at ``dest``:
+        a directory, or a tar archive when it ends in ``.tar`` (added to if
+        it exists). The index entry is named by the tag."""
+        c_name = _text(name, "name", Status.INVALID_NAME)
+        c_dest = _path(dest, "dest")
+        lib = self._lib
+        self._run(
+            lambda client, cb, token, err: lib.olreg_export(
+                client, c_name, c_dest, cb, None, token, err),
+            lambda: None,
+            progress,
+            cancel,
+        )
+
+    def import_(
+        self,
+        src: PathLike,
+        name: str,
+        ref: Optional[str] = None,
+        progress: Optional[ProgressCallback] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> Manifest:
+        """Reads an image from the OCI image layout ``src`` (directory or
+        ``.tar``) into the store as ``name``. ``ref`` picks the index entry
+        (its tag or full name) when the layout holds several; without it
+        such a layout raises :class:`InvalidArgument` listing them. A damaged
+        layout raises (DigestMismatch, SizeMismatch, …) and changes nothing."""
+        c_src = _path(src, "src")
+        c_name = _text(name, "name", Status.INVALID_NAME)
+        c_ref = None if ref is None else _text(ref, "ref")
+        out = c.ManifestPtr()
+        lib = self._lib
+        return self._run(
+            lambda client, cb, token, err: lib.olreg_import(
+                client, c_src, c_name, c_ref, cb, None, token, ctypes.byref(out), err),
+            lambda: Manifest._take(lib, out),
+            progress,
+            cancel,
+        )
+
 
 def _uint(value: Optional[int], bits: int, what: str) -> int:
     """Checks that ``value`` fits a C unsigned integer of ``bits`` bits;
