@@ -37,6 +37,8 @@ export OLREG_LIB_DIR     := $(STAGE)/lib
 export OLREG_INCLUDE_DIR := $(STAGE)/include
 export OLREG_TESTREG     := $(CURDIR)/$(RELEASE)/olreg-testreg
 export OLREG_CLI         := $(CURDIR)/examples-c/olreg
+# Where scripts/deps.sh builds oras and crane for the layout tests.
+export OLREG_TOOLS_DIR   ?= $(HOME)/.cache/olreg/tools
 
 # $(call configure,TEMPLATE,OUT,PREFIX,LIBDIR,INCDIR,CMAKEDIR): fills in an .in
 # file; the CMake package's paths are relative to its own directory.
@@ -106,7 +108,8 @@ clean:
 	rm -rf $(STAGE)
 	$(MAKE) -C examples-c clean
 
-# Packages the demo and the tests need (docker-registry, pkg-config, pytest).
+# Packages the demo and the tests need (docker-registry, pkg-config, pytest;
+# oras and crane, built once into $(OLREG_TOOLS_DIR)).
 deps:
 	scripts/deps.sh
 
