@@ -24,6 +24,10 @@ pub struct Options {
     pub port: u16,
     /// Blob store port; 0 picks a free one.
     pub blob_store_port: u16,
+    /// Upload sessions keep the bytes of a `PATCH` whose body broke off, as
+    /// registries that stream chunks straight to storage do: the session's
+    /// progress then ends inside the chunk the client was sending.
+    pub keep_broken_chunks: bool,
 }
 
 impl Options {
@@ -54,6 +58,12 @@ impl Options {
     /// Fixes the registry port (0 = any free port).
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
+        self
+    }
+
+    /// Upload sessions keep what a broken `PATCH` delivered.
+    pub fn keep_broken_chunks(mut self, on: bool) -> Self {
+        self.keep_broken_chunks = on;
         self
     }
 

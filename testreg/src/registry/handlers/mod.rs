@@ -151,7 +151,18 @@ pub(crate) async fn dispatch(
 }
 
 /// Reads a whole request body into memory.
-pub(crate) async fn read_body(parts: &Parts, mut body: Incoming) -> Result<Bytes, String> {
+pub(crate) async fn read_body(parts: &Parts, body: Incoming) -> Result<Bytes, String> {
+    match read_body_keeping(parts, body).await {
+        (data, None) => Ok(data),
+        (_, Some(why)) => Err(why),
+    }
+}
+
+/// Reads a request body; when it breaks off, what arrived before and why.
+pub(crate) async fn read_body_keeping(
+    parts: &Parts,
+    mut body: Incoming,
+) -> (Bytes, Option<String>) {
     let hint = parts
         .headers
         .get(CONTENT_LENGTH)
@@ -162,12 +173,20 @@ pub(crate) async fn read_body(parts: &Parts, mut body: Incoming) -> Result<Bytes
         .min(1 << 30);
     let mut data = BytesMut::with_capacity(hint);
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| format!("reading the request body: {e}"))?;
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => {
+                return (
+                    data.freeze(),
+                    Some(format!("reading the request body: {e}")),
+                )
+            }
+        };
         if let Ok(chunk) = frame.into_data() {
             data.extend_from_slice(&chunk);
         }
     }
-    Ok(data.freeze())
+    (data.freeze(), None)
 }
 
 /// Reads and discards a request body (errors ignored: the response is

@@ -13,7 +13,7 @@ use hyper::Method;
 use sha2::Digest;
 
 use super::uploads::digest_invalid;
-use super::{query_param, read_body};
+use super::{query_param, read_body_keeping};
 use crate::registry::digest::{finish, parse_digest, random_hex};
 use crate::registry::respond::{self, set_header, set_named, Resp};
 use crate::registry::state::{lock, Session, State};
@@ -28,10 +28,13 @@ pub(super) async fn write(
     body: Incoming,
 ) -> Resp {
     // Read first so that every answer leaves the connection reusable.
-    let chunk = match read_body(parts, body).await {
-        Ok(chunk) => chunk,
-        Err(why) => {
-            return respond::oci_error(400, "BLOB_UPLOAD_INVALID", &why, serde_json::Value::Null)
+    let chunk = match read_body_keeping(parts, body).await {
+        (chunk, None) => chunk,
+        (partial, Some(why)) => {
+            if state.opts.keep_broken_chunks && parts.method == Method::PATCH {
+                keep_partial(state, parts, repo, id, &partial);
+            }
+            return respond::oci_error(400, "BLOB_UPLOAD_INVALID", &why, serde_json::Value::Null);
         }
     };
     let finishing = parts.method == Method::PUT;
@@ -142,6 +145,25 @@ pub(super) fn cancel(state: &State, parts: &Parts, repo: &str, id: &str) -> Resp
 }
 
 /// The session `id` of `repo`, if the request carries its current `_state`.
+/// Appends what a broken `PATCH` delivered to its session, if the chunk
+/// started at the session's offset (a later `GET` reports the new offset).
+fn keep_partial(state: &Arc<State>, parts: &Parts, repo: &str, id: &str, partial: &[u8]) {
+    let mut sessions = lock(&state.sessions);
+    let Ok(session) = find(&mut sessions, parts, repo, id) else {
+        return;
+    };
+    let start = parts
+        .headers
+        .get(CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_content_range)
+        .map(|(start, _)| start);
+    if start.is_none_or(|start| start == session.data.len() as u64) {
+        session.hasher.update(partial);
+        session.data.extend_from_slice(partial);
+    }
+}
+
 fn find<'a>(
     sessions: &'a mut std::collections::HashMap<String, Session>,
     parts: &Parts,
