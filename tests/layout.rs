@@ -507,7 +507,8 @@ fn import_fails(f: &Fixture, tar: &[u8]) -> olreg::Error {
 fn hostile_tar_entries_are_refused_before_anything_is_read() {
     let f = fixture("library/hostile:v1", &[3000, 20], 68);
     let files = valid_files(&f);
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut Vec<u8>)>, &str)> = vec![
+    type AddEntry = Box<dyn FnOnce(&mut Vec<u8>)>;
+    let cases: Vec<(&str, AddEntry, &str)> = vec![
         (
             "symlink",
             Box::new(|t: &mut Vec<u8>| {

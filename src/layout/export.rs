@@ -51,9 +51,9 @@ pub(crate) async fn export(op: Arc<Op>, name: Name, dest: PathBuf) -> Result<Man
             entry,
         };
         if dest.extension().is_some_and(|e| e == "tar") {
-            job.into_tar(&dest)?;
+            job.write_tar(&dest)?;
         } else {
-            job.into_dir(&dest)?;
+            job.write_dir(&dest)?;
         }
         op.log(LogLevel::Info, || {
             format!("{name}: exported to {}", dest.display())
@@ -75,7 +75,7 @@ struct Export<'a> {
 impl Export<'_> {
     /// Into a directory: blobs first, each by an atomic rename, then
     /// `oci-layout`, then `index.json`.
-    fn into_dir(&self, dest: &Path) -> Result<()> {
+    fn write_dir(&self, dest: &Path) -> Result<()> {
         let index = match fs::symlink_metadata(dest) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 fsutil::create_dir_all(dest)?;
@@ -185,7 +185,7 @@ impl Export<'_> {
     /// Into a tar archive: a new archive beside `dest` holding the old one's
     /// blobs, this model's, `oci-layout` and the merged `index.json`,
     /// renamed over `dest` once complete.
-    fn into_tar(&self, dest: &Path) -> Result<()> {
+    fn write_tar(&self, dest: &Path) -> Result<()> {
         let old = match fs::symlink_metadata(dest) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(Error::io("inspect", dest, e)),
