@@ -467,6 +467,19 @@ impl Client {
         Name::parse(name, &self.settings.mask)
     }
 
+    /// Parses a name that must be a tag, not `@digest` (`what` says whose,
+    /// for the error).
+    fn parse_tagged(&self, name: &str, what: &str) -> Result<Name> {
+        let parsed = self.parse_name(name)?;
+        if parsed.digest().is_some() {
+            return Err(Error::invalid_name(
+                name,
+                format!("{what} is named by a tag, not @digest"),
+            ));
+        }
+        Ok(parsed)
+    }
+
     /// Downloads `name`'s manifest and every blob it needs into the store.
     pub fn pull(&self, name: &str, watch: Watch<'_>) -> Result<Manifest> {
         let name = self.parse_name(name)?;
@@ -507,13 +520,7 @@ impl Client {
     /// unchanged, and only after every blob is in place.
     pub fn copy(&self, src: &str, dst: &str, watch: Watch<'_>) -> Result<Manifest> {
         let source = self.parse_name(src)?;
-        let target = self.parse_name(dst)?;
-        if target.digest().is_some() {
-            return Err(Error::invalid_name(
-                dst,
-                "a copy's destination needs a tag, not @digest",
-            ));
-        }
+        let target = self.parse_tagged(dst, "a copy's destination")?;
         self.run(watch, move |op| copy::copy(op, source, target))
     }
 
@@ -521,13 +528,7 @@ impl Client {
     /// directory, or a tar archive when the name ends in `.tar`), adding to
     /// the layout when it exists. Its index entry is named by the tag.
     pub fn export(&self, name: &str, dest: impl AsRef<Path>, watch: Watch<'_>) -> Result<Manifest> {
-        let name = self.parse_name(name)?;
-        if name.digest().is_some() {
-            return Err(Error::invalid_name(
-                &name.to_string(),
-                "export a model by its name, without @digest",
-            ));
-        }
+        let name = self.parse_tagged(name, "an exported model")?;
         let dest = dest.as_ref().to_owned();
         self.run(watch, move |op| layout::export(op, name, dest))
     }
@@ -542,13 +543,7 @@ impl Client {
         reference: Option<&str>,
         watch: Watch<'_>,
     ) -> Result<Manifest> {
-        let name = self.parse_name(name)?;
-        if name.digest().is_some() {
-            return Err(Error::invalid_name(
-                &name.to_string(),
-                "import under a name with a tag, not @digest",
-            ));
-        }
+        let name = self.parse_tagged(name, "an imported model")?;
         let src = src.as_ref().to_owned();
         let reference = reference.map(str::to_owned);
         self.run(watch, move |op| layout::import(op, src, name, reference))

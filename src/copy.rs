@@ -58,10 +58,7 @@ pub(crate) async fn copy(op: Arc<Op>, source: Name, target: Name) -> Result<Mani
             }
         )
     });
-    op.reporter.resolved(&blobs);
-    for i in 0..blobs.len() {
-        op.reporter.blob(i, ProgressEvent::Queued, None);
-    }
+    op.reporter.resolved_with(&blobs, &[]);
 
     // Each upload holds two connections (source and destination): half the
     // streams keeps the connections, and so memory, where a pull has them.

@@ -164,6 +164,20 @@ impl Reporter {
         self.send(p);
     }
 
+    /// Sends `Resolved`, then `Cached` for each blob already in place
+    /// (`present[i]`; blobs past its end are not) and `Queued` for the others.
+    pub(crate) fn resolved_with(&self, blobs: &[Layer], present: &[bool]) {
+        self.resolved(blobs);
+        for i in 0..blobs.len() {
+            let event = if present.get(i).copied().unwrap_or(false) {
+                ProgressEvent::Cached
+            } else {
+                ProgressEvent::Queued
+            };
+            self.blob(i, event, None);
+        }
+    }
+
     /// Sends a state change of blob `index`.
     pub(crate) fn blob(&self, index: usize, event: ProgressEvent, message: Option<String>) {
         let p = {

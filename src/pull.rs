@@ -93,15 +93,7 @@ pub(crate) async fn pull(op: Arc<Op>, name: Name) -> Result<Manifest> {
             manifest.total_size()
         )
     });
-    op.reporter.resolved(&blobs);
-    for (i, is_present) in present.iter().enumerate() {
-        let event = if *is_present {
-            ProgressEvent::Cached
-        } else {
-            ProgressEvent::Queued
-        };
-        op.reporter.blob(i, event, None);
-    }
+    op.reporter.resolved_with(&blobs, &present);
 
     let session = Arc::new(session);
     let streams = Arc::new(Semaphore::new(op.settings.streams.max(1)));

@@ -48,10 +48,7 @@ pub(crate) async fn push(op: Arc<Op>, target: Name, source: Name) -> Result<Mani
             manifest.total_size()
         )
     });
-    op.reporter.resolved(&blobs);
-    for i in 0..blobs.len() {
-        op.reporter.blob(i, ProgressEvent::Queued, None);
-    }
+    op.reporter.resolved_with(&blobs, &[]);
 
     let streams = Arc::new(Semaphore::new(op.settings.streams.max(1)));
     let mut tasks = JoinSet::new();

@@ -40,6 +40,15 @@ fn copy_collect(
     (r, events)
 }
 
+/// A client that sends blobs over 1 MiB in 1 MiB `PATCH` pieces.
+fn chunked_client(store: &TempStore) -> olreg::Client {
+    builder(store)
+        .chunking(1 << 20, 1 << 20)
+        .upload_chunk_size(1 << 20)
+        .build()
+        .unwrap()
+}
+
 fn count(events: &[Progress], kind: ProgressEvent) -> usize {
     events.iter().filter(|p| p.event == kind).count()
 }
@@ -289,11 +298,7 @@ fn a_failed_upload_piece_resumes_from_the_session_offset() {
             .times(1),
     );
     let store = TempStore::new();
-    let c = builder(&store)
-        .chunking(1 << 20, 1 << 20)
-        .upload_chunk_size(1 << 20)
-        .build()
-        .unwrap();
+    let c = chunked_client(&store);
     c.copy(
         &name_of(&src, &model),
         &format!("http://{}/ns/m:t", dst.host()),
@@ -335,11 +340,7 @@ fn an_upload_session_broken_mid_piece_starts_over() {
     );
     let dist = distribution(DistributionAuth::None);
     let store = TempStore::new();
-    let c = builder(&store)
-        .chunking(1 << 20, 1 << 20)
-        .upload_chunk_size(1 << 20)
-        .build()
-        .unwrap();
+    let c = chunked_client(&store);
     let dst = format!("http://{}/ns/m:t", dist.host());
     c.copy(&name_of(&src, &model), &dst, Watch::default())
         .expect("the copy survives the broken source");
@@ -387,11 +388,7 @@ fn a_session_holding_part_of_a_piece_is_resumed_inside_the_piece() {
             .keep_broken_chunks(true),
     );
     let store = TempStore::new();
-    let c = builder(&store)
-        .chunking(1 << 20, 1 << 20)
-        .upload_chunk_size(1 << 20)
-        .build()
-        .unwrap();
+    let c = chunked_client(&store);
     c.copy(
         &name_of(&src, &model),
         &format!("http://{}/ns/m:t", dst.host()),

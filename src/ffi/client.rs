@@ -122,10 +122,7 @@ pub unsafe extern "C" fn olreg_pull(
         let client = unsafe { client_ref(client)? };
         let name = unsafe { arg(name, "name")? };
         let pulled = unsafe { with_watch(cb, user_data, cancel, |w| client.pull(name, w))? };
-        if !manifest.is_null() {
-            // SAFETY: checked non-NULL.
-            unsafe { *manifest = olreg_manifest::boxed(pulled) };
-        }
+        unsafe { olreg_manifest::give(manifest, pulled) };
         Ok(())
     })
 }

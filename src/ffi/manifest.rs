@@ -15,6 +15,18 @@ pub struct olreg_manifest {
 }
 
 impl olreg_manifest {
+    /// Hands `manifest` to the caller through `out`, an optional
+    /// out-parameter (NULL: the caller does not want it).
+    ///
+    /// # Safety
+    /// `out` is NULL or valid for a write.
+    pub(crate) unsafe fn give(out: *mut *mut olreg_manifest, manifest: Manifest) {
+        if !out.is_null() {
+            // SAFETY: checked non-NULL; valid per the caller.
+            unsafe { *out = olreg_manifest::boxed(manifest) };
+        }
+    }
+
     pub(crate) fn boxed(manifest: Manifest) -> *mut olreg_manifest {
         let digest = c_text(&manifest.digest().to_string());
         let layers = manifest

@@ -49,10 +49,7 @@ pub unsafe extern "C" fn olreg_copy(
         let src = unsafe { arg(src, "src")? };
         let dst = unsafe { arg(dst, "dst")? };
         let copied = unsafe { with_watch(cb, user_data, cancel, |w| client.copy(src, dst, w))? };
-        if !manifest.is_null() {
-            // SAFETY: checked non-NULL.
-            unsafe { *manifest = olreg_manifest::boxed(copied) };
-        }
+        unsafe { olreg_manifest::give(manifest, copied) };
         Ok(())
     })
 }
@@ -141,10 +138,7 @@ pub unsafe extern "C" fn olreg_import(
                 client.import(src, name, reference, w)
             })?
         };
-        if !manifest.is_null() {
-            // SAFETY: checked non-NULL.
-            unsafe { *manifest = olreg_manifest::boxed(imported) };
-        }
+        unsafe { olreg_manifest::give(manifest, imported) };
         Ok(())
     })
 }

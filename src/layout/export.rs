@@ -7,9 +7,8 @@
 //! a tar is written whole to a temporary file beside it and renamed over the
 //! old one. Either way a reader sees the old layout or the new one.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -33,10 +32,7 @@ pub(crate) async fn export(op: Arc<Op>, name: Name, dest: PathBuf) -> Result<Man
         let digests: Vec<Digest> = manifest.blobs().iter().map(|l| l.digest).collect();
         let _pin = op.store.pin(&digests)?;
         let blobs = manifest.blobs();
-        op.reporter.resolved(&blobs);
-        for i in 0..blobs.len() {
-            op.reporter.blob(i, ProgressEvent::Queued, None);
-        }
+        op.reporter.resolved_with(&blobs, &[]);
         let entry = Entry {
             media_type: manifest.media_type().to_owned(),
             digest: manifest.digest(),
@@ -129,7 +125,6 @@ impl Export<'_> {
                 self.reader(bytes, manifest_digest, None),
             )?;
         }
-        fsutil::sync_dir(&blob_dir)?;
         if src.member("oci-layout")?.is_none() {
             fsutil::atomic_write(dest, &dest.join("oci-layout"), &index::layout_file())?;
         }
@@ -204,21 +199,15 @@ impl Export<'_> {
         index.add(self.entry.clone());
 
         let parent = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-            _ => PathBuf::from("."),
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
         };
         let file_name = dest
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let tmp = parent.join(format!(".{file_name}.{}.tmp", fsutil::random_token()));
-        let result = (|| {
-            let file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o644)
-                .open(&tmp)
-                .map_err(|e| Error::io("create", &tmp, e))?;
+        fsutil::write_durably(&tmp, dest, |file| {
             let mut tar = tar::Builder::new(io::BufWriter::with_capacity(COPY_BUFFER, file));
             let io_err = |e: io::Error| self.io_or_cancel("write", &tmp, e);
             append(&mut tar, "oci-layout", &index::layout_file()[..]).map_err(io_err)?;
@@ -248,17 +237,11 @@ impl Export<'_> {
             append_sized(&mut tar, &blob_path(&digest), self.entry.size, &mut reader)
                 .map_err(io_err)?;
             let writer = tar.into_inner().map_err(io_err)?;
-            let file = writer
+            writer
                 .into_inner()
-                .map_err(|e| Error::io("write", &tmp, e.into_error()))?;
-            file.sync_all().map_err(|e| Error::io("sync", &tmp, e))?;
-            fs::rename(&tmp, dest).map_err(|e| Error::io("rename into place", dest, e))?;
-            fsutil::sync_dir(&parent)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+                .map(drop)
+                .map_err(|e| Error::io("write", &tmp, e.into_error()))
+        })
     }
 
     /// Copies the old archive's blobs that this model does not bring.
@@ -344,7 +327,7 @@ fn existing_index(dest: &Path) -> Result<Index> {
 }
 
 /// Writes a blob into `blob_dir` under its digest: a hidden temporary file,
-/// synced, checked, then renamed.
+/// checked, synced, then renamed.
 fn write_blob_file<R: Read>(
     blob_dir: &Path,
     digest: Digest,
@@ -352,32 +335,11 @@ fn write_blob_file<R: Read>(
 ) -> Result<()> {
     let dest = blob_dir.join(digest.hex());
     let tmp = blob_dir.join(format!(".{}.{}.tmp", digest.hex(), fsutil::random_token()));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&tmp)
-            .map_err(|e| Error::io("create", &tmp, e))?;
-        let mut buf = vec![0u8; COPY_BUFFER];
-        loop {
-            let n = reader
-                .read(&mut buf)
-                .map_err(|e| reader.error("read", &tmp, e))?;
-            if n == 0 {
-                break;
-            }
-            file.write_all(&buf[..n])
-                .map_err(|e| Error::io("write", &tmp, e))?;
-        }
-        reader.check()?;
-        file.sync_all().map_err(|e| Error::io("sync", &tmp, e))?;
-        fs::rename(&tmp, &dest).map_err(|e| Error::io("rename into place", &dest, e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    fsutil::write_durably(&tmp, &dest, |file| {
+        io::copy(&mut reader, file)
+            .map(drop)
+            .map_err(|e| reader.error("write", &tmp, e))
+    })
 }
 
 /// Pieces read and written at a time.

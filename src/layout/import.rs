@@ -103,15 +103,7 @@ fn import_blocking(
     }
     crate::pull::check_space(op, &blobs, &present)?;
 
-    op.reporter.resolved(&blobs);
-    for (i, p) in present.iter().enumerate() {
-        let event = if *p {
-            ProgressEvent::Cached
-        } else {
-            ProgressEvent::Queued
-        };
-        op.reporter.blob(i, event, None);
-    }
+    op.reporter.resolved_with(&blobs, &present);
 
     // Copy and hash every missing blob; keep the verified ones unfinished.
     let missing = blobs.iter().enumerate().filter(|(i, _)| !present[*i]);

@@ -34,24 +34,38 @@ pub(crate) fn random_token() -> String {
 /// directory synced. Readers see the old content or the new, never a mix.
 pub(crate) fn atomic_write(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = tmp_dir.join(format!("{}.tmp", random_token()));
+    write_durably(&tmp, dest, |file| {
+        file.write_all(bytes)
+            .map_err(|e| Error::io("write", &tmp, e))
+    })
+}
+
+/// Creates `tmp` (which must not exist), lets `write` fill it, syncs it,
+/// renames it over `dest` and syncs the directory; on any failure `tmp` is
+/// removed and `dest` is untouched.
+pub(crate) fn write_durably(
+    tmp: &Path,
+    dest: &Path,
+    write: impl FnOnce(&mut File) -> Result<()>,
+) -> Result<()> {
     let result = (|| {
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o644)
-            .open(&tmp)
-            .map_err(|e| Error::io("create", &tmp, e))?;
-        file.write_all(bytes)
-            .map_err(|e| Error::io("write", &tmp, e))?;
-        file.sync_all().map_err(|e| Error::io("sync", &tmp, e))?;
-        fs::rename(&tmp, dest).map_err(|e| Error::io("rename into place", dest, e))?;
-        if let Some(dir) = dest.parent() {
-            sync_dir(dir)?;
+            .open(tmp)
+            .map_err(|e| Error::io("create", tmp, e))?;
+        write(&mut file)?;
+        file.sync_all().map_err(|e| Error::io("sync", tmp, e))?;
+        fs::rename(tmp, dest).map_err(|e| Error::io("rename into place", dest, e))?;
+        match dest.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
+            // A bare file name lives in the working directory.
+            _ => sync_dir(Path::new(".")),
         }
-        Ok(())
     })();
     if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+        let _ = fs::remove_file(tmp);
     }
     result
 }
