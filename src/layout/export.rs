@@ -72,7 +72,9 @@ impl Export<'_> {
     /// Into a directory: blobs first, each by an atomic rename, then
     /// `oci-layout`, then `index.json`.
     fn write_dir(&self, dest: &Path) -> Result<()> {
-        let index = match fs::symlink_metadata(dest) {
+        // The destination itself may be a link the user made; what is
+        // below it is checked without following links.
+        let index = match fs::metadata(dest) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 fsutil::create_dir_all(dest)?;
                 Index::default()
