@@ -560,7 +560,7 @@ impl Client {
         self.guard()?;
         let name = self.parse_name(name)?;
         self.store
-            .read_manifest(&name)
+            .read_manifest(&name, &self.settings.limits)
             .map_err(|e| e.with_model(&name))
     }
 
@@ -695,8 +695,8 @@ impl Drop for Client {
 async fn verify(op: Arc<Op>, name: Option<Name>) -> Result<Vec<VerifyIssue>> {
     let store = op.store.clone();
     let targets = {
-        let name = name.clone();
-        blocking(move || store.verify_targets(name.as_ref())).await
+        let (name, limits) = (name.clone(), op.settings.limits);
+        blocking(move || store.verify_targets(name.as_ref(), &limits)).await
     };
     let targets = match (targets, &name) {
         (Err(e), Some(n)) => return Err(e.with_model(n)),

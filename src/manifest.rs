@@ -3,8 +3,9 @@
 //! A manifest is kept byte for byte (its digest is the digest of those
 //! bytes), and parsed only to learn its blobs. Parsing is strict about what
 //! could hurt: every digest must be a sha256 digest, sizes must be
-//! non-negative and under a cap, the layer count and the body are bounded,
-//! and a layer may not be `null`. Anything else in the JSON is left alone.
+//! non-negative and under a cap, one digest may not be listed with two
+//! sizes, the layer count and the body are bounded, and a layer may not be
+//! `null`. Anything else in the JSON is left alone.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -73,11 +74,7 @@ impl Manifest {
     /// Parses and checks `bytes` against `limits`.
     pub fn parse(bytes: Vec<u8>, limits: &Limits) -> Result<Manifest> {
         if bytes.len() > limits.max_manifest_bytes {
-            return Err(Error::invalid_manifest(format!(
-                "{} bytes, over the {} byte limit",
-                bytes.len(),
-                limits.max_manifest_bytes
-            )));
+            return Err(Manifest::too_large(bytes.len() as u64, limits));
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(Error::invalid_manifest("empty body"));
@@ -132,6 +129,7 @@ impl Manifest {
             .enumerate()
             .map(|(i, v)| parse_layer(v, &format!("layer {i}"), limits))
             .collect::<Result<Vec<_>>>()?;
+        check_sizes_agree(config.iter().chain(&layers))?;
         let digest = Digest::of(&bytes);
         Ok(Manifest {
             bytes,
@@ -140,6 +138,14 @@ impl Manifest {
             config,
             layers,
         })
+    }
+
+    /// The error for a manifest of `len` bytes, over the limit.
+    pub(crate) fn too_large(len: u64, limits: &Limits) -> Error {
+        Error::invalid_manifest(format!(
+            "{len} bytes, over the {} byte limit",
+            limits.max_manifest_bytes
+        ))
     }
 
     /// The exact bytes, as received or as stored.
@@ -234,6 +240,25 @@ fn parse_layer(v: &Value, what: &str, limits: &Limits) -> Result<Layer> {
     })
 }
 
+/// A digest names one content, so it has one size: a manifest that lists a
+/// digest twice with two sizes is refused (which size would be fetched,
+/// checked and reported would otherwise depend on the order of the list).
+fn check_sizes_agree<'a>(blobs: impl Iterator<Item = &'a Layer>) -> Result<()> {
+    let mut seen: std::collections::HashMap<Digest, u64> = std::collections::HashMap::new();
+    for blob in blobs {
+        match seen.insert(blob.digest, blob.size) {
+            Some(size) if size != blob.size => {
+                return Err(Error::invalid_manifest(format!(
+                    "{} is listed with two sizes, {size} and {} bytes",
+                    blob.digest, blob.size
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -291,6 +316,25 @@ mod tests {
             d(1)
         );
         assert_eq!(parse(&text).unwrap().blobs().len(), 2);
+    }
+
+    #[test]
+    fn one_digest_with_two_sizes_is_refused() {
+        let cases = [
+            format!(
+                r#"{{"layers":[{{"digest":"{0}","size":1}},{{"digest":"{0}","size":2}}]}}"#,
+                d(0)
+            ),
+            format!(
+                r#"{{"config":{{"digest":"{0}","size":5}},"layers":[{{"digest":"{0}","size":1}}]}}"#,
+                d(0)
+            ),
+        ];
+        for text in cases {
+            let err = parse(&text).unwrap_err();
+            assert_eq!(err.status(), Status::InvalidManifest);
+            assert!(err.to_string().contains("listed with two sizes"), "{err}");
+        }
     }
 
     #[test]

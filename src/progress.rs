@@ -189,6 +189,11 @@ impl Reporter {
                         l.finished = true;
                     }
                     ProgressEvent::Failed => l.finished = false,
+                    // Queued again: a blob that vanished is fetched anew.
+                    ProgressEvent::Queued => {
+                        l.completed = 0;
+                        l.finished = false;
+                    }
                     _ => {}
                 }
                 l.dirty = false;

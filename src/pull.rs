@@ -5,7 +5,10 @@
 //!
 //! Every byte goes through a [`Partial`], so whatever stops a pull (cancel,
 //! error, kill -9) leaves ranges that the next pull resumes from, and no blob
-//! reaches its final name before its hash is checked.
+//! reaches its final name before its hash is checked. Finished blobs wait in
+//! the store's staging area, out of sight of Ollama's pruning, until the
+//! whole model is there; then they go into `blobs/` and the manifest is
+//! linked at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,7 +82,7 @@ pub(crate) async fn pull(op: Arc<Op>, name: Name) -> Result<Manifest> {
 
     let present: Vec<bool> = blobs
         .iter()
-        .map(|l| op.store.has_blob(&l.digest, l.size))
+        .map(|l| op.store.blob_ready(&l.digest, l.size))
         .collect();
     check_space(&op, &blobs, &present).map_err(|e| e.with_model(&name))?;
 
@@ -95,51 +98,108 @@ pub(crate) async fn pull(op: Arc<Op>, name: Name) -> Result<Manifest> {
     });
     op.reporter.resolved_with(&blobs, &present);
 
-    let session = Arc::new(session);
-    let streams = Arc::new(Semaphore::new(op.settings.streams.max(1)));
-    // Blobs in progress at once: each holds an open partial file and a
-    // hashing thread. Twice the streams, so that blobs being prepared or
-    // synced do not leave a stream idle.
-    let active = Arc::new(Semaphore::new(2 * op.settings.streams.max(1)));
-    let mut tasks = JoinSet::new();
-    for (i, layer) in blobs.iter().enumerate().filter(|(i, _)| !present[*i]) {
-        let job = Arc::new(BlobJob {
-            op: op.clone(),
-            session: session.clone(),
-            streams: streams.clone(),
-            active: active.clone(),
-            index: i,
-            layer: layer.clone(),
-        });
-        tasks.spawn(job.run());
-    }
-    join_all(&mut tasks, Some(&stop))
-        .await
-        .map_err(|e| e.with_model(&name))?;
-    if op.cancel.is_cancelled() {
-        return Err(Error::cancelled().with_model(&name));
-    }
-
-    // Invariant 2: the manifest is linked only once every blob is in place.
-    let store = op.store.clone();
-    let link_name = name.without_digest();
-    let linked = manifest.clone();
-    blocking(move || {
-        for layer in linked.blobs() {
-            if !store.has_blob(&layer.digest, layer.size) {
-                return Err(
-                    Error::not_found("a blob that was just downloaded").with_blob(layer.digest)
-                );
-            }
+    let fetcher = Fetcher {
+        op: op.clone(),
+        session: Arc::new(session),
+        streams: Arc::new(Semaphore::new(op.settings.streams.max(1))),
+        // Blobs in progress at once: each holds an open partial file and a
+        // hashing thread. Twice the streams, so that blobs being prepared or
+        // synced do not leave a stream idle.
+        active: Arc::new(Semaphore::new(2 * op.settings.streams.max(1))),
+    };
+    let mut wanted: Vec<usize> = (0..blobs.len()).filter(|i| !present[*i]).collect();
+    let mut vanished_rounds = 0;
+    loop {
+        fetcher
+            .fetch(&blobs, &wanted, &stop)
+            .await
+            .map_err(|e| e.with_model(&name))?;
+        if op.cancel.is_cancelled() {
+            return Err(Error::cancelled().with_model(&name));
         }
-        store.link_manifest(&link_name, &linked)
-    })
-    .await
-    .map_err(|e| e.with_model(&name))?;
+        // Invariant 2: the manifest is linked only once every blob is in
+        // place. Blobs another program deleted meanwhile are put back from
+        // their staged copies, or fetched again.
+        let store = op.store.clone();
+        let link_name = name.without_digest();
+        let linked = manifest.clone();
+        let missing = blocking(move || store.link_pulled(&link_name, &linked))
+            .await
+            .map_err(|e| e.with_model(&name))?;
+        let Some(&first) = missing.first() else {
+            break;
+        };
+        vanished_rounds += 1;
+        if vanished_rounds > MAX_VANISHED_ROUNDS {
+            return Err(keeps_vanishing(first, vanished_rounds).with_model(&name));
+        }
+        op.log(LogLevel::Warn, || {
+            format!(
+                "{name}: {} blob(s) disappeared from the store before the model was linked \
+                 (another program deleting unreferenced blobs?); putting them back",
+                missing.len()
+            )
+        });
+        wanted = (0..blobs.len())
+            .filter(|i| missing.contains(&blobs[*i].digest))
+            .collect();
+        for &i in &wanted {
+            op.reporter.blob(i, ProgressEvent::Queued, None);
+        }
+    }
     drop(pin);
     op.log(LogLevel::Info, || format!("{name}: linked"));
     op.reporter.operation(ProgressEvent::Finished);
     Ok(manifest)
+}
+
+/// How often a pull puts back (from its staged copies, else by fetching
+/// them again) blobs that vanished before its manifest was linked, before it
+/// gives up.
+const MAX_VANISHED_ROUNDS: u32 = 10;
+
+/// The error for a pull whose blobs keep being deleted under it.
+fn keeps_vanishing(digest: Digest, rounds: u32) -> Error {
+    Error::not_found(format!(
+        "the blob in blobs/ after {rounds} attempts to link the model (another program keeps \
+         deleting it; OLLAMA_NOPRUNE=1 stops Ollama's pruning)"
+    ))
+    .with_blob(digest)
+}
+
+/// Fetches blobs of one pull into `.olreg/staged/`, sharing its streams.
+struct Fetcher {
+    op: Arc<Op>,
+    session: Arc<Session>,
+    /// Parallel requests of the whole pull.
+    streams: Arc<Semaphore>,
+    /// Blobs in progress of the whole pull.
+    active: Arc<Semaphore>,
+}
+
+impl Fetcher {
+    /// Fetches `blobs[i]` for each `i` of `wanted`, in parallel; the first
+    /// failure stops the rest through `stop`.
+    async fn fetch(
+        &self,
+        blobs: &[Layer],
+        wanted: &[usize],
+        stop: &CancellationToken,
+    ) -> Result<()> {
+        let mut tasks = JoinSet::new();
+        for &i in wanted {
+            let job = Arc::new(BlobJob {
+                op: self.op.clone(),
+                session: self.session.clone(),
+                streams: self.streams.clone(),
+                active: self.active.clone(),
+                index: i,
+                layer: blobs[i].clone(),
+            });
+            tasks.spawn(job.run());
+        }
+        join_all(&mut tasks, Some(stop)).await
+    }
 }
 
 /// Fails early, with how much is needed, when the store's file system cannot
@@ -205,7 +265,7 @@ impl BlobJob {
         let mut waiting = false;
         let mut restarted = false;
         loop {
-            if store.has_blob(&digest, size) {
+            if store.blob_ready(&digest, size) {
                 self.op
                     .reporter
                     .blob(self.index, ProgressEvent::Cached, None);
@@ -221,7 +281,7 @@ impl BlobJob {
                 self.session.sleep(WAIT_POLL).await?;
                 continue;
             };
-            if store.has_blob(&digest, size) {
+            if store.blob_ready(&digest, size) {
                 continue;
             }
             let owned_store = store.clone();
@@ -320,8 +380,7 @@ impl BlobJob {
                 message: "the partial download is still shared after its transfer ended".into(),
             })
         })?;
-        let store = self.op.store.clone();
-        blocking(move || partial.finish(&store, actual)).await?;
+        blocking(move || partial.finish(actual)).await?;
         self.op.reporter.blob(self.index, ProgressEvent::Done, None);
         Ok(())
     }

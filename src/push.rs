@@ -61,7 +61,8 @@ pub(crate) async fn push(op: Arc<Op>, target: Name, source: Name) -> Result<Mani
             layer: layer.clone(),
             mount_from: mounts.get(&layer.digest).cloned().unwrap_or_default(),
             source: Arc::new(StoreBlob {
-                path: op.store.blob_path(&layer.digest),
+                store: op.store.clone(),
+                digest: layer.digest,
             }),
         };
         tasks.spawn(async move { job.run().await });
@@ -87,7 +88,7 @@ pub(crate) fn check_local(
 ) -> Result<Manifest> {
     let manifest = store.load_manifest(source, limits)?;
     for layer in manifest.blobs() {
-        match store.blob_size(&layer.digest) {
+        match store.checked_blob_size(&layer.digest)? {
             None => {
                 return Err(
                     Error::not_found(format!("blob {} of the local model", layer.digest))
@@ -115,16 +116,16 @@ fn mount_sources(store: &Store, target: &Name, digests: &[Digest]) -> HashMap<Di
         return out;
     };
     let limits = crate::manifest::Limits::default();
-    for (name, path) in models {
+    for (name, parts) in models {
         let other_repo = name.repository();
         if !name.host().eq_ignore_ascii_case(target.host())
             || other_repo.eq_ignore_ascii_case(&target.repository())
         {
             continue;
         }
-        let Ok(manifest) = std::fs::read(&path)
-            .map_err(drop)
-            .and_then(|b| Manifest::parse(b, &limits).map_err(drop))
+        let Ok(manifest) = store
+            .read_stored_manifest(&parts, &limits)
+            .and_then(|b| Manifest::parse(b, &limits))
         else {
             continue;
         };
@@ -164,15 +165,18 @@ pub(crate) trait BlobSource: Send + Sync {
     }
 }
 
-/// A blob of the local store.
+/// A blob of the local store, opened afresh (never through a link) for each
+/// request that carries it.
 struct StoreBlob {
-    path: std::path::PathBuf,
+    store: Store,
+    digest: Digest,
 }
 
 impl BlobSource for StoreBlob {
     fn body(&self, offset: u64, len: u64, on_sent: Arc<dyn Fn(u64) + Send + Sync>) -> Body {
+        let (store, digest) = (self.store.clone(), self.digest);
         Body::File {
-            path: self.path.clone(),
+            open: Arc::new(move || store.open_blob(&digest).map_err(std::io::Error::other)),
             offset,
             len,
             on_sent: Some(on_sent),

@@ -7,7 +7,7 @@
 //! a tar is written whole to a temporary file beside it and renamed over the
 //! old one. Either way a reader sees the old layout or the new one.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -109,8 +109,7 @@ impl Export<'_> {
                 continue;
             }
             self.op.reporter.blob(i, ProgressEvent::Started, None);
-            let from = File::open(self.op.store.blob_path(&layer.digest))
-                .map_err(|e| Error::io("open", &self.op.store.blob_path(&layer.digest), e))?;
+            let from = self.op.store.open_blob(&layer.digest)?;
             write_blob_file(
                 &blob_dir,
                 layer.digest,
@@ -227,8 +226,7 @@ impl Export<'_> {
             }
             for (i, layer) in self.blobs.iter().enumerate() {
                 self.op.reporter.blob(i, ProgressEvent::Started, None);
-                let path = self.op.store.blob_path(&layer.digest);
-                let from = File::open(&path).map_err(|e| Error::io("open", &path, e))?;
+                let from = self.op.store.open_blob(&layer.digest)?;
                 let mut reader = self.reader(from, layer.digest, Some(i));
                 append_sized(&mut tar, &blob_path(&layer.digest), layer.size, &mut reader)
                     .map_err(io_err)?;

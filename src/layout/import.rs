@@ -5,10 +5,10 @@
 //! (`oci-layout`, `index.json`, the chosen manifest's bytes and digest, each
 //! missing blob's presence and size), so a truncated layout fails before
 //! anything is written. Blobs are then copied into partial files through the
-//! same [`Partial`] a pull uses, hashed as they are written, and moved to
-//! their final names only once every one of them has hashed right; the
-//! manifest is linked last. A layout with one damaged blob therefore adds
-//! nothing to `blobs/` or `manifests/`.
+//! same [`Partial`] a pull uses, hashed as they are written, staged once
+//! every one of them has hashed right, and put in place with the manifest as
+//! a pull's are. A layout with one damaged blob therefore adds nothing to
+//! `blobs/` or `manifests/`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,7 +82,7 @@ fn import_blocking(
     let pin = store.pin(&digests)?;
     let present: Vec<bool> = blobs
         .iter()
-        .map(|l| store.has_blob(&l.digest, l.size))
+        .map(|l| store.blob_ready(&l.digest, l.size))
         .collect();
 
     // Every missing blob is in the layout with its size, before any write.
@@ -131,16 +131,17 @@ fn import_blocking(
         return Err(e);
     }
     for (partial, actual) in verified {
-        partial.finish(store, actual)?;
+        partial.finish(actual)?;
     }
 
     // Invariant 2: the manifest is linked only once every blob is in place.
-    for layer in &blobs {
-        if !store.has_blob(&layer.digest, layer.size) {
-            return Err(Error::not_found("a blob that was just imported").with_blob(layer.digest));
-        }
+    let missing = store.link_pulled(&name.without_digest(), &manifest)?;
+    if let Some(digest) = missing.first() {
+        return Err(Error::not_found(
+            "a blob of the store (another program deleted it during the import; import again)",
+        )
+        .with_blob(*digest));
     }
-    store.link_manifest(&name.without_digest(), &manifest)?;
     drop(pin);
     op.reporter.operation(ProgressEvent::Finished);
     Ok(manifest)
@@ -203,11 +204,11 @@ fn copy_blob(
     let (digest, size) = (layer.digest, layer.size);
     let mut waiting = false;
     let lock = loop {
-        if store.has_blob(&digest, size) {
+        if store.blob_ready(&digest, size) {
             return Ok(None);
         }
         if let Some(lock) = store.try_lock_blob(&digest)? {
-            if store.has_blob(&digest, size) {
+            if store.blob_ready(&digest, size) {
                 return Ok(None);
             }
             break lock;

@@ -5,7 +5,6 @@
 //! backoff — all interruptible by the operation's cancel token.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -41,10 +40,11 @@ pub(crate) enum Access {
 pub(crate) enum Body {
     Empty,
     Bytes(Bytes),
-    /// `len` bytes of a file from `offset`, read as they are sent.
+    /// `len` bytes of a file from `offset`, read as they are sent. `open`
+    /// opens the file afresh for each attempt (the store's safe open);
     /// `on_sent` hears each piece handed to the connection.
     File {
-        path: PathBuf,
+        open: FileOpener,
         offset: u64,
         len: u64,
         on_sent: Option<Arc<dyn Fn(u64) + Send + Sync>>,
@@ -61,6 +61,9 @@ pub(crate) enum Body {
 
 /// The receiving end of a [`Body::Stream`]; an `Err` piece aborts the request.
 pub(crate) type PieceReceiver = tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>;
+
+/// Opens the file a [`Body::File`] is read from.
+pub(crate) type FileOpener = Arc<dyn Fn() -> std::io::Result<std::fs::File> + Send + Sync>;
 
 /// A request to send.
 #[derive(Clone)]
@@ -311,12 +314,12 @@ impl Session {
                 Body::Empty => rb,
                 Body::Bytes(b) => rb.body(b.clone()),
                 Body::File {
-                    path,
+                    open,
                     offset,
                     len,
                     on_sent,
                 } => rb.header(CONTENT_LENGTH, len.to_string()).body(file_body(
-                    path.clone(),
+                    open.clone(),
                     *offset,
                     *len,
                     clock.clone(),
@@ -686,7 +689,7 @@ async fn stall_guard<F: std::future::Future>(
 
 /// A streaming body over part of a file, touching `clock` as it goes.
 fn file_body(
-    path: PathBuf,
+    open: FileOpener,
     offset: u64,
     len: u64,
     clock: Arc<Clock>,
@@ -695,13 +698,13 @@ fn file_body(
     const PIECE: u64 = 1 << 20;
     struct State {
         file: Option<tokio::fs::File>,
-        path: PathBuf,
+        open: FileOpener,
         offset: u64,
         left: u64,
     }
     let state = State {
         file: None,
-        path,
+        open,
         offset,
         left: len,
     };
@@ -714,7 +717,11 @@ fn file_body(
             }
             let result: std::io::Result<Bytes> = async {
                 if st.file.is_none() {
-                    let mut f = tokio::fs::File::open(&st.path).await?;
+                    let open = st.open.clone();
+                    let f = tokio::task::spawn_blocking(move || open())
+                        .await
+                        .map_err(std::io::Error::other)??;
+                    let mut f = tokio::fs::File::from_std(f);
                     f.seek(std::io::SeekFrom::Start(st.offset)).await?;
                     st.file = Some(f);
                 }

@@ -1,14 +1,17 @@
 //! Small file-system primitives the store's invariants rest on: durable
-//! atomic replacement, directory syncs, space queries and pre-allocation.
+//! atomic replacement, positioned I/O, advisory locks, space queries and
+//! pre-allocation. With `dir`, the only home of platform-specific calls in
+//! the store.
 
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
+use super::dir::Dir;
 use crate::error::{Error, Result};
 
 /// A random suffix for temporary file names, unique across processes.
@@ -28,6 +31,64 @@ pub(crate) fn random_token() -> String {
         u64::from_le_bytes(bytes)
     )
 }
+
+/// New contents for a store file, written and synced under a temporary name
+/// in `.olreg/tmp/` (same file system), waiting to be renamed over the final
+/// name. Dropped before [`PendingWrite::commit`], the temporary file goes.
+pub(crate) struct PendingWrite {
+    tmp: Dir,
+    name: String,
+    committed: bool,
+}
+
+impl PendingWrite {
+    /// Writes and syncs `bytes` under a fresh name in `tmp` (the store's
+    /// `.olreg/tmp/`).
+    pub(crate) fn new(tmp: Dir, bytes: &[u8]) -> Result<PendingWrite> {
+        let pending = PendingWrite {
+            tmp,
+            name: format!("{}.tmp", random_token()),
+            committed: false,
+        };
+        let path = pending.tmp.join(&pending.name);
+        let mut file = pending.tmp.create_new(&pending.name)?;
+        file.write_all(bytes)
+            .map_err(|e| Error::io("write", &path, e))?;
+        file.sync_all().map_err(|e| Error::io("sync", &path, e))?;
+        Ok(pending)
+    }
+
+    /// Renames the file to `name` in `dir` and makes that durable. Readers
+    /// see the old content or the new, never a mix.
+    pub(crate) fn commit(mut self, dir: &Dir, name: &str) -> Result<()> {
+        if !self.tmp.rename(&self.name, dir, name)? {
+            return Err(Error::io(
+                "rename into place",
+                &dir.join(name),
+                io::Error::from(io::ErrorKind::NotFound),
+            ));
+        }
+        self.committed = true;
+        dir.sync()
+    }
+}
+
+impl Drop for PendingWrite {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = self.tmp.remove_file(&self.name);
+        }
+    }
+}
+
+/// Writes `bytes` to `name` in the store directory `dir` atomically and
+/// durably, through `tmp`.
+pub(crate) fn replace_in(tmp: Dir, dir: &Dir, name: &str, bytes: &[u8]) -> Result<()> {
+    PendingWrite::new(tmp, bytes)?.commit(dir, name)
+}
+
+// Outside the store (an export's destination), paths are used as the user
+// gave them, links included.
 
 /// Writes `bytes` to `dest` atomically and durably: a temporary file in
 /// `tmp_dir` (same file system), synced, renamed over `dest`, then the
@@ -77,6 +138,68 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io("sync directory", dir, e))
 }
 
+/// Creates `dir` and its parents.
+pub(crate) fn create_dir_all(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))
+}
+
+/// Reads all of `file` if it holds at most `limit` bytes; `Ok(None)` if it
+/// holds more. Never reads more than `limit + 1` bytes, whatever the file.
+pub(crate) fn read_bounded(file: File, path: &Path, limit: usize) -> Result<Option<Vec<u8>>> {
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > limit as u64 {
+        return Ok(None);
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("read", path, e))?;
+    Ok((bytes.len() <= limit).then_some(bytes))
+}
+
+/// Writes all of `bytes` at `offset`.
+pub(crate) fn write_all_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+    file.write_all_at(bytes, offset)
+}
+
+/// Fills `buf` from `offset`.
+pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    file.read_exact_at(buf, offset)
+}
+
+/// Starts writing `[start, end)` of `file` back to disk without waiting, so
+/// that a later sync finds little left to do. Advisory: failure is harmless.
+pub(crate) fn start_writeback(file: &File, start: u64, end: u64) {
+    // SAFETY: an advisory call on a descriptor the caller keeps open.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            start as libc::off64_t,
+            end.saturating_sub(start) as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
+/// Takes an advisory lock on `file` without waiting: shared or exclusive.
+/// `Ok(false)` means another open file holds a conflicting lock.
+pub(crate) fn try_lock(file: &File, exclusive: bool) -> io::Result<bool> {
+    use rustix::fs::{flock, FlockOperation};
+    let op = if exclusive {
+        FlockOperation::NonBlockingLockExclusive
+    } else {
+        FlockOperation::NonBlockingLockShared
+    };
+    loop {
+        match flock(file, op) {
+            Ok(()) => return Ok(true),
+            Err(rustix::io::Errno::WOULDBLOCK) => return Ok(false),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Bytes available to an unprivileged writer on the file system of `path`.
 pub(crate) fn available_space(path: &Path) -> Result<u64> {
     let c = CString::new(path.as_os_str().as_bytes())
@@ -118,15 +241,4 @@ pub(crate) fn allocate(file: &File, path: &Path, size: u64) -> Result<()> {
             io::Error::from_raw_os_error(errno),
         )),
     }
-}
-
-/// Bytes actually allocated on disk for the file at `path` (0 if absent).
-pub(crate) fn allocated_bytes(path: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    fs::metadata(path).map(|m| m.blocks() * 512).unwrap_or(0)
-}
-
-/// Creates `dir` and its parents.
-pub(crate) fn create_dir_all(dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))
 }

@@ -3,82 +3,175 @@
 //! Names compare case-insensitively but keep their case on disk: a lookup
 //! matches each path component ignoring case (preferring an exact match), and
 //! a link reuses the spelling already on disk so that `Llama` and `llama`
-//! never become two models.
+//! never become two models. Manifest files are read only up to the manifest
+//! size limit, and only when they are regular files reached through real
+//! directories.
 
-use std::fs;
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use super::{fsutil, ignore_not_found, Store};
+use super::dir::{Dir, Kind};
+use super::fsutil;
+use super::{Store, MANIFESTS};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::{Limits, Manifest};
 use crate::name::Name;
 
+/// A manifest file as found on disk: host, namespace, model and tag as
+/// spelled there.
+pub(crate) type StoredParts = [String; 4];
+
+/// A manifest file reached from `manifests/`: the directories down to the
+/// model's, and the name of each step as spelled on disk.
+struct Located {
+    /// `manifests/`, then host, namespace and model directories.
+    dirs: Vec<Dir>,
+    /// Host, namespace, model and tag.
+    names: Vec<String>,
+}
+
+impl Located {
+    fn model_dir(&self) -> &Dir {
+        self.dirs.last().expect("manifests/ is always there")
+    }
+
+    fn tag(&self) -> &str {
+        self.names.last().expect("four names")
+    }
+
+    fn path(&self) -> PathBuf {
+        self.model_dir().join(self.tag())
+    }
+}
+
 impl Store {
     /// The path of `name`'s manifest if it exists, matching case-insensitively.
     pub fn find_manifest(&self, name: &Name) -> Result<Option<PathBuf>> {
-        let mut path = self.manifests_dir();
-        for part in name.store_parts() {
-            match find_entry(&path, part)? {
-                Some(entry) => path.push(entry),
-                None => return Ok(None),
-            }
-        }
-        Ok(path.is_file().then_some(path))
+        Ok(self.locate_manifest(name)?.map(|l| l.path()))
     }
 
-    /// The exact stored bytes of `name`'s manifest.
-    pub fn read_manifest(&self, name: &Name) -> Result<Vec<u8>> {
-        let path = self
-            .find_manifest(name)?
+    /// Follows `name`'s parts down `manifests/`, each matched ignoring case,
+    /// never through a link; the tag must be a regular file.
+    fn locate_manifest(&self, name: &Name) -> Result<Option<Located>> {
+        let Some(top) = self.open_dir(MANIFESTS)? else {
+            return Ok(None);
+        };
+        let mut located = Located {
+            dirs: vec![top],
+            names: Vec::with_capacity(4),
+        };
+        let parts = name.store_parts();
+        for (i, part) in parts.iter().enumerate() {
+            let dir = located.model_dir();
+            let Some(entry) = find_entry(dir, part)? else {
+                return Ok(None);
+            };
+            if i + 1 < parts.len() {
+                let Some(next) = dir.open_dir(&entry)? else {
+                    return Ok(None);
+                };
+                located.dirs.push(next);
+            } else {
+                match dir.metadata(&entry)? {
+                    Some(meta) if meta.kind == Kind::File => {}
+                    Some(meta) => {
+                        return Err(Error::io(
+                            "read",
+                            &dir.join(&entry),
+                            meta.kind.refusal(Kind::File),
+                        ))
+                    }
+                    None => return Ok(None),
+                }
+            }
+            located.names.push(entry);
+        }
+        Ok(Some(located))
+    }
+
+    /// The exact stored bytes of `name`'s manifest, refused when larger than
+    /// the manifest limit.
+    pub fn read_manifest(&self, name: &Name, limits: &Limits) -> Result<Vec<u8>> {
+        let located = self
+            .locate_manifest(name)?
             .ok_or_else(|| Error::not_found("model").with_model(name))?;
-        fs::read(&path).map_err(|e| Error::io("read", &path, e))
+        read_bounded(located.model_dir(), located.tag(), limits)
     }
 
     /// `name`'s manifest, parsed.
     pub fn load_manifest(&self, name: &Name, limits: &Limits) -> Result<Manifest> {
-        let bytes = self.read_manifest(name)?;
+        let bytes = self.read_manifest(name, limits)?;
         Manifest::parse(bytes, limits).map_err(|e| e.with_model(name))
+    }
+
+    /// The bytes of a manifest found by [`Store::walk_manifests`].
+    pub(crate) fn read_stored_manifest(
+        &self,
+        parts: &StoredParts,
+        limits: &Limits,
+    ) -> Result<Vec<u8>> {
+        let (dir, tag) = self.stored_manifest_dir(parts)?;
+        read_bounded(&dir, tag, limits)
+    }
+
+    /// Every `sha256:<hex>` in a manifest found by [`Store::walk_manifests`],
+    /// however large it is, in bounded memory.
+    pub(crate) fn digests_in_stored_manifest(&self, parts: &StoredParts) -> Result<Vec<Digest>> {
+        let (dir, tag) = self.stored_manifest_dir(parts)?;
+        let path = dir.join(tag);
+        let file = dir
+            .open_read(tag)?
+            .ok_or_else(|| Error::not_found(format!("manifest {}", path.display())))?;
+        digests_in(file).map_err(|e| Error::io("read", &path, e))
+    }
+
+    fn stored_manifest_dir<'a>(&self, parts: &'a StoredParts) -> Result<(Dir, &'a str)> {
+        let [host, namespace, model, tag] = parts;
+        let path = [MANIFESTS[0], host, namespace, model];
+        let dir = self.open_dir(&path)?.ok_or_else(|| {
+            Error::not_found(format!(
+                "manifest {}",
+                self.path_of(&path).join(tag).display()
+            ))
+        })?;
+        Ok((dir, tag))
     }
 
     /// Links `manifest` under `name`, atomically and durably. The caller has
     /// checked that every blob it references is in place (invariant 2).
     pub fn link_manifest(&self, name: &Name, manifest: &Manifest) -> Result<()> {
-        let mut path = self.manifests_dir();
-        let parts = name.store_parts();
-        for (i, part) in parts.iter().enumerate() {
-            let existing = find_entry(&path, part)?;
-            path.push(existing.as_deref().unwrap_or(part));
-            if i + 1 < parts.len() {
-                fsutil::create_dir_all(&path)?;
-            }
+        let (dir, file) = self.manifest_link_target(name)?;
+        fsutil::replace_in(self.tmp_dir()?, &dir, &file, manifest.bytes())
+    }
+
+    /// The directory `name`'s manifest is linked in, created as needed, and
+    /// the tag's file name there, reusing the spelling already on disk.
+    pub(crate) fn manifest_link_target(&self, name: &Name) -> Result<(Dir, String)> {
+        let mut dir = self.create_dir(MANIFESTS)?;
+        let [host, namespace, model, tag] = name.store_parts();
+        for part in [host, namespace, model] {
+            let entry = find_entry(&dir, part)?.unwrap_or_else(|| part.to_owned());
+            dir = dir.create_dir(&entry)?;
         }
-        fsutil::atomic_write(&self.tmp_dir()?, &path, manifest.bytes())
+        let file = find_entry(&dir, tag)?.unwrap_or_else(|| tag.to_owned());
+        Ok((dir, file))
     }
 
     /// Removes `name`'s manifest (its blobs stay) and the directories it
     /// leaves empty.
     pub fn remove_manifest(&self, name: &Name) -> Result<()> {
-        let path = self
-            .find_manifest(name)?
+        let located = self
+            .locate_manifest(name)?
             .ok_or_else(|| Error::not_found("model").with_model(name))?;
-        fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
-        let top = self.manifests_dir();
-        let mut dir = path.parent();
-        while let Some(d) = dir {
-            if d == top || !d.starts_with(&top) {
+        let model_dir = located.model_dir();
+        model_dir.remove_file(located.tag())?;
+        // Stops at the first directory that still holds something.
+        for depth in (0..located.dirs.len() - 1).rev() {
+            if !located.dirs[depth].remove_empty_dir(&located.names[depth])? {
                 break;
             }
-            // Stops at the first directory that still holds something.
-            if fs::remove_dir(d).is_err() {
-                break;
-            }
-            dir = d.parent();
         }
-        if let Some(parent) = path.parent() {
-            let _ = fsutil::sync_dir(parent);
-        }
+        let _ = model_dir.sync();
         Ok(())
     }
 
@@ -88,21 +181,34 @@ impl Store {
         Ok(self.walk_manifests()?.into_iter().map(|(n, _)| n).collect())
     }
 
-    /// Every linked model with the path of its manifest.
-    pub(crate) fn walk_manifests(&self) -> Result<Vec<(Name, PathBuf)>> {
+    /// Every linked model with where its manifest is. A link or a special
+    /// file where a directory or manifest could be is an error naming it.
+    pub(crate) fn walk_manifests(&self) -> Result<Vec<(Name, StoredParts)>> {
         let mut out = Vec::new();
-        let top = self.manifests_dir();
-        for host in dir_entries(&top)? {
-            for ns in dir_entries(&top.join(&host))? {
-                for model in dir_entries(&top.join(&host).join(&ns))? {
-                    let model_dir = top.join(&host).join(&ns).join(&model);
-                    for tag in dir_entries(&model_dir)? {
-                        let path = model_dir.join(&tag);
-                        if !path.is_file() {
-                            continue;
+        let Some(top) = self.open_dir(MANIFESTS)? else {
+            return Ok(out);
+        };
+        for host in subdirs(&top)? {
+            let host_dir = open_existing(&top, &host)?;
+            for ns in subdirs(&host_dir)? {
+                let ns_dir = open_existing(&host_dir, &ns)?;
+                for model in subdirs(&ns_dir)? {
+                    let model_dir = open_existing(&ns_dir, &model)?;
+                    for entry in model_dir.entries()? {
+                        let tag = entry.name;
+                        match entry.kind {
+                            Kind::File => {}
+                            Kind::Dir => continue,
+                            other => {
+                                return Err(Error::io(
+                                    "read",
+                                    &model_dir.join(&tag),
+                                    other.refusal(Kind::File),
+                                ))
+                            }
                         }
                         if let Some(name) = Name::from_store_parts(&host, &ns, &model, &tag) {
-                            out.push((name, path));
+                            out.push((name, [host.clone(), ns.clone(), model.clone(), tag]));
                         }
                     }
                 }
@@ -112,19 +218,19 @@ impl Store {
         Ok(out)
     }
 
-    /// Every blob digest referenced by a readable manifest, plus the paths of
+    /// Every blob digest referenced by a readable manifest, plus the
     /// manifests that could not be parsed (their blobs are unknown).
-    pub(crate) fn referenced_blobs(&self) -> Result<(Vec<Digest>, Vec<PathBuf>)> {
+    pub(crate) fn referenced_blobs(&self) -> Result<(Vec<Digest>, Vec<StoredParts>)> {
         let mut digests = Vec::new();
         let mut unreadable = Vec::new();
         let limits = Limits::default();
-        for (_, path) in self.walk_manifests()? {
-            let parsed = fs::read(&path)
-                .map_err(|e| Error::io("read", &path, e))
+        for (_, parts) in self.walk_manifests()? {
+            let parsed = self
+                .read_stored_manifest(&parts, &limits)
                 .and_then(|bytes| Manifest::parse(bytes, &limits));
             match parsed {
                 Ok(m) => digests.extend(m.blobs().iter().map(|l| l.digest)),
-                Err(_) => unreadable.push(path),
+                Err(_) => unreadable.push(parts),
             }
         }
         digests.sort();
@@ -133,32 +239,135 @@ impl Store {
     }
 }
 
+/// Reads the manifest file `name` in `dir`, refusing it when it is larger
+/// than the limit (without reading more than the limit).
+fn read_bounded(dir: &Dir, name: &str, limits: &Limits) -> Result<Vec<u8>> {
+    let path = dir.join(name);
+    let file = dir
+        .open_read(name)?
+        .ok_or_else(|| Error::not_found(format!("manifest {}", path.display())))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    fsutil::read_bounded(file, &path, limits.max_manifest_bytes)?
+        .ok_or_else(|| Manifest::too_large(len.max(limits.max_manifest_bytes as u64 + 1), limits))
+}
+
+/// The subdirectories of `dir`; anything but a directory or a regular file
+/// (which is not olreg's and is skipped) is an error naming it.
+fn subdirs(dir: &Dir) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for entry in dir.entries()? {
+        match entry.kind {
+            Kind::Dir => out.push(entry.name),
+            Kind::File => {}
+            other => {
+                return Err(Error::io(
+                    "read",
+                    &dir.join(&entry.name),
+                    other.refusal(Kind::Dir),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A subdirectory just listed; one removed meanwhile is an error.
+fn open_existing(dir: &Dir, name: &str) -> Result<Dir> {
+    dir.open_dir(name)?.ok_or_else(|| {
+        Error::io(
+            "open directory",
+            &dir.join(name),
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        )
+    })
+}
+
 /// The entry of `dir` equal to `part`, else one equal ignoring ASCII case.
-fn find_entry(dir: &Path, part: &str) -> Result<Option<String>> {
-    if dir.join(part).exists() {
+fn find_entry(dir: &Dir, part: &str) -> Result<Option<String>> {
+    if dir.metadata(part)?.is_some() {
         return Ok(Some(part.to_owned()));
     }
-    Ok(dir_entries(dir)?
+    Ok(dir
+        .entries()?
         .into_iter()
+        .map(|e| e.name)
         .find(|e| e.eq_ignore_ascii_case(part)))
 }
 
-/// Names of the entries of `dir`, empty when it does not exist. Names that
-/// are not UTF-8 cannot be model name parts and are left out.
-fn dir_entries(dir: &Path) -> Result<Vec<String>> {
-    let read = match ignore_not_found(fs::read_dir(dir)) {
-        Ok(Some(read)) => read,
-        Ok(None) => return Ok(Vec::new()),
-        Err(e) if e.kind() == io::ErrorKind::NotADirectory => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("read directory", dir, e)),
-    };
+/// Every `sha256:<hex>` that appears in what `reader` yields, read a piece
+/// at a time (a digest split between pieces is still found).
+fn digests_in(mut reader: impl std::io::Read) -> std::io::Result<Vec<Digest>> {
+    const PIECE: usize = 1 << 20;
+    const TEXT: usize = "sha256:".len() + 64;
     let mut out = Vec::new();
-    for entry in read {
-        let entry = entry.map_err(|e| Error::io("read directory", dir, e))?;
-        if let Ok(name) = entry.file_name().into_string() {
-            out.push(name);
+    let mut buf = Vec::with_capacity(PIECE + TEXT);
+    loop {
+        let kept = buf.len();
+        buf.resize(kept + PIECE, 0);
+        let n = loop {
+            match reader.read(&mut buf[kept..]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        buf.truncate(kept + n);
+        out.extend(digests_in_text(&buf));
+        if n == 0 {
+            break;
         }
+        // The tail may hold the start of a digest the next piece completes.
+        let tail = buf.len().saturating_sub(TEXT - 1);
+        buf.drain(..tail);
     }
     out.sort();
+    out.dedup();
     Ok(out)
+}
+
+/// Every `sha256:<hex>` that appears in `text`.
+fn digests_in_text(text: &[u8]) -> Vec<Digest> {
+    const PREFIX: &[u8] = b"sha256:";
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + PREFIX.len() + 64 <= text.len() {
+        if &text[i..i + PREFIX.len()] == PREFIX {
+            let candidate = &text[i..i + PREFIX.len() + 64];
+            if let Some(d) = std::str::from_utf8(candidate)
+                .ok()
+                .and_then(|s| Digest::parse(s).ok())
+            {
+                out.push(d);
+                i += candidate.len();
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_are_found_in_any_text() {
+        let d = Digest::of(b"x");
+        let text = format!("garbage {{ \"digest\": \"{d}\" ... sha256:nothex");
+        assert_eq!(digests_in_text(text.as_bytes()), vec![d]);
+    }
+
+    #[test]
+    fn digests_split_between_pieces_are_found() {
+        let d = Digest::of(b"x");
+        for pad in [
+            (1 << 20) - 30,
+            (1 << 20) - 71,
+            (1 << 20) - 70,
+            (1 << 20) + 5,
+        ] {
+            let text = format!("{}{d}tail", "x".repeat(pad));
+            assert_eq!(digests_in(text.as_bytes()).unwrap(), vec![d], "pad {pad}");
+        }
+    }
 }

@@ -8,16 +8,16 @@
 //! to its digest and are synced (invariant 1). Killed at any moment, a pull
 //! leaves a data file and a state file that a later pull resumes from.
 
-use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{fsutil, FileLock, RangeSet, Store};
+use super::dir::{Dir, Kind};
+use super::{fsutil, FileLock, RangeSet, Store, PARTIAL};
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -26,17 +26,17 @@ const STATE_VERSION: u32 = 1;
 const HASH_BUFFER: usize = 256 << 10;
 /// The hasher is woken when at least this much new prefix is ready.
 const HASH_WAKE: u64 = 1 << 20;
+/// The largest state file read: far more ranges than any download makes.
+const MAX_STATE_BYTES: usize = 16 << 20;
 
-pub(crate) fn data_path(store: &Store, digest: &Digest) -> PathBuf {
-    store
-        .olreg_dir("partial")
-        .join(format!("{}.part", digest.file_name()))
+/// The name of the partial data file of `digest` in `.olreg/partial/`.
+pub(crate) fn data_name(digest: &Digest) -> String {
+    format!("{}.part", digest.file_name())
 }
 
-fn state_path(store: &Store, digest: &Digest) -> PathBuf {
-    store
-        .olreg_dir("partial")
-        .join(format!("{}.state", digest.file_name()))
+/// The name of its state file.
+pub(crate) fn state_name(digest: &Digest) -> String {
+    format!("{}.state", digest.file_name())
 }
 
 #[derive(Serialize, Deserialize)]
@@ -52,9 +52,13 @@ struct StateFile {
 pub struct Partial {
     digest: Digest,
     size: u64,
+    /// `.olreg/partial/`, and the names of the data and state files in it.
+    dir: Dir,
+    data_name: String,
+    state_name: String,
+    /// The data file's path, for messages.
     data_path: PathBuf,
-    state_path: PathBuf,
-    tmp_dir: PathBuf,
+    store: Store,
     file: File,
     state: Mutex<Progress>,
     grew: Condvar,
@@ -99,19 +103,12 @@ impl Partial {
         size: u64,
         lock: FileLock,
     ) -> Result<Partial> {
-        let dir = store.olreg_dir("partial");
-        fsutil::create_dir_all(&dir)?;
-        let data_path = data_path(store, &digest);
-        let state_path = state_path(store, &digest);
-        let done = load_state(&state_path, &data_path, &digest, size).unwrap_or_default();
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o644)
-            .open(&data_path)
-            .map_err(|e| Error::io("open", &data_path, e))?;
+        let dir = store.create_dir(PARTIAL)?;
+        let data_name = data_name(&digest);
+        let state_name = state_name(&digest);
+        let data_path = dir.join(&data_name);
+        let done = load_state(&dir, &state_name, &data_name, &digest, size).unwrap_or_default();
+        let file = dir.open_write(&data_name)?;
         if done.covered() == 0 {
             // Nothing worth keeping: start from an empty file of the right size.
             file.set_len(0)
@@ -126,9 +123,11 @@ impl Partial {
         Ok(Partial {
             digest,
             size,
+            dir,
+            data_name,
+            state_name,
             data_path,
-            state_path,
-            tmp_dir: store.tmp_dir()?,
+            store: store.clone(),
             file,
             state: Mutex::new(Progress { done, dirty: false }),
             grew: Condvar::new(),
@@ -175,8 +174,7 @@ impl Partial {
         }
         {
             let _one_writer = self.writing.lock().unwrap_or_else(|p| p.into_inner());
-            self.file
-                .write_all_at(bytes, offset)
+            fsutil::write_all_at(&self.file, bytes, offset)
                 .map_err(|e| Error::io("write", &self.data_path, e))?;
         }
         let prefix = {
@@ -207,17 +205,7 @@ impl Partial {
     /// Starts writing `[start, end)` back to disk without waiting, so that
     /// the sync before the final rename finds little left to do.
     pub fn start_writeback(&self, start: u64, end: u64) {
-        use std::os::unix::io::AsRawFd;
-        // SAFETY: an advisory call on a descriptor we own; failure is harmless
-        // (the final sync writes everything anyway).
-        unsafe {
-            libc::sync_file_range(
-                self.file.as_raw_fd(),
-                start as libc::off64_t,
-                end.saturating_sub(start) as libc::off64_t,
-                libc::SYNC_FILE_RANGE_WRITE,
-            );
-        }
+        fsutil::start_writeback(&self.file, start, end);
     }
 
     /// Saves which ranges are written. With `sync`, the data is synced first
@@ -244,7 +232,7 @@ impl Partial {
             done: done.clone(),
         };
         let bytes = serde_json::to_vec(&state).expect("state serialises");
-        fsutil::atomic_write(&self.tmp_dir, &self.state_path, &bytes)?;
+        fsutil::replace_in(self.store.tmp_dir()?, &self.dir, &self.state_name, &bytes)?;
         let mut current = self.lock_state();
         if current.done == done {
             current.dirty = false;
@@ -293,8 +281,7 @@ impl Partial {
                     buf = vec![0u8; HASH_BUFFER.min(self.size as usize)];
                 }
                 let n = (ready - at).min(buf.len() as u64) as usize;
-                self.file
-                    .read_exact_at(&mut buf[..n], at)
+                fsutil::read_exact_at(&self.file, &mut buf[..n], at)
                     .map_err(|e| Error::io("read", &self.data_path, e))?;
                 let mut h = self.hash_state();
                 if h.hashed != at {
@@ -318,10 +305,11 @@ impl Partial {
         self.grew.notify_all();
     }
 
-    /// Moves the verified data to its final name: sync, rename, sync the
-    /// directory, then drop the state file. `actual` is the digest the
-    /// hasher computed; anything but the expected digest discards the data.
-    pub fn finish(self, store: &Store, actual: Digest) -> Result<()> {
+    /// Moves the verified data to `.olreg/staged/` (see `staged`): sync,
+    /// rename, sync the directory, then drop the state file. `actual` is the
+    /// digest the hasher computed; anything but the expected digest discards
+    /// the data.
+    pub fn finish(self, actual: Digest) -> Result<()> {
         if actual != self.digest {
             let expected = self.digest;
             self.discard();
@@ -332,32 +320,45 @@ impl Partial {
         self.file
             .sync_all()
             .map_err(|e| Error::io("sync", &self.data_path, e))?;
-        let blobs = store.blobs_dir();
-        fsutil::create_dir_all(&blobs)?;
-        let dest = store.blob_path(&self.digest);
-        fs::rename(&self.data_path, &dest).map_err(|e| Error::io("rename into place", &dest, e))?;
-        fsutil::sync_dir(&blobs)?;
-        let _ = fs::remove_file(&self.state_path);
+        let staged = self.store.staged_dir()?;
+        let dest = self.digest.file_name();
+        if !self.dir.rename(&self.data_name, &staged, &dest)? {
+            return Err(Error::io(
+                "rename into place",
+                &staged.join(&dest),
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        }
+        staged.sync()?;
+        let _ = self.dir.remove_file(&self.state_name);
         Ok(())
     }
 
     /// Deletes the partial data and its state: they cannot be trusted.
     pub fn discard(self) {
-        let _ = fs::remove_file(&self.state_path);
-        let _ = fs::remove_file(&self.data_path);
+        let _ = self.dir.remove_file(&self.state_name);
+        let _ = self.dir.remove_file(&self.data_name);
     }
 }
 
 /// Reads the recorded ranges, or `None` when the state is missing, from an
 /// older format, about another blob, or inconsistent with the data file.
-fn load_state(state_path: &Path, data_path: &Path, digest: &Digest, size: u64) -> Option<RangeSet> {
-    let bytes = fs::read(state_path).ok()?;
+fn load_state(
+    dir: &Dir,
+    state_name: &str,
+    data_name: &str,
+    digest: &Digest,
+    size: u64,
+) -> Option<RangeSet> {
+    let file = dir.open_read(state_name).ok()??;
+    let bytes = fsutil::read_bounded(file, &dir.join(state_name), MAX_STATE_BYTES).ok()??;
     let state: StateFile = serde_json::from_slice(&bytes).ok()?;
-    let data_len = fs::metadata(data_path).ok()?.len();
+    let data = dir.metadata(data_name).ok()??;
     let valid = state.version == STATE_VERSION
         && state.digest == digest.to_string()
         && state.size == size
-        && data_len == size
+        && data.kind == Kind::File
+        && data.len == size
         && state.done.fits(size);
     valid.then_some(state.done)
 }

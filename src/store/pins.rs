@@ -6,28 +6,25 @@
 //! shared gc lock and `prune` decides under the exclusive one, so a pull
 //! that checks for a blob after pinning it cannot have it deleted under it.
 
-use std::fs;
 use std::io::Write;
-use std::path::PathBuf;
 
-use super::{fsutil, FileLock, LockMode, Store};
+use super::dir::Kind;
+use super::{fsutil, FileLock, LockMode, Store, PINS};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+
+/// The largest pin file read: a digest line per blob of a manifest, with
+/// room to spare.
+const MAX_PIN_BYTES: usize = 16 << 20;
 
 /// A live pin; the blobs stay protected until it is dropped.
 #[derive(Debug)]
 pub struct Pin {
-    lock: Option<FileLock>,
-    path: PathBuf,
+    /// Removes the pin file, then unlocks it, when dropped.
+    _lock: FileLock,
 }
 
 impl Store {
-    fn pins_dir(&self) -> Result<PathBuf> {
-        let dir = self.olreg_dir("pins");
-        fsutil::create_dir_all(&dir)?;
-        Ok(dir)
-    }
-
     /// Pins `digests` against `prune`. Waits (briefly, in practice) while a
     /// prune is deciding.
     pub fn pin(&self, digests: &[Digest]) -> Result<Pin> {
@@ -37,12 +34,12 @@ impl Store {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         };
-        let path = self
-            .pins_dir()?
-            .join(format!("{}.pin", fsutil::random_token()));
-        let lock = FileLock::try_acquire(&path, LockMode::Exclusive)?.ok_or_else(|| {
-            Error::invalid_argument("a fresh pin file is locked by another process")
-        })?;
+        let name = format!("{}.pin", fsutil::random_token());
+        let lock = FileLock::try_acquire(self.create_dir(PINS)?, &name, LockMode::Exclusive)?
+            .ok_or_else(|| {
+                Error::invalid_argument("a fresh pin file is locked by another process")
+            })?
+            .remove_on_release();
         let mut text = String::with_capacity(digests.len() * 72);
         for d in digests {
             text.push_str(&d.to_string());
@@ -50,43 +47,44 @@ impl Store {
         }
         let mut file = lock.file();
         file.write_all(text.as_bytes())
-            .map_err(|e| Error::io("write", &path, e))?;
+            .map_err(|e| Error::io("write", &lock.path(), e))?;
         drop(gc);
-        Ok(Pin {
-            lock: Some(lock),
-            path,
-        })
+        Ok(Pin { _lock: lock })
     }
 
     /// Digests pinned by live pins; removes the pins of dead owners. Called
     /// by `prune` under the exclusive gc lock.
     pub(crate) fn pinned_blobs(&self) -> Result<Vec<Digest>> {
-        let dir = self.pins_dir()?;
+        let dir = self.create_dir(PINS)?;
         let mut out = Vec::new();
-        let entries = fs::read_dir(&dir).map_err(|e| Error::io("read directory", &dir, e))?;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.extension().and_then(|e| e.to_str()) != Some("pin") {
+        for entry in dir.entries()? {
+            if !entry.name.ends_with(".pin") {
                 continue;
             }
-            match FileLock::try_acquire(&path, LockMode::Exclusive)? {
+            let path = dir.join(&entry.name);
+            if entry.kind != Kind::File {
+                return Err(Error::io("read", &path, entry.kind.refusal(Kind::File)));
+            }
+            match FileLock::try_acquire(dir.try_clone()?, &entry.name, LockMode::Exclusive)? {
                 // Lockable means its owner is gone.
-                Some(_stale) => {
-                    let _ = fs::remove_file(&path);
-                }
+                Some(stale) => drop(stale.remove_on_release()),
                 None => {
-                    let text = fs::read_to_string(&path).unwrap_or_default();
+                    let Some(file) = dir.open_read(&entry.name)? else {
+                        continue;
+                    };
+                    let text =
+                        fsutil::read_bounded(file, &path, MAX_PIN_BYTES)?.ok_or_else(|| {
+                            Error::io(
+                                "read",
+                                &path,
+                                std::io::Error::other("larger than any pin olreg writes"),
+                            )
+                        })?;
+                    let text = String::from_utf8_lossy(&text);
                     out.extend(text.lines().filter_map(|l| Digest::parse(l).ok()));
                 }
             }
         }
         Ok(out)
-    }
-}
-
-impl Drop for Pin {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
-        self.lock.take();
     }
 }

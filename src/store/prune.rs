@@ -1,25 +1,27 @@
 //! `prune`: delete blobs that no manifest and no running operation needs.
 //!
-//! Only files olreg recognises as its own are touched: `blobs/sha256-<hex>`
-//! and olreg's scratch files under `.olreg/`. A manifest that cannot be
-//! parsed still protects every digest that appears in its text.
+//! Only files olreg recognises as its own are touched: regular files named
+//! `blobs/sha256-<hex>` and olreg's scratch files under `.olreg/`. A manifest
+//! that cannot be parsed (or is too large to be) still protects every digest
+//! that appears in its text.
 
 use std::collections::HashSet;
-use std::fs;
 use std::time::{Duration, SystemTime};
 
-use super::{partial, LockMode, Store};
+use super::dir::Kind;
+use super::{partial, FileLock, LockMode, Store, BLOBS, LOCKS, PARTIAL, STAGED, TMP};
 use crate::digest::Digest;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// What `prune` removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PruneReport {
     /// Unreferenced blobs deleted.
     pub blobs_removed: u64,
-    /// Bytes those blobs and abandoned partial downloads occupied.
+    /// Bytes those blobs and abandoned downloads occupied.
     pub bytes_freed: u64,
-    /// Abandoned partial downloads deleted.
+    /// Abandoned downloads deleted: partial ones, and complete blobs of
+    /// pulls that stopped before their model was linked.
     pub partials_removed: u64,
 }
 
@@ -27,7 +29,7 @@ pub struct PruneReport {
 const STALE_TMP: Duration = Duration::from_secs(3600);
 
 impl Store {
-    /// Deletes unreferenced blobs and abandoned partial downloads.
+    /// Deletes unreferenced blobs and abandoned downloads.
     pub fn prune(&self) -> Result<PruneReport> {
         let _gc = loop {
             if let Some(gc) = self.try_lock_gc(LockMode::Exclusive)? {
@@ -38,48 +40,89 @@ impl Store {
         let mut keep: HashSet<Digest> = HashSet::new();
         let (referenced, unreadable) = self.referenced_blobs()?;
         keep.extend(referenced);
-        for path in unreadable {
-            let text = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
-            keep.extend(digests_in_text(&text));
+        for parts in unreadable {
+            keep.extend(self.digests_in_stored_manifest(&parts)?);
         }
-        keep.extend(self.pinned_blobs()?);
+        let pinned: HashSet<Digest> = self.pinned_blobs()?.into_iter().collect();
+        keep.extend(&pinned);
 
         let mut report = PruneReport::default();
-        let blobs = self.blobs_dir();
-        if let Ok(entries) = fs::read_dir(&blobs) {
-            for entry in entries.flatten() {
-                let Some(digest) = entry.file_name().to_str().and_then(Digest::from_file_name)
-                else {
+        if let Some(dir) = self.open_dir(BLOBS)? {
+            for entry in dir.entries()? {
+                let Some(digest) = Digest::from_file_name(&entry.name) else {
                     continue;
                 };
-                let Ok(meta) = entry.metadata() else { continue };
-                if !meta.is_file() || keep.contains(&digest) {
+                if entry.kind != Kind::File || keep.contains(&digest) {
                     continue;
                 }
-                let path = entry.path();
-                fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
-                report.blobs_removed += 1;
-                report.bytes_freed += meta.len();
+                let len = dir.metadata(&entry.name)?.map_or(0, |m| m.len);
+                if dir.remove_file(&entry.name)? {
+                    report.blobs_removed += 1;
+                    report.bytes_freed += len;
+                }
             }
         }
+        self.prune_staged(&keep, &pinned, &mut report)?;
         self.prune_partials(&keep, &mut report)?;
         self.prune_scratch()?;
         Ok(report)
     }
 
-    /// Partial downloads nobody is writing and no manifest needs.
-    fn prune_partials(&self, keep: &HashSet<Digest>, report: &mut PruneReport) -> Result<()> {
-        let dir = self.olreg_dir("partial");
-        let Ok(entries) = fs::read_dir(&dir) else {
+    /// Staged blobs no running pull needs: those of pulls that stopped, and
+    /// spare names of blobs already in place (left by a pull stopped just
+    /// after linking). A staged blob a manifest needs and `blobs/` lacks is
+    /// kept for the next pull to put in place.
+    fn prune_staged(
+        &self,
+        keep: &HashSet<Digest>,
+        pinned: &HashSet<Digest>,
+        report: &mut PruneReport,
+    ) -> Result<()> {
+        let Some(dir) = self.open_dir(STAGED)? else {
             return Ok(());
         };
-        let mut digests: Vec<Digest> = entries
-            .flatten()
+        let blobs = self.open_dir(BLOBS)?;
+        for entry in dir.entries()? {
+            let Some(digest) = Digest::from_file_name(&entry.name) else {
+                continue;
+            };
+            if entry.kind != Kind::File || pinned.contains(&digest) {
+                continue;
+            }
+            let Some(staged) = dir.metadata(&entry.name)? else {
+                continue;
+            };
+            let in_place = match &blobs {
+                Some(blobs) => blobs
+                    .metadata(&entry.name)?
+                    .filter(|m| m.kind == Kind::File),
+                None => None,
+            };
+            let spare_name = in_place.is_some_and(|m| m.same_file(&staged));
+            if keep.contains(&digest) && in_place.is_none() {
+                continue;
+            }
+            if dir.remove_file(&entry.name)? && !spare_name {
+                report.partials_removed += 1;
+                report.bytes_freed += staged.len;
+            }
+        }
+        Ok(())
+    }
+
+    /// Partial downloads nobody is writing and no manifest needs.
+    fn prune_partials(&self, keep: &HashSet<Digest>, report: &mut PruneReport) -> Result<()> {
+        let Some(dir) = self.open_dir(PARTIAL)? else {
+            return Ok(());
+        };
+        let mut digests: Vec<Digest> = dir
+            .entries()?
+            .into_iter()
             .filter_map(|e| {
-                let name = e.file_name().into_string().ok()?;
-                let stem = name
+                let stem = e
+                    .name
                     .strip_suffix(".part")
-                    .or_else(|| name.strip_suffix(".state"))?;
+                    .or_else(|| e.name.strip_suffix(".state"))?;
                 Digest::from_file_name(stem)
             })
             .collect();
@@ -93,10 +136,14 @@ impl Store {
             let Some(lock) = self.try_lock_blob(&digest)? else {
                 continue;
             };
-            let data = partial::data_path(self, &digest);
-            let size = fs::metadata(&data).map(|m| m.len()).unwrap_or(0);
-            let _ = fs::remove_file(data.with_extension("state"));
-            if fs::remove_file(&data).is_ok() {
+            let data = partial::data_name(&digest);
+            // A link planted here is removed, never followed.
+            let size = dir
+                .metadata(&data)?
+                .filter(|m| m.kind == Kind::File)
+                .map_or(0, |m| m.len);
+            dir.remove_file(&partial::state_name(&digest))?;
+            if dir.remove_file(&data)? {
                 report.partials_removed += 1;
                 report.bytes_freed += size;
             }
@@ -105,71 +152,38 @@ impl Store {
         Ok(())
     }
 
-    /// Old temporary files, and lock files nobody holds.
+    /// Old temporary files, and lock files nobody holds (left by processes
+    /// that died holding them).
     fn prune_scratch(&self) -> Result<()> {
         let now = SystemTime::now();
-        if let Ok(entries) = fs::read_dir(self.olreg_dir("tmp")) {
-            for entry in entries.flatten() {
-                let old = entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .map(|t| now.duration_since(t).unwrap_or_default() > STALE_TMP)
-                    .unwrap_or(false);
-                let ours = entry.file_name().to_string_lossy().ends_with(".tmp");
-                if old && ours {
-                    let _ = fs::remove_file(entry.path());
+        if let Some(dir) = self.open_dir(TMP)? {
+            for entry in dir.entries()? {
+                if !entry.name.ends_with(".tmp") {
+                    continue;
+                }
+                let old = dir.metadata(&entry.name)?.is_some_and(|m| {
+                    now.duration_since(m.modified).unwrap_or_default() > STALE_TMP
+                });
+                if old {
+                    dir.remove_file(&entry.name)?;
                 }
             }
         }
-        if let Ok(entries) = fs::read_dir(self.olreg_dir("locks")) {
-            for entry in entries.flatten() {
-                let name = entry.file_name();
-                let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".lock")) else {
+        if let Some(dir) = self.open_dir(LOCKS)? {
+            for entry in dir.entries()? {
+                let Some(stem) = entry.name.strip_suffix(".lock") else {
                     continue;
                 };
                 if Digest::from_file_name(stem).is_none() {
                     continue;
                 }
-                let path = entry.path();
-                if let Some(lock) = super::FileLock::try_acquire(&path, LockMode::Exclusive)? {
-                    let _ = fs::remove_file(lock.path());
+                if let Some(lock) =
+                    FileLock::try_acquire(dir.try_clone()?, &entry.name, LockMode::Exclusive)?
+                {
+                    drop(lock.remove_on_release());
                 }
             }
         }
         Ok(())
-    }
-}
-
-/// Every `sha256:<hex>` that appears in `text`.
-fn digests_in_text(text: &[u8]) -> Vec<Digest> {
-    const PREFIX: &[u8] = b"sha256:";
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i + PREFIX.len() + 64 <= text.len() {
-        if &text[i..i + PREFIX.len()] == PREFIX {
-            let candidate = &text[i..i + PREFIX.len() + 64];
-            if let Some(d) = std::str::from_utf8(candidate)
-                .ok()
-                .and_then(|s| Digest::parse(s).ok())
-            {
-                out.push(d);
-                i += candidate.len();
-                continue;
-            }
-        }
-        i += 1;
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn digests_are_found_in_any_text() {
-        let d = Digest::of(b"x");
-        let text = format!("garbage {{ \"digest\": \"{d}\" ... sha256:nothex");
-        assert_eq!(digests_in_text(text.as_bytes()), vec![d]);
     }
 }

@@ -1,10 +1,10 @@
 //! `verify`: re-hash blobs and report the ones that do not match their names.
 
-use std::fs::{self, File};
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::Store;
+use super::dir::Kind;
+use super::{Store, BLOBS};
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
 use crate::manifest::Limits;
@@ -17,6 +17,9 @@ pub enum BlobProblem {
     Missing,
     /// Its bytes hash to something else.
     Corrupt { actual: Digest },
+    /// Its name is taken by something other than a regular file (a link,
+    /// a directory): as good as corrupt, and never followed.
+    NotAFile { what: String },
     /// Its length differs from what the manifest states.
     WrongSize { expected: u64, actual: u64 },
     /// It could not be read.
@@ -36,6 +39,7 @@ impl std::fmt::Display for VerifyIssue {
         match &self.problem {
             BlobProblem::Missing => write!(f, "missing"),
             BlobProblem::Corrupt { actual } => write!(f, "corrupt: its bytes hash to {actual}"),
+            BlobProblem::NotAFile { what } => write!(f, "corrupt: {what}"),
             BlobProblem::WrongSize { expected, actual } => {
                 write!(
                     f,
@@ -56,10 +60,14 @@ pub struct VerifyTarget {
 
 impl Store {
     /// The blobs `verify` checks: `name`'s (config and layers), or every
-    /// blob in the store.
-    pub fn verify_targets(&self, name: Option<&Name>) -> Result<Vec<VerifyTarget>> {
+    /// entry of `blobs/` named like a blob, whatever it is.
+    pub fn verify_targets(
+        &self,
+        name: Option<&Name>,
+        limits: &Limits,
+    ) -> Result<Vec<VerifyTarget>> {
         if let Some(name) = name {
-            let manifest = self.load_manifest(name, &Limits::default())?;
+            let manifest = self.load_manifest(name, limits)?;
             return Ok(manifest
                 .blobs()
                 .into_iter()
@@ -69,15 +77,11 @@ impl Store {
                 })
                 .collect());
         }
-        let dir = self.blobs_dir();
         let mut out = Vec::new();
-        if let Ok(entries) = fs::read_dir(&dir) {
-            for entry in entries.flatten() {
-                let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
-                if let Some(digest) = entry.file_name().to_str().and_then(Digest::from_file_name) {
-                    if is_file {
-                        out.push(VerifyTarget { digest, size: None });
-                    }
+        if let Some(dir) = self.open_dir(BLOBS)? {
+            for entry in dir.entries()? {
+                if let Some(digest) = Digest::from_file_name(&entry.name) {
+                    out.push(VerifyTarget { digest, size: None });
                 }
             }
         }
@@ -93,24 +97,35 @@ impl Store {
         stop: &AtomicBool,
         mut on_bytes: impl FnMut(u64),
     ) -> Result<Option<VerifyIssue>> {
-        let path = self.blob_path(&target.digest);
         let issue = |problem| {
             Ok(Some(VerifyIssue {
                 digest: target.digest,
                 problem,
             }))
         };
-        let mut file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return issue(BlobProblem::Missing)
+        let name = target.digest.file_name();
+        let Some(dir) = self.open_dir(BLOBS)? else {
+            return issue(BlobProblem::Missing);
+        };
+        match dir.metadata(&name)? {
+            None => return issue(BlobProblem::Missing),
+            Some(meta) if meta.kind != Kind::File => {
+                return issue(BlobProblem::NotAFile {
+                    what: meta.kind.refusal(Kind::File).to_string(),
+                })
             }
+            Some(_) => {}
+        }
+        let mut file = match dir.open_read(&name) {
+            Ok(Some(f)) => f,
+            Ok(None) => return issue(BlobProblem::Missing),
             Err(e) => {
                 return issue(BlobProblem::Unreadable {
                     reason: e.to_string(),
                 })
             }
         };
+        let path = dir.join(&name);
         let len = file
             .metadata()
             .map_err(|e| Error::io("stat", &path, e))?
