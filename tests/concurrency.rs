@@ -7,21 +7,6 @@ use std::sync::Arc;
 use common::*;
 use olreg::{ProgressEvent, Watch};
 
-/// GETs per blob digest at the blob store.
-fn fetches_per_blob(reg: &TestRegistry, model: &Model) -> Vec<usize> {
-    let reqs = requests_on(reg, Server::BlobStore);
-    model
-        .layers
-        .iter()
-        .chain([&model.config])
-        .map(|b| {
-            reqs.iter()
-                .filter(|r| r.path_and_query.contains(b.digest.as_str()))
-                .count()
-        })
-        .collect()
-}
-
 #[test]
 fn two_threads_pulling_one_model_write_each_blob_once() {
     let reg = TestRegistry::start(Options::default());
@@ -168,4 +153,33 @@ fn assert_store_consistent_except(root: &std::path::Path, foreign: &[&str]) {
     for f in foreign {
         std::fs::rename(tmp.path().join(f), root.join("blobs").join(f)).unwrap();
     }
+}
+
+#[test]
+fn lock_files_do_not_pile_up() {
+    let reg = TestRegistry::start(Options::default());
+    let good = reg.add_model("ns/good:t", &[300_000, 2000], 34);
+    let bad = reg.add_model("ns/bad:t", &[100_000, 3000], 35);
+    fail_blob(&reg, &bad.layers[0].digest, 404);
+    let store = TempStore::new();
+    let client = Arc::new(client(&store));
+    // Two threads pull the same model (one waits on the other's blob locks),
+    // a third fails part-way.
+    let pulls: Vec<_> = [&good, &good, &bad]
+        .into_iter()
+        .map(|m| {
+            let (client, name) = (client.clone(), name_of(&reg, m));
+            std::thread::spawn(move || client.pull(&name, Watch::default()).is_ok())
+        })
+        .collect();
+    let ok: Vec<bool> = pulls.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(ok, vec![true, true, false]);
+    client.verify(None, Watch::default()).unwrap();
+    let locks = files_under(&store.root().join(".olreg/locks"));
+    assert_eq!(
+        locks,
+        vec!["gc.lock".to_owned()],
+        "one lock file per blob ever handled"
+    );
+    assert_store_consistent(store.root());
 }

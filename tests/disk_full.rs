@@ -126,12 +126,7 @@ fn running_out_of_space_mid_pull_stops_cleanly_and_resumes_later() {
     let kept = model
         .layers
         .iter()
-        .filter(|l| {
-            disk.store()
-                .join("blobs")
-                .join(l.digest.replace(':', "-"))
-                .exists()
-        })
+        .filter(|l| has_verified_blob(&disk.store(), &l.digest))
         .count();
     assert_eq!(kept, 2, "the verified blobs are kept");
 

@@ -88,7 +88,7 @@ fn a_failed_pull_costs_only_the_bytes_it_did_not_have() {
         .layers
         .iter()
         .chain([&model.config])
-        .filter(|b| store.blob_path(&b.digest).exists())
+        .filter(|b| has_verified_blob(store.root(), &b.digest))
         .map(|b| b.size)
         .sum();
     let kept = bytes_recorded(&store) + complete;

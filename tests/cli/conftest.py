@@ -76,6 +76,24 @@ class Registry:
         """The exact bytes the registry serves for repo:tag."""
         return self.control("GET", f"manifests/{repo}/{tag}")
 
+    def raw(self, method, path, data):
+        """A control request with raw bytes as its body."""
+        request = urllib.request.Request(self.url + "/_testreg/" + path, data=data, method=method)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.read()
+
+    def add_blob(self, data):
+        """Stores `data` as a blob; returns its digest."""
+        return json.loads(self.raw("POST", "blobs", data))["digest"]
+
+    def put_manifest(self, repo, tag, body):
+        """Serves `body` (bytes, as they are) as the manifest of repo:tag."""
+        self.raw("PUT", f"manifests/{repo}/{tag}", body)
+
+    def requests(self):
+        """Every request the registry has seen (not the control API's)."""
+        return json.loads(self.control("GET", "requests"))
+
     def fault(self, target, kind, times=0):
         self.control("POST", "faults", {"target": target, "kind": kind, "times": times})
 

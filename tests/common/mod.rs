@@ -83,25 +83,12 @@ pub fn pull_collect(
     (r, events)
 }
 
-/// Invariant 1 and 2: every blob hashes to its name; every linked manifest's
-/// blobs are present. Returns the number of blobs checked.
+/// Invariant 1 and 2: every blob (in `blobs/`, or staged by a pull whose
+/// model is not linked yet) hashes to its name; every linked manifest's
+/// blobs are present. Returns the number of blobs in `blobs/`.
 pub fn assert_store_consistent(root: &Path) -> usize {
-    let blobs = root.join("blobs");
-    let mut count = 0;
-    if let Ok(entries) = std::fs::read_dir(&blobs) {
-        for e in entries.flatten() {
-            let name = e.file_name().into_string().unwrap();
-            let digest = Digest::from_file_name(&name)
-                .unwrap_or_else(|| panic!("a file that is not a blob sits in blobs/: {name}"));
-            let bytes = std::fs::read(e.path()).unwrap();
-            assert_eq!(
-                Digest::of(&bytes),
-                digest,
-                "blob {name} does not hash to its name"
-            );
-            count += 1;
-        }
-    }
+    assert_blobs_hash_to_their_names(&root.join(".olreg/staged"));
+    let count = assert_blobs_hash_to_their_names(&root.join("blobs"));
     let store = olreg::Store::new(root);
     for name in store.list().unwrap() {
         let m = store
@@ -116,6 +103,39 @@ pub fn assert_store_consistent(root: &Path) -> usize {
         }
     }
     count
+}
+
+/// Every file in `dir` is named `sha256-<hex>` and hashes to `<hex>`;
+/// returns how many there are.
+fn assert_blobs_hash_to_their_names(dir: &Path) -> usize {
+    let mut count = 0;
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().into_string().unwrap();
+            let digest = Digest::from_file_name(&name).unwrap_or_else(|| {
+                panic!(
+                    "a file that is not a blob sits in {}: {name}",
+                    dir.display()
+                )
+            });
+            let bytes = std::fs::read(e.path()).unwrap();
+            assert_eq!(
+                Digest::of(&bytes),
+                digest,
+                "blob {name} in {} does not hash to its name",
+                dir.display()
+            );
+            count += 1;
+        }
+    }
+    count
+}
+
+/// Whether a verified copy of `digest` is kept in the store at `root`: in
+/// `blobs/`, or staged by a pull that stopped before linking its model.
+pub fn has_verified_blob(root: &Path, digest: &str) -> bool {
+    let file = digest.replace(':', "-");
+    root.join("blobs").join(&file).is_file() || root.join(".olreg/staged").join(&file).is_file()
 }
 
 /// Every file under `dir`, relative, sorted.
@@ -136,6 +156,35 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// Blob-store GETs per blob of `model`: its layers, then its config.
+pub fn fetches_per_blob(reg: &TestRegistry, model: &Model) -> Vec<usize> {
+    let reqs = requests_on(reg, Server::BlobStore);
+    model
+        .layers
+        .iter()
+        .chain([&model.config])
+        .map(|b| {
+            reqs.iter()
+                .filter(|r| r.path_and_query.contains(b.digest.as_str()))
+                .count()
+        })
+        .collect()
+}
+
+/// Makes every download of `digest` from the blob store answer `code`.
+pub fn fail_blob(reg: &TestRegistry, digest: &str, code: u16) {
+    reg.inject(
+        Fault::status(
+            Target::BlobStore {
+                digest: Some(digest.to_owned()),
+            },
+            code,
+            ErrorBody::Empty,
+        )
+        .forever(),
+    );
 }
 
 /// The requests `reg` saw on a server.
