@@ -159,8 +159,10 @@ impl Manifest {
     }
 
     /// The manifest's own `mediaType`, sent as `Content-Type` when pushed.
+    /// Docker's v2 schema requires the field and OCI's leaves it optional,
+    /// so a manifest without one is OCI.
     pub fn media_type(&self) -> &str {
-        self.media_type.as_deref().unwrap_or(DOCKER_MANIFEST_V2)
+        self.media_type.as_deref().unwrap_or(OCI_MANIFEST_V1)
     }
 
     /// The config blob, if the manifest names one.
@@ -315,7 +317,9 @@ mod tests {
             d(0),
             d(1)
         );
-        assert_eq!(parse(&text).unwrap().blobs().len(), 2);
+        let m = parse(&text).unwrap();
+        assert_eq!(m.blobs().len(), 2);
+        assert_eq!(m.media_type(), OCI_MANIFEST_V1, "no mediaType: OCI");
     }
 
     #[test]

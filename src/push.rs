@@ -15,7 +15,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Layer, Manifest};
 use crate::name::Name;
 use crate::progress::{LogLevel, ProgressEvent};
-use crate::remote::registry::UploadStart;
+use crate::remote::registry::{Presence, UploadStart};
 use crate::remote::session::{Access, Body, Session};
 use crate::store::Store;
 
@@ -228,11 +228,20 @@ impl UploadJob {
         self.op
             .reporter
             .blob(self.index, ProgressEvent::Started, None);
-        if self.session.has_blob(digest).await? {
-            self.op
-                .reporter
-                .blob(self.index, ProgressEvent::Cached, None);
-            return Ok(());
+        match self.session.blob_presence(digest).await? {
+            Presence::Present => {
+                self.op
+                    .reporter
+                    .blob(self.index, ProgressEvent::Cached, None);
+                return Ok(());
+            }
+            Presence::Absent => {}
+            Presence::Unknown(e) => self.op.log(LogLevel::Info, || {
+                format!(
+                    "{}: existence check failed ({e}); uploading",
+                    digest.short()
+                )
+            }),
         }
         let mut location = None;
         for repo in &self.mount_from {

@@ -480,3 +480,30 @@ fn token_auth_mounts_with_a_token_for_both_repositories() {
     });
     assert!(both, "{:?}", tokens.requests());
 }
+
+/// `model`'s manifest without its `mediaType` (legal in OCI, required in
+/// Docker's v2 schema), served by `src` as `library/oci:v1`.
+fn without_media_type(src: &TestRegistry, model: &Model) -> (String, Vec<u8>) {
+    let mut json: serde_json::Value = serde_json::from_slice(&model.manifest).unwrap();
+    json.as_object_mut().unwrap().remove("mediaType").unwrap();
+    let body = serde_json::to_vec(&json).unwrap();
+    src.put_manifest("library/oci", "v1", body.clone());
+    (format!("http://{}/library/oci:v1", src.host()), body)
+}
+
+#[test]
+fn a_manifest_without_media_type_is_pushed_as_oci() {
+    let dist = distribution(DistributionAuth::None);
+    let (src, model) = source_model(&[3000, 20]);
+    let (source, body) = without_media_type(&src, &model);
+    let store = TempStore::new();
+    let c = client(&store);
+    c.pull(&source, Watch::default()).unwrap();
+    let target = format!("http://{}/team/oci:v1", dist.host());
+    c.push(&target, Some(&source), Watch::default())
+        .expect("Distribution takes an OCI manifest without mediaType");
+    let back = TempStore::new();
+    let pulled = client(&back).pull(&target, Watch::default()).unwrap();
+    assert_eq!(pulled.bytes(), &body[..], "byte for byte");
+    assert_eq!(pulled.media_type(), olreg::manifest::OCI_MANIFEST_V1);
+}

@@ -313,3 +313,105 @@ fn a_failed_upload_chunk_resumes_where_the_session_stands() {
         "five pieces of the layer plus the retried one"
     );
 }
+
+/// The blob count of `model`: its layers and its config.
+fn blob_count(model: &Model) -> usize {
+    model.layers.len() + 1
+}
+
+fn heads(reg: &TestRegistry) -> usize {
+    reg.requests()
+        .iter()
+        .filter(|r| r.method == "HEAD" && r.path().contains("/blobs/"))
+        .count()
+}
+
+#[test]
+fn a_failing_existence_check_is_asked_once_and_the_upload_goes_on() {
+    let src = TestRegistry::start(Options::default());
+    let model = src.add_model("ns/m:t", &[1000, 2000], 2);
+    let (_store, client) = pulled(&src, &model);
+    // A 5xx on every HEAD, and a registry that does not allow HEAD at all.
+    for (options, code) in [
+        (Options::default(), 500),
+        (Options::default().distribution_like(), 405),
+    ] {
+        let dst = TestRegistry::start(options);
+        dst.inject(
+            Fault::status(Target::BlobHead { digest: None }, code, ErrorBody::Empty).forever(),
+        );
+        client
+            .push(
+                &format!("http://{}/ns/m:t", dst.host()),
+                Some(&name_of(&src, &model)),
+                Watch::default(),
+            )
+            .unwrap_or_else(|e| panic!("HEAD answering {code}: {e}"));
+        assert_eq!(dst.manifest("ns/m", "t").unwrap(), model.manifest);
+        for blob in model.layers.iter().chain([&model.config]) {
+            assert_eq!(dst.blob(&blob.digest), src.blob(&blob.digest));
+        }
+        assert_eq!(
+            heads(&dst),
+            blob_count(&model),
+            "one HEAD per blob, no retries: {:?}",
+            dst.requests()
+        );
+    }
+}
+
+#[test]
+fn after_a_failing_existence_check_the_upload_reports_its_own_error() {
+    let src = TestRegistry::start(Options::default());
+    let model = src.add_model("ns/m:t", &[1000], 2);
+    let (_store, client) = pulled(&src, &model);
+    let dst = TestRegistry::start(Options::default().distribution_like());
+    dst.inject(Fault::status(Target::BlobHead { digest: None }, 503, ErrorBody::Empty).forever());
+    dst.inject(
+        Fault::status(
+            Target::Upload,
+            403,
+            ErrorBody::oci("DENIED", "pushes to ns/m are not allowed"),
+        )
+        .forever(),
+    );
+    let err = client
+        .push(
+            &format!("http://{}/ns/m:t", dst.host()),
+            Some(&name_of(&src, &model)),
+            Watch::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.status(), Status::Unauthorized, "{err}");
+    assert_eq!(err.http_status(), Some(403), "{err}");
+    assert_eq!(err.registry_code(), Some("DENIED"), "{err}");
+    assert!(err.to_string().contains("are not allowed"), "{err}");
+    assert!(heads(&dst) <= blob_count(&model), "{:?}", dst.requests());
+}
+
+#[test]
+fn a_manifest_without_media_type_goes_up_with_the_oci_content_type() {
+    let src = TestRegistry::start(Options::default());
+    let model = src.add_model("ns/m:t", &[1000], 2);
+    let mut json: serde_json::Value = serde_json::from_slice(&model.manifest).unwrap();
+    json.as_object_mut().unwrap().remove("mediaType").unwrap();
+    let body = serde_json::to_vec(&json).unwrap();
+    src.put_manifest("ns/oci", "t", body.clone());
+    let store = TempStore::new();
+    let client = client(&store);
+    let source = format!("http://{}/ns/oci:t", src.host());
+    client.pull(&source, Watch::default()).unwrap();
+    let dst = TestRegistry::start(Options::default().distribution_like());
+    client
+        .push(
+            &format!("http://{}/ns/oci:t", dst.host()),
+            Some(&source),
+            Watch::default(),
+        )
+        .unwrap();
+    assert_eq!(dst.manifest("ns/oci", "t").unwrap(), body);
+    assert_eq!(
+        dst.manifest_content_type("ns/oci", "t").as_deref(),
+        Some("application/vnd.oci.image.manifest.v1+json")
+    );
+}

@@ -31,6 +31,15 @@ pub(crate) enum UploadStart {
     Upload(Url),
 }
 
+/// What a `HEAD` said about a blob.
+#[derive(Debug)]
+pub(crate) enum Presence {
+    Present,
+    Absent,
+    /// The check failed (the error says how); the upload finds out.
+    Unknown(Error),
+}
+
 impl Session {
     /// Fetches and checks the manifest `name:reference` (a tag).
     pub(crate) async fn get_manifest(&self, reference: &str, limits: &Limits) -> Result<Manifest> {
@@ -128,13 +137,20 @@ impl Session {
         Ok(resp)
     }
 
-    /// Whether the registry has the blob (`HEAD`).
-    pub(crate) async fn has_blob(&self, digest: Digest) -> Result<bool> {
+    /// Whether the registry has the blob (`HEAD`), asked once: the answer is
+    /// only advice, so a failed check (a 5xx, a registry without `HEAD`) is
+    /// [`Presence::Unknown`], with the error for the log, and spends no
+    /// retries. Only a cancel is an error.
+    pub(crate) async fn blob_presence(&self, digest: Digest) -> Result<Presence> {
         let url = self.url(&format!("blobs/{digest}"))?;
-        match self.send(&Req::new(Method::HEAD, url).follow()).await {
-            Ok(_) => Ok(true),
-            Err(e) if e.status() == Status::NotFound => Ok(false),
-            Err(e) => Err(e),
+        match self
+            .send(&Req::new(Method::HEAD, url).follow().no_retry())
+            .await
+        {
+            Ok(_) => Ok(Presence::Present),
+            Err(e) if e.is_cancelled() => Err(e),
+            Err(e) if e.status() == Status::NotFound => Ok(Presence::Absent),
+            Err(e) => Ok(Presence::Unknown(e)),
         }
     }
 

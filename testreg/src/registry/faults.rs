@@ -86,6 +86,12 @@ pub enum Target {
         #[serde(default)]
         digest: Option<String>,
     },
+    /// `HEAD /v2/<repo>/blobs/<digest>` on the registry host: the
+    /// existence check before an upload. `None` matches any digest.
+    BlobHead {
+        #[serde(default)]
+        digest: Option<String>,
+    },
     /// `GET /blobs/<digest>` on the blob store host.
     BlobStore {
         #[serde(default)]
@@ -194,6 +200,7 @@ impl ErrorBody {
 pub(crate) enum OpClass {
     ManifestGet,
     BlobGet,
+    BlobHead,
     BlobStoreGet,
     UploadPost,
     UploadData,
@@ -232,6 +239,7 @@ impl Target {
         match self {
             Target::Manifest => op.class == OpClass::ManifestGet,
             Target::Blob { digest } => op.class == OpClass::BlobGet && digest_ok(digest),
+            Target::BlobHead { digest } => op.class == OpClass::BlobHead && digest_ok(digest),
             Target::BlobStore { digest } => op.class == OpClass::BlobStoreGet && digest_ok(digest),
             Target::Upload => op.class == OpClass::UploadPost,
             Target::UploadPut => op.class == OpClass::UploadData,

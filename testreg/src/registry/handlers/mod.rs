@@ -64,6 +64,9 @@ pub(crate) fn facts(state: &State, route: &Route, parts: &Parts) -> Op {
             };
             op(OpClass::BlobGet, Some(digest), body)
         }
+        Route::Blob { digest, .. } if parts.method == Method::HEAD => {
+            op(OpClass::BlobHead, Some(digest), BodyFacts::None)
+        }
         Route::StoreBlob { digest } if get => {
             let body = state.blob(digest).map_or(BodyFacts::None, |data| {
                 let total = data.len() as u64;
