@@ -24,6 +24,7 @@ use crate::context::{blocking, Mirror, Op, Settings};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Limits, Manifest};
 use crate::name::{Name, NameMask, Scheme, DEFAULT_MASK};
+use crate::platform::Platform;
 use crate::progress::{Event, LogLevel, Progress, ProgressEvent, Reporter};
 use crate::remote::auth::{docker_config_credentials, Credential, Signer};
 use crate::remote::retry::RetryPolicy;
@@ -79,6 +80,7 @@ pub struct ClientBuilder {
     docker_config: Option<Option<PathBuf>>,
     mirrors: Option<Vec<String>>,
     limits: Limits,
+    platform: Option<String>,
     log: Option<(LogLevel, LogFn)>,
 }
 
@@ -110,6 +112,7 @@ impl ClientBuilder {
             docker_config: None,
             mirrors: None,
             limits: Limits::default(),
+            platform: None,
             log: None,
         }
     }
@@ -275,6 +278,14 @@ impl ClientBuilder {
         self
     }
 
+    /// The platform whose entry of an image index or manifest list a pull
+    /// follows, as `os/arch[/variant]` (default: this machine's, e.g.
+    /// `linux/amd64`). Checked by [`ClientBuilder::build`].
+    pub fn platform(mut self, platform: impl Into<String>) -> Self {
+        self.platform = Some(platform.into());
+        self
+    }
+
     /// Receives log lines of `level` and more severe, on the thread of the
     /// call that produced them.
     pub fn log(mut self, level: LogLevel, f: LogFn) -> Self {
@@ -341,6 +352,10 @@ impl ClientBuilder {
             .iter()
             .map(|s| parse_mirror(s))
             .collect::<Result<Vec<_>>>()?;
+        let platform = match &self.platform {
+            Some(text) => Platform::parse(text)?,
+            None => Platform::host(),
+        };
         let log_level = self.log.as_ref().map_or(LogLevel::Error, |(l, _)| *l);
         let net = NetConfig {
             user_agent: self.user_agent.unwrap_or_else(default_user_agent),
@@ -378,6 +393,7 @@ impl ClientBuilder {
                 chunk_size: self.chunk_size,
                 upload_chunk_size: self.upload_chunk_size,
                 limits: self.limits,
+                platform,
                 mirrors,
                 log_level,
             }),

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::Limits;
 use crate::name::{Name, NameMask, Scheme};
+use crate::platform::Platform;
 use crate::progress::{LogLevel, Reporter};
 use crate::remote::session::{Access, Session};
 use crate::remote::Transport;
@@ -37,6 +38,8 @@ pub(crate) struct Settings {
     /// pieces of this size.
     pub upload_chunk_size: u64,
     pub limits: Limits,
+    /// The entry of an image index that pulls follow.
+    pub platform: Platform,
     pub mirrors: Vec<Mirror>,
     pub log_level: LogLevel,
 }

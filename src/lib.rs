@@ -15,9 +15,9 @@
 //! ```
 //!
 //! The layers, from the bottom: pure value types ([`name`], [`digest`],
-//! [`manifest`]); the [`store`]; the registry protocol ([`remote`]); the
-//! transfer engines (`pull`, `push`); the [`Client`] that runs them; and
-//! `ffi`, the C ABI.
+//! [`manifest`], [`index`], [`platform`]); the [`store`]; the registry
+//! protocol ([`remote`]); the transfer engines (`pull`, `push`); the
+//! [`Client`] that runs them; and `ffi`, the C ABI.
 
 mod cancel;
 mod client;
@@ -25,9 +25,11 @@ mod context;
 mod copy;
 pub mod digest;
 pub mod error;
+pub mod index;
 pub mod layout;
 pub mod manifest;
 pub mod name;
+pub mod platform;
 pub mod progress;
 mod pull;
 mod push;
@@ -40,6 +42,7 @@ pub use digest::Digest;
 pub use error::{Error, ErrorKind, Result, Status};
 pub use manifest::{Layer, Limits, Manifest};
 pub use name::{Name, NameMask, Scheme};
+pub use platform::Platform;
 pub use progress::{LogLevel, Progress, ProgressEvent};
 pub use store::{BlobProblem, PruneReport, Store, VerifyIssue};
 

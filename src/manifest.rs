@@ -18,9 +18,13 @@ pub const DOCKER_MANIFEST_V2: &str = "application/vnd.docker.distribution.manife
 /// The media type of OCI image manifests.
 pub const OCI_MANIFEST_V1: &str = "application/vnd.oci.image.manifest.v1+json";
 /// The `Accept` header for manifest requests: OCI registries answer 400, or
-/// rewrite the manifest, without it.
-pub const MANIFEST_ACCEPT: &str =
-    "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
+/// rewrite the manifest, without it. Indexes and manifest lists are listed
+/// too: without them Distribution answers an index with 404 and narrows a
+/// manifest list to its amd64 entry.
+pub const MANIFEST_ACCEPT: &str = "application/vnd.docker.distribution.manifest.v2+json, \
+application/vnd.oci.image.manifest.v1+json, \
+application/vnd.oci.image.index.v1+json, \
+application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// Bounds on what a manifest may claim, so a hostile registry cannot make
 /// the client allocate, download or pre-allocate without limit.

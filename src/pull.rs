@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::context::{blocking, join_all, Op};
 use crate::digest::Digest;
 use crate::error::{Error, ErrorKind, Result, Status};
+use crate::index::{Document, Index};
 use crate::manifest::{Layer, Manifest};
 use crate::name::Name;
 use crate::progress::{LogLevel, ProgressEvent};
@@ -44,9 +45,14 @@ pub(crate) async fn resolve(
     for (i, source) in sources.iter().enumerate() {
         let session = op.session(source, access, cancel.clone())?;
         let limits = &op.settings.limits;
-        let result = match name.digest() {
+        let fetched = match name.digest() {
             Some(digest) => session.get_manifest_by_digest(digest, limits).await,
             None => session.get_manifest(name.tag(), limits).await,
+        };
+        let result = match fetched {
+            Ok(Document::Manifest(manifest)) => Ok(manifest),
+            Ok(Document::Index(index)) => follow_index(op, &session, &index).await,
+            Err(e) => Err(e),
         };
         match result {
             Ok(manifest) => return Ok((session, manifest)),
@@ -62,6 +68,22 @@ pub(crate) async fn resolve(
         }
     }
     unreachable!("pull_sources always ends with the name itself")
+}
+
+/// The manifest an image index lists for the client's platform: what a
+/// pull stores under the tag (the index itself is not kept).
+async fn follow_index(op: &Op, session: &Session, index: &Index) -> Result<Manifest> {
+    let entry = index.select(&op.settings.platform)?;
+    op.log(LogLevel::Info, || {
+        format!(
+            "image index {} with {} entries: following {} for {}",
+            index.digest().short(),
+            index.entries().len(),
+            entry.digest.short(),
+            op.settings.platform
+        )
+    });
+    session.get_index_child(entry, &op.settings.limits).await
 }
 
 /// Pulls `name` into the store and returns its manifest.

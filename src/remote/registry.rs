@@ -13,6 +13,7 @@ use super::redirect::same_origin;
 use super::session::{header_str, redact, Body, Req, Session};
 use crate::digest::Digest;
 use crate::error::{Error, ErrorKind, Result, Status};
+use crate::index::{Document, IndexEntry};
 use crate::manifest::{Limits, Manifest, MANIFEST_ACCEPT};
 
 const OCTET_STREAM: &str = "application/octet-stream";
@@ -41,8 +42,9 @@ pub(crate) enum Presence {
 }
 
 impl Session {
-    /// Fetches and checks the manifest `name:reference` (a tag).
-    pub(crate) async fn get_manifest(&self, reference: &str, limits: &Limits) -> Result<Manifest> {
+    /// Fetches and checks the manifest `name:reference` (a tag): an image
+    /// manifest or an index of them.
+    pub(crate) async fn get_manifest(&self, reference: &str, limits: &Limits) -> Result<Document> {
         let url = self.url(&format!("manifests/{reference}"))?;
         let req = Req::new(Method::GET, url.clone())
             .header(ACCEPT, MANIFEST_ACCEPT)
@@ -50,17 +52,13 @@ impl Session {
         let resp = self.send(&req).await?;
         let announced =
             header_str(resp.headers(), &DOCKER_CONTENT_DIGEST).and_then(|d| Digest::parse(d).ok());
-        let bytes = self.read_manifest_body(resp, &url, limits).await?;
-        let manifest = Manifest::parse(bytes, limits)?;
+        let bytes = self
+            .read_manifest_body(resp, &url, limits.max_manifest_bytes)
+            .await?;
         if let Some(announced) = announced {
-            if announced != manifest.digest() {
-                return Err(Error::new(ErrorKind::DigestMismatch {
-                    expected: announced,
-                    actual: manifest.digest(),
-                }));
-            }
+            check_digest(announced, &bytes)?;
         }
-        Ok(manifest)
+        Document::parse(bytes, limits)
     }
 
     /// Fetches the manifest with this digest: where Ollama's registry serves
@@ -70,38 +68,62 @@ impl Session {
         &self,
         digest: Digest,
         limits: &Limits,
-    ) -> Result<Manifest> {
+    ) -> Result<Document> {
         let url = self.url(&format!("blobs/{digest}"))?;
         let req = Req::new(Method::GET, url.clone()).follow();
         let bytes = match self.send(&req).await {
-            Ok(resp) => self.read_manifest_body(resp, &url, limits).await?,
+            Ok(resp) => {
+                self.read_manifest_body(resp, &url, limits.max_manifest_bytes)
+                    .await?
+            }
             Err(e) if e.status() == Status::NotFound => {
-                let url = self.url(&format!("manifests/{digest}"))?;
-                let req = Req::new(Method::GET, url.clone())
-                    .header(ACCEPT, MANIFEST_ACCEPT)
-                    .follow();
-                let resp = self.send(&req).await?;
-                self.read_manifest_body(resp, &url, limits).await?
+                self.oci_manifest_bytes(digest, limits.max_manifest_bytes)
+                    .await?
             }
             Err(e) => return Err(e),
         };
-        let actual = Digest::of(&bytes);
-        if actual != digest {
-            return Err(Error::new(ErrorKind::DigestMismatch {
-                expected: digest,
-                actual,
-            }));
-        }
-        Manifest::parse(bytes, limits)
+        check_digest(digest, &bytes)?;
+        Document::parse(bytes, limits)
     }
 
-    async fn read_manifest_body(
+    /// Fetches the manifest an index entry names (`manifests/<digest>`):
+    /// exactly the entry's size, hashing to its digest, and not itself an
+    /// index (olreg follows one level, as container runtimes do).
+    pub(crate) async fn get_index_child(
         &self,
-        resp: Response,
-        url: &Url,
+        entry: &IndexEntry,
         limits: &Limits,
-    ) -> Result<Vec<u8>> {
-        self.read_body(resp, limits.max_manifest_bytes, url)
+    ) -> Result<Manifest> {
+        let cap = usize::try_from(entry.size).unwrap_or(usize::MAX);
+        let bytes = self.oci_manifest_bytes(entry.digest, cap).await?;
+        if bytes.len() as u64 != entry.size {
+            return Err(Error::new(ErrorKind::SizeMismatch {
+                expected: entry.size,
+                actual: bytes.len() as u64,
+            }));
+        }
+        check_digest(entry.digest, &bytes)?;
+        match Document::parse(bytes, limits)? {
+            Document::Manifest(manifest) => Ok(manifest),
+            Document::Index(_) => Err(Error::invalid_manifest(format!(
+                "the image index entry {} is itself an index (nested indexes are not followed)",
+                entry.digest.short()
+            ))),
+        }
+    }
+
+    /// The body of `manifests/<digest>`, at most `cap` bytes.
+    async fn oci_manifest_bytes(&self, digest: Digest, cap: usize) -> Result<Vec<u8>> {
+        let url = self.url(&format!("manifests/{digest}"))?;
+        let req = Req::new(Method::GET, url.clone())
+            .header(ACCEPT, MANIFEST_ACCEPT)
+            .follow();
+        let resp = self.send(&req).await?;
+        self.read_manifest_body(resp, &url, cap).await
+    }
+
+    async fn read_manifest_body(&self, resp: Response, url: &Url, cap: usize) -> Result<Vec<u8>> {
+        self.read_body(resp, cap, url)
             .await
             .map_err(|e| match e.kind() {
                 ErrorKind::Protocol { reason, .. } => Error::invalid_manifest(reason.clone()),
@@ -297,6 +319,15 @@ impl Session {
     fn allows_plain_http(&self) -> bool {
         self.base().scheme() == "http" || self.is_insecure()
     }
+}
+
+/// Checks that `bytes` hash to `expected`.
+fn check_digest(expected: Digest, bytes: &[u8]) -> Result<()> {
+    let actual = Digest::of(bytes);
+    if actual != expected {
+        return Err(Error::new(ErrorKind::DigestMismatch { expected, actual }));
+    }
+    Ok(())
 }
 
 /// `url` with `digest=<digest>` appended to its query; the existing query is

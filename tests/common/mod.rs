@@ -250,3 +250,36 @@ fn pull_child_command(child_test: &str, name: &str, root: &Path) -> std::process
         .stderr(std::process::Stdio::null());
     command
 }
+
+/// An image index (OCI, or a Docker manifest list with that `media_type`)
+/// whose entries are `(manifest bytes, platform "os/arch[/variant]")`.
+pub fn image_index(media_type: &str, entries: &[(&[u8], &str)]) -> Vec<u8> {
+    let manifests: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|(bytes, platform)| {
+            let parts: Vec<&str> = platform.split('/').collect();
+            let mut platform = serde_json::json!({"os": parts[0], "architecture": parts[1]});
+            if let Some(variant) = parts.get(2) {
+                platform["variant"] = (*variant).into();
+            }
+            let inner: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+            serde_json::json!({
+                "mediaType": inner["mediaType"],
+                "digest": Digest::of(bytes).to_string(),
+                "size": bytes.len(),
+                "platform": platform,
+            })
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "manifests": manifests,
+    }))
+    .unwrap()
+}
+
+/// The media type of OCI image indexes.
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// The media type of Docker manifest lists.
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
