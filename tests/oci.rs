@@ -507,3 +507,69 @@ fn a_manifest_without_media_type_is_pushed_as_oci() {
     assert_eq!(pulled.bytes(), &body[..], "byte for byte");
     assert_eq!(pulled.media_type(), olreg::manifest::OCI_MANIFEST_V1);
 }
+
+/// `team/<repo>:v1` on `dist`: an index (or manifest list) of two models
+/// pushed as `:amd64` and `:arm64` by olreg, the index itself put through
+/// the registry API. Returns the name and the two models.
+fn multi_platform(dist: &Distribution, repo: &str, media_type: &str) -> (String, Model, Model) {
+    let src = TestRegistry::start(Options::default());
+    let amd64 = src.add_model("library/amd:v1", &[3000, 20], 71);
+    let arm64 = src.add_model("library/arm:v1", &[4000], 72);
+    let store = TempStore::new();
+    let c = client(&store);
+    for (model, tag) in [(&amd64, "amd64"), (&arm64, "arm64")] {
+        c.pull(&name_of(&src, model), Watch::default()).unwrap();
+        c.push(
+            &format!("http://{}/team/{repo}:{tag}", dist.host()),
+            Some(&name_of(&src, model)),
+            Watch::default(),
+        )
+        .unwrap();
+    }
+    let index = image_index(
+        media_type,
+        &[
+            (&amd64.manifest, "linux/amd64"),
+            (&arm64.manifest, "linux/arm64/v8"),
+        ],
+    );
+    let (status, answer) = dist
+        .put_manifest(&format!("team/{repo}"), "v1", media_type, &index)
+        .unwrap();
+    assert_eq!(status, 201, "Distribution took the index: {answer}");
+    (
+        format!("http://{}/team/{repo}:v1", dist.host()),
+        amd64,
+        arm64,
+    )
+}
+
+#[test]
+fn indexes_and_manifest_lists_on_distribution_are_followed() {
+    let dist = distribution(DistributionAuth::None);
+    for (repo, media_type) in [("oci-index", OCI_INDEX), ("docker-list", DOCKER_LIST)] {
+        let (name, amd64, arm64) = multi_platform(&dist, repo, media_type);
+        for (platform, model) in [("linux/amd64", &amd64), ("linux/arm64", &arm64)] {
+            let store = TempStore::new();
+            let c = builder(&store).platform(platform).build().unwrap();
+            let pulled = c
+                .pull(&name, Watch::default())
+                .unwrap_or_else(|e| panic!("{media_type} for {platform}: {e}"));
+            assert_eq!(pulled.digest().to_string(), model.digest, "{media_type}");
+            assert_eq!(c.show(&name).unwrap(), model.manifest.to_vec());
+            assert_store_consistent(store.root());
+        }
+        let err = builder(&TempStore::new())
+            .platform("windows/amd64")
+            .build()
+            .unwrap()
+            .pull(&name, Watch::default())
+            .unwrap_err();
+        assert_eq!(err.status(), Status::NotFound, "{err}");
+        assert!(
+            err.to_string().contains("image index")
+                && err.to_string().contains("linux/amd64, linux/arm64/v8"),
+            "{err}"
+        );
+    }
+}

@@ -260,6 +260,45 @@ impl Distribution {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// `PUT /v2/<repo>/manifests/<reference>` with this `Content-Type` and
+    /// body, as any client does it (for what olreg never pushes itself:
+    /// image indexes, manifest lists). Registries without auth only.
+    /// Returns the status and the body of the answer.
+    pub fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &[u8],
+    ) -> io::Result<(u16, String)> {
+        if self.auth != DistributionAuth::None {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "put_manifest speaks to registries without auth only",
+            ));
+        }
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        write!(
+            stream,
+            "PUT /v2/{repo}/manifests/{reference} HTTP/1.1\r\nHost: {}\r\n\
+             Content-Type: {media_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.host(),
+            body.len()
+        )?;
+        stream.write_all(body)?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer)?;
+        let answer = String::from_utf8_lossy(&answer);
+        let status = answer
+            .get(9..12)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("not an HTTP answer: {answer:?}")))?;
+        let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        Ok((status, body.to_owned()))
+    }
 }
 
 impl Drop for Distribution {
