@@ -525,7 +525,7 @@ impl Client {
             let cancel = op.cancel.clone();
             pull::resolve(&op, &name, Access::Pull, &cancel)
                 .await
-                .map(|(_, m)| m)
+                .map(|(_, manifest, _)| manifest)
         })
     }
 

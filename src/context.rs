@@ -7,8 +7,9 @@ use reqwest::Url;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::digest::Digest;
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::Limits;
+use crate::manifest::{Layer, Limits};
 use crate::name::{Name, NameMask, Scheme};
 use crate::platform::Platform;
 use crate::progress::{LogLevel, Reporter};
@@ -100,6 +101,20 @@ impl Op {
 
     pub(crate) fn log(&self, level: LogLevel, message: impl FnOnce() -> String) {
         self.reporter.log(level, message);
+    }
+
+    /// Records that `name`'s repository holds `blobs`, for later mounts; a
+    /// failure is only logged (the record is a hint).
+    pub(crate) async fn remember_sources(&self, name: &Name, blobs: &[Layer]) {
+        let store = self.store.clone();
+        let (host, repo) = (name.host().to_owned(), name.repository());
+        let digests: Vec<Digest> = blobs.iter().map(|l| l.digest).collect();
+        if let Err(e) = blocking(move || store.remember_blob_sources(&host, &repo, &digests)).await
+        {
+            self.log(LogLevel::Warn, || {
+                format!("cannot record where blobs are: {e}")
+            });
+        }
     }
 }
 

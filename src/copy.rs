@@ -34,7 +34,7 @@ const PIECES_IN_FLIGHT: usize = 2;
 /// Copies `source` to `target`.
 pub(crate) async fn copy(op: Arc<Op>, source: Name, target: Name) -> Result<Manifest> {
     let stop = op.cancel.child_token();
-    let (from, manifest) = pull::resolve(&op, &source, Access::Pull, &stop).await?;
+    let (from, manifest, _) = pull::resolve(&op, &source, Access::Pull, &stop).await?;
     let from = Arc::new(from);
     let to = Arc::new(
         op.session(&target, Access::Push, stop.clone())

@@ -33,13 +33,14 @@ const PERSIST_EVERY: Duration = Duration::from_secs(2);
 /// How often a pull waiting for another writer of a blob looks again.
 const WAIT_POLL: Duration = Duration::from_millis(100);
 
-/// Fetches `name`'s manifest from its mirrors or its registry.
+/// Fetches `name`'s manifest from its mirrors or its registry; returns the
+/// name it came from (a mirror's, or `name`) with its session.
 pub(crate) async fn resolve(
     op: &Op,
     name: &Name,
     access: Access,
     cancel: &CancellationToken,
-) -> Result<(Session, Manifest)> {
+) -> Result<(Session, Manifest, Name)> {
     let sources = op.pull_sources(name);
     let last = sources.len() - 1;
     for (i, source) in sources.iter().enumerate() {
@@ -55,7 +56,7 @@ pub(crate) async fn resolve(
             Err(e) => Err(e),
         };
         match result {
-            Ok(manifest) => return Ok((session, manifest)),
+            Ok(manifest) => return Ok((session, manifest, source.clone())),
             Err(e) if i < last && !e.is_cancelled() => {
                 op.log(LogLevel::Warn, || {
                     format!(
@@ -90,7 +91,7 @@ async fn follow_index(op: &Op, session: &Session, index: &Index) -> Result<Manif
 pub(crate) async fn pull(op: Arc<Op>, name: Name) -> Result<Manifest> {
     // Failures of one blob stop the others through this child token.
     let stop = op.cancel.child_token();
-    let (session, manifest) = resolve(&op, &name, Access::Pull, &stop).await?;
+    let (session, manifest, source) = resolve(&op, &name, Access::Pull, &stop).await?;
     let blobs = manifest.blobs();
 
     let store = op.store.clone();
@@ -171,6 +172,8 @@ pub(crate) async fn pull(op: Arc<Op>, name: Name) -> Result<Manifest> {
     }
     drop(pin);
     op.log(LogLevel::Info, || format!("{name}: linked"));
+    // The source holds these blobs: pushes to its registry can mount them.
+    op.remember_sources(&source, &blobs).await;
     op.reporter.operation(ProgressEvent::Finished);
     Ok(manifest)
 }

@@ -70,6 +70,9 @@ pub(crate) async fn push(op: Arc<Op>, target: Name, source: Name) -> Result<Mani
     join_all(&mut tasks, Some(&stop))
         .await
         .map_err(|e| e.with_model(&target))?;
+    // Every blob is in the target repository now: later pushes to the same
+    // registry can mount from it.
+    op.remember_sources(&target, &blobs).await;
     session
         .put_manifest(target.tag(), &manifest)
         .await
@@ -109,9 +112,20 @@ pub(crate) fn check_local(
 }
 
 /// For each digest, other repositories on the target's registry that hold
-/// it, as far as the local store knows (models pulled from there).
+/// it, as far as the store knows: those recorded as having received or
+/// served it (most recent first), then those of models pulled from there.
 fn mount_sources(store: &Store, target: &Name, digests: &[Digest]) -> HashMap<Digest, Vec<String>> {
     let mut out: HashMap<Digest, Vec<String>> = HashMap::new();
+    let target_repo = target.repository();
+    let mut add = |digest: Digest, repo: String| {
+        let repos = out.entry(digest).or_default();
+        if repos.len() < MAX_MOUNT_SOURCES && !repos.iter().any(|r| r.eq_ignore_ascii_case(&repo)) {
+            repos.push(repo);
+        }
+    };
+    for (digest, repo) in store.blob_sources(target.host(), &target_repo, digests) {
+        add(digest, repo);
+    }
     let Ok(models) = store.walk_manifests() else {
         return out;
     };
@@ -119,7 +133,7 @@ fn mount_sources(store: &Store, target: &Name, digests: &[Digest]) -> HashMap<Di
     for (name, parts) in models {
         let other_repo = name.repository();
         if !name.host().eq_ignore_ascii_case(target.host())
-            || other_repo.eq_ignore_ascii_case(&target.repository())
+            || other_repo.eq_ignore_ascii_case(&target_repo)
         {
             continue;
         }
@@ -131,10 +145,7 @@ fn mount_sources(store: &Store, target: &Name, digests: &[Digest]) -> HashMap<Di
         };
         for layer in manifest.blobs() {
             if digests.contains(&layer.digest) {
-                let repos = out.entry(layer.digest).or_default();
-                if repos.len() < MAX_MOUNT_SOURCES && !repos.contains(&other_repo) {
-                    repos.push(other_repo.clone());
-                }
+                add(layer.digest, other_repo.clone());
             }
         }
     }

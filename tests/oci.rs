@@ -88,14 +88,14 @@ fn round_trip_through_docker_distribution_is_byte_identical() {
 }
 
 /// Pushes `model` (pulled from `src`) to `team/one` on `dist`, pulls it
-/// back — so the store knows Distribution holds its blobs there — runs
-/// `between`, then pushes it to `team/two`. Returns how many blobs were
-/// mounted instead of uploaded.
+/// back if `pull_back`, runs `between`, then pushes it to `team/two`.
+/// Returns how many blobs were mounted instead of uploaded.
 fn mounts_on_second_push(
     dist: &Distribution,
     builder: olreg::ClientBuilder,
     src: &TestRegistry,
     model: &Model,
+    pull_back: bool,
     between: impl FnOnce(),
 ) -> usize {
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -112,12 +112,14 @@ fn mounts_on_second_push(
     client
         .push(&one, Some(&name_of(src, model)), Watch::default())
         .unwrap();
-    client.pull(&one, Watch::default()).unwrap();
+    if pull_back {
+        client.pull(&one, Watch::default()).unwrap();
+    }
     between();
     client
         .push(
             &format!("http://{}/team/two:v1", dist.host()),
-            Some(&one),
+            Some(&name_of(src, model)),
             Watch::default(),
         )
         .expect("push with mounts");
@@ -135,7 +137,8 @@ fn blobs_are_mounted_from_another_repository() {
     let dist = distribution(DistributionAuth::None);
     let (src, model) = source_model(&[4000, 5000]);
     let store = TempStore::new();
-    let mounted = mounts_on_second_push(&dist, builder(&store), &src, &model, || {});
+    // Pulled back: the store holds a model from team/one.
+    let mounted = mounts_on_second_push(&dist, builder(&store), &src, &model, true, || {});
     assert_eq!(mounted, 3, "two layers and the config are mounted");
     client(&TempStore::new())
         .pull(
@@ -469,7 +472,7 @@ fn token_auth_mounts_with_a_token_for_both_repositories() {
     let (src, model) = source_model(&[3000]);
     let store = TempStore::new();
     let with_password = builder(&store).credential(&dist.host(), "bob", "pw");
-    let mounted = mounts_on_second_push(&dist, with_password, &src, &model, || {
+    let mounted = mounts_on_second_push(&dist, with_password, &src, &model, true, || {
         tokens.clear_requests()
     });
     assert_eq!(mounted, 2, "the layer and the config are mounted");
@@ -572,4 +575,28 @@ fn indexes_and_manifest_lists_on_distribution_are_followed() {
             "{err}"
         );
     }
+}
+
+#[test]
+fn a_second_repository_on_the_same_registry_gets_mounts_not_uploads() {
+    let dist = distribution(DistributionAuth::None);
+    let (src, model) = source_model(&[4000, 5000]);
+    let store = TempStore::new();
+    // Only pushed to team/one, never pulled from it: the store's record of
+    // where blobs went is what finds them.
+    let mounted = mounts_on_second_push(&dist, builder(&store), &src, &model, false, || {});
+    assert_eq!(mounted, 3, "two layers and the config are mounted");
+    let log = dist.log_contents();
+    for upload in [
+        "\"PATCH /v2/team/two/blobs/uploads",
+        "\"PUT /v2/team/two/blobs/uploads",
+    ] {
+        assert!(!log.contains(upload), "{upload} in the registry's log");
+    }
+    client(&TempStore::new())
+        .pull(
+            &format!("http://{}/team/two:v1", dist.host()),
+            Watch::default(),
+        )
+        .unwrap();
 }

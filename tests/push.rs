@@ -415,3 +415,86 @@ fn a_manifest_without_media_type_goes_up_with_the_oci_content_type() {
         Some("application/vnd.oci.image.manifest.v1+json")
     );
 }
+
+#[test]
+fn a_hostile_mount_record_never_breaks_a_push_nor_reaches_outside_the_store() {
+    use std::os::unix::fs::{symlink, FileTypeExt};
+    let src = TestRegistry::start(Options::default());
+    let model = src.add_model("ns/m:t", &[1000], 2);
+    let (store, client) = pulled(&src, &model);
+    let record = store.root().join(".olreg").join("blob-sources");
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret");
+    std::fs::write(&secret, "not olreg's").unwrap();
+    let valid = |d: &str| format!("{d} 127.0.0.1:1 ns/m\n");
+    let setups: Vec<(&str, Box<dyn Fn()>)> = vec![
+        (
+            "binary garbage",
+            Box::new(|| std::fs::write(&record, b"\0\xff\xfe garbage\n\n\0").unwrap()),
+        ),
+        (
+            "5 MiB of plausible lines",
+            Box::new(|| std::fs::write(&record, valid(&model.digest).repeat(80_000)).unwrap()),
+        ),
+        (
+            "a symlink out of the store",
+            Box::new(|| symlink(&secret, &record).unwrap()),
+        ),
+        (
+            "a FIFO",
+            Box::new(|| {
+                let path = std::ffi::CString::new(record.to_str().unwrap()).unwrap();
+                // SAFETY: a valid NUL-terminated path.
+                assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o644) }, 0);
+            }),
+        ),
+        (
+            "hostile lines",
+            Box::new(|| {
+                let d = &model.layers[0].digest;
+                let text = format!(
+                    "{d} 127.0.0.1:1 ../../etc\n{d} a/b/c ns/m\n{d} 127.0.0.1:1 ns/m?x=1\n{d}\n"
+                );
+                std::fs::write(&record, text).unwrap()
+            }),
+        ),
+        (
+            "a directory",
+            Box::new(|| std::fs::create_dir(&record).unwrap()),
+        ),
+    ];
+    for (what, setup) in setups {
+        match std::fs::symlink_metadata(&record) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&record).unwrap(),
+            Ok(_) => std::fs::remove_file(&record).unwrap(),
+            Err(_) => {}
+        }
+        setup();
+        let dst = TestRegistry::start(Options::default().distribution_like());
+        client
+            .push(
+                &format!("http://{}/ns/m:t", dst.host()),
+                Some(&name_of(&src, &model)),
+                Watch::default(),
+            )
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(dst.manifest("ns/m", "t").unwrap(), model.manifest, "{what}");
+        assert_eq!(std::fs::read_to_string(&secret).unwrap(), "not olreg's");
+        let meta = std::fs::symlink_metadata(&record).unwrap();
+        if what == "a directory" {
+            assert!(meta.is_dir(), "left alone");
+            continue;
+        }
+        assert!(
+            meta.is_file() && !meta.file_type().is_fifo(),
+            "{what}: replaced by a regular file"
+        );
+        assert!(meta.len() <= 1 << 20, "{what}: {} bytes", meta.len());
+        let text = std::fs::read_to_string(&record).unwrap();
+        assert!(
+            text.lines()
+                .any(|l| l.ends_with(&format!(" {} ns/m", dst.host()))),
+            "{what}: the push is recorded: {text:?}"
+        );
+    }
+}

@@ -11,6 +11,7 @@
 //! .olreg/locks/                               advisory locks (per blob, gc)
 //! .olreg/pins/                                blobs that running operations need
 //! .olreg/tmp/                                 files on their way to a final name
+//! .olreg/blob-sources                         repositories known to hold each blob (mount hints)
 //! ```
 //!
 //! olreg's scratch files live under `.olreg/`, never in `blobs/` or
@@ -28,6 +29,7 @@ mod partial;
 mod pins;
 mod prune;
 mod ranges;
+mod sources;
 mod staged;
 mod verify;
 
@@ -52,6 +54,7 @@ pub const MODELS_ENV: &str = "OLLAMA_MODELS";
 /// Where each kind of file lives, as path components below the root.
 const BLOBS: &[&str] = &["blobs"];
 const MANIFESTS: &[&str] = &["manifests"];
+const SCRATCH: &[&str] = &[".olreg"];
 const PARTIAL: &[&str] = &[".olreg", "partial"];
 const STAGED: &[&str] = &[".olreg", "staged"];
 const LOCKS: &[&str] = &[".olreg", "locks"];
