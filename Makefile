@@ -9,6 +9,7 @@
 #                   shared one stripped, its debug info in DEBUGDIR), the header,
 #                   olreg.pc and the CMake package (olreg::olreg, olreg::olreg_static)
 #   make bench      the benchmark (see README)
+#   make test-distribution3   the Docker Distribution tests against 3.x (not in `make test`)
 
 PREFIX   ?= /usr/local
 LIBDIR   ?= $(PREFIX)/lib
@@ -60,7 +61,7 @@ install -m 0644 include/olreg.h $(1)$(4)/olreg.h
 @$(call configure,cmake/olregConfigVersion.cmake.in,$(1)$(5)/olregConfigVersion.cmake,$(2),$(3),$(4),$(5))
 endef
 
-.PHONY: all deps lib cli demo test test-rust test-c test-cli test-go test-python install bench clean
+.PHONY: all deps lib cli demo test test-rust test-c test-cli test-go test-python test-distribution3 install bench clean
 
 all: lib cli
 
@@ -160,3 +161,19 @@ test-c: lib $(RELEASE)/olreg-testreg
 # process against olreg-testreg (exit codes, stdout/stderr, signals).
 test-cli: cli $(RELEASE)/olreg-testreg
 	$(PYTHON) -m pytest -q tests/cli
+
+# Every test that drives Docker Distribution (Rust, C, the olreg program),
+# against Distribution 3.x instead of Debian's 2.8: the versions in
+# DISTRIBUTION3 (default v3.0.0 and v3.1.2), built once from the Go module
+# proxy by scripts/distribution3.sh and kept in target/tools.
+DISTRIBUTION3 ?=
+
+test-distribution3: cli $(RELEASE)/olreg-testreg
+	@registries=$$(scripts/distribution3.sh $(DISTRIBUTION3)) || exit 1; \
+	for registry in $$registries; do \
+	    echo "=== $$($$registry --version)"; \
+	    export OLREG_DOCKER_REGISTRY=$$registry; \
+	    $(CARGO) test --release -p olreg --test oci || exit 1; \
+	    tests/c/run.sh test_distribution || exit 1; \
+	    python3 -m pytest -q tests/cli/test_distribution.py tests/cli/test_interop.py || exit 1; \
+	done

@@ -90,6 +90,7 @@ fn describe(registry: &Distribution) -> serde_json::Value {
     serde_json::json!({
         "url": registry.url(),
         "host": registry.host(),
+        "version": registry.version(),
         "auth": registry.auth().mode(),
         "user": registry.user(),
         "password": registry.password(),

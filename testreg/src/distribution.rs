@@ -1,4 +1,5 @@
-//! Docker Distribution 2.8 (Debian's `docker-registry`) as a real test peer:
+//! Docker Distribution (Debian's `docker-registry` 2.8, or a 3.x `registry`
+//! named by `$OLREG_DOCKER_REGISTRY`) as a real test peer:
 //! a fresh registry per [`Distribution`] with its own storage, config and
 //! log in a temporary directory, without auth, with htpasswd (`Basic`) auth,
 //! or with token (`Bearer`) auth backed by a [`TokenServer`].
@@ -80,8 +81,9 @@ pub struct DistributionOptions {
     /// Give the child `PR_SET_PDEATHSIG(SIGKILL)` (Linux only; see the
     /// module docs for the thread caveat).
     pub die_with_parent_thread: bool,
-    /// How the token server's JWTs name their key (token auth only).
-    pub token_key_hint: KeyHint,
+    /// How the token server's JWTs name their key (token auth only);
+    /// `None`: what this registry's version reads (2.x: `kid`, 3.x: `x5c`).
+    pub token_key_hint: Option<KeyHint>,
     /// Run as a pull-through cache (`proxy:` in the config) of another
     /// registry instead of as a registry of its own.
     pub proxy: Option<ProxyOf>,
@@ -102,7 +104,7 @@ impl Default for DistributionOptions {
             auth: DistributionAuth::None,
             relative_urls: false,
             die_with_parent_thread: true,
-            token_key_hint: KeyHint::KeyId,
+            token_key_hint: None,
             proxy: None,
         }
     }
@@ -112,6 +114,7 @@ impl Default for DistributionOptions {
 pub struct Distribution {
     child: Child,
     port: u16,
+    version: String,
     auth: DistributionAuth,
     token: Option<TokenServer>,
     log_path: PathBuf,
@@ -141,6 +144,12 @@ impl Distribution {
     /// Starts a registry and waits until `GET /v2/` answers 200 or 401.
     pub fn start_with(options: DistributionOptions) -> io::Result<Distribution> {
         let binary = Distribution::binary()?;
+        let version = registry_version(&binary)?;
+        let key_hint = options.token_key_hint.unwrap_or(if major(&version) >= 3 {
+            KeyHint::CertChain
+        } else {
+            KeyHint::KeyId
+        });
         let dir = tempfile::Builder::new()
             .prefix("olreg-distribution-")
             .tempdir()?;
@@ -159,7 +168,7 @@ impl Distribution {
                 let server = TokenServer::start(TokenServerConfig {
                     users: vec![TokenUser::new(user, password, Grant::everything())],
                     ttl_secs: *ttl_secs,
-                    key_hint: options.token_key_hint,
+                    key_hint,
                     ..TokenServerConfig::default()
                 })?;
                 let bundle = dir.path().join("token-root.pem");
@@ -180,6 +189,7 @@ impl Distribution {
                     return Ok(Distribution {
                         child,
                         port,
+                        version,
                         auth: options.auth,
                         token,
                         log_path,
@@ -224,6 +234,12 @@ impl Distribution {
     /// The log so far, for failure messages.
     pub fn log_contents(&self) -> String {
         read_lossy(&self.log_path)
+    }
+
+    /// The registry's version as it reports it, without a leading `v`
+    /// (`2.8.2+ds1`, `3.1.2+unknown`).
+    pub fn version(&self) -> &str {
+        &self.version
     }
 
     /// `"distribution"`: which kind of test peer this is.
@@ -342,6 +358,37 @@ fn find_binary(explicit: Option<OsString>, search_path: Option<OsString>) -> io:
                 ),
             )
         })
+}
+
+/// The version `binary --version` reports: its last word, without `v`
+/// (`docker-registry github.com/docker/distribution 2.8.2+ds1`,
+/// `registry github.com/distribution/distribution/v3 v3.1.2+unknown`).
+fn registry_version(binary: &Path) -> io::Result<String> {
+    let out = Command::new(binary)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot run {}: {e}", binary.display())))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .last()
+        .map(|v| v.trim_start_matches('v').to_owned())
+        .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+        .ok_or_else(|| {
+            io::Error::other(format!(
+                "{} --version printed no version: {text:?}",
+                binary.display()
+            ))
+        })
+}
+
+/// The major number of a version such as `3.1.2+unknown`.
+fn major(version: &str) -> u32 {
+    version
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0)
 }
 
 /// One htpasswd line with a `$2y$` bcrypt hash (what `htpasswd -B` writes;
@@ -563,6 +610,13 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn versions_have_a_major_number() {
+        assert_eq!(major("2.8.2+ds1"), 2);
+        assert_eq!(major("3.1.2+unknown"), 3);
+        assert_eq!(major("junk"), 0);
     }
 
     #[test]

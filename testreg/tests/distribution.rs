@@ -917,7 +917,7 @@ async fn token_auth_accepts_an_x5c_header_and_anonymous_rules() {
             password: "s3cret".into(),
             ttl_secs: 300,
         },
-        token_key_hint: KeyHint::CertChain,
+        token_key_hint: Some(KeyHint::CertChain),
         ..DistributionOptions::default()
     });
     let mut c = Client::new(&registry);

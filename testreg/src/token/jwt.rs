@@ -1,12 +1,14 @@
-//! ES256 JSON Web Tokens in the shape Docker Distribution 2.8 verifies.
+//! ES256 JSON Web Tokens in the shape Docker Distribution verifies.
 //!
 //! Distribution finds the verifying key from the JWT header, trying `x5c`
 //! (a certificate chain checked against `auth.token.rootcertbundle`), then
-//! `jwk`, then `kid`, which it reads as a *libtrust key ID* of one of the
-//! bundle's public keys. We sign with a fresh P-256 key and put a self-signed
-//! certificate for it in the bundle, so both `kid` and `x5c` work; which one
-//! goes in the header is a [`KeyHint`]. The signature is the raw 64-byte
-//! `r || s` form JOSE requires, not DER.
+//! `jwk`, then `kid`, which 2.8 reads as a *libtrust key ID* of one of the
+//! bundle's public keys. (3.x reads `kid` as a JWK thumbprint instead, and
+//! 3.0.0 computes it from the curve's base point rather than the key, so
+//! only `x5c` works with every version.) We sign with a fresh P-256 key and
+//! put a self-signed certificate for it in the bundle, so both `kid` and
+//! `x5c` work with 2.8; which one goes in the header is a [`KeyHint`]. The
+//! signature is the raw 64-byte `r || s` form JOSE requires, not DER.
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
