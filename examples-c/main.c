@@ -25,7 +25,7 @@
 
 static const char usage_text[] =
 	"usage: olreg [--models DIR] [--insecure] [--streams N] [--mirror URL]...\n"
-	"             [--quiet] [-v] COMMAND [ARGS]\n"
+	"             [--platform OS/ARCH[/VARIANT]] [--quiet] [-v] COMMAND [ARGS]\n"
 	"\n"
 	"commands:\n"
 	"  pull NAME               download NAME's manifest and every blob into the store\n"
@@ -51,6 +51,8 @@ static const char usage_text[] =
 	"  --mirror URL    pull through this mirror first: URL for every registry, or\n"
 	"                  HOST=URL for one; repeatable (default: $OLREG_MIRRORS, a\n"
 	"                  comma-separated list of the same)\n"
+	"  --platform P    which entry of an image index or manifest list to pull:\n"
+	"                  os/arch[/variant], e.g. linux/arm64 (default: this machine's)\n"
 	"  -q, --quiet     no progress and no summaries; errors only\n"
 	"  -v, --verbose   the library's log lines on stderr; -vv adds debug lines\n"
 	"  -h, --help      this text\n"
@@ -68,6 +70,7 @@ struct global_options {
 	uint32_t streams;		/* 0: the library's default */
 	const char **mirrors;
 	size_t mirror_count;
+	const char *platform;	/* NULL: the library's default */
 	bool quiet;
 	int verbose;
 };
@@ -162,6 +165,8 @@ static enum parsed apply_valued_option(const char *arg, const char *value,
 {
 	if (strncmp(arg, "--models", 8) == 0) {
 		opts->models = value;
+	} else if (strncmp(arg, "--platform", 10) == 0) {
+		opts->platform = value;
 	} else if (strncmp(arg, "--streams", 9) == 0) {
 		if (!parse_streams(value, &opts->streams)) {
 			usage_error("--streams needs a whole number from 1 to %d, not '%s'",
@@ -206,6 +211,7 @@ static enum parsed parse_global_options(int argc, char **argv, struct global_opt
 		}
 		if ((matched = option_value(argc, argv, &i, "--models", &value)) != 0 ||
 		    (matched = option_value(argc, argv, &i, "--streams", &value)) != 0 ||
+		    (matched = option_value(argc, argv, &i, "--platform", &value)) != 0 ||
 		    (matched = option_value(argc, argv, &i, "--mirror", &value)) != 0) {
 			if (matched < 0) {
 				usage_error("option '%s' needs a value", arg);
@@ -312,6 +318,8 @@ static olreg_options *build_options(const struct global_options *g)
 		bad |= failed(olreg_options_set_streams(opts, g->streams), "--streams");
 	for (i = 0; i < g->mirror_count; i++)
 		bad |= failed(olreg_options_add_mirror(opts, g->mirrors[i]), "--mirror");
+	if (g->platform)
+		bad |= failed(olreg_options_set_platform(opts, g->platform), "--platform");
 	if (g->verbose > 0)
 		bad |= failed(olreg_options_set_log_callback(opts, report_log, NULL,
 				g->verbose > 1 ? OLREG_LOG_DEBUG : OLREG_LOG_INFO), "-v");

@@ -3,6 +3,7 @@ package olreg_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -413,6 +414,8 @@ func TestOpenErrors(t *testing.T) {
 		{olreg.Options{ModelsDir: dir, StallTimeout: -time.Second}, olreg.ErrInvalidArgument},
 		{olreg.Options{ModelsDir: "a\x00b"}, olreg.ErrInvalidArgument},
 		{olreg.Options{ModelsDir: dir, Mirrors: []string{"::not a url::"}}, olreg.ErrInvalidArgument},
+		{olreg.Options{ModelsDir: dir, Platform: "linux"}, olreg.ErrInvalidArgument},
+		{olreg.Options{ModelsDir: dir, Platform: "linux/amd64/v8/x"}, olreg.ErrInvalidArgument},
 	} {
 		c, err := olreg.Open(tc.opts)
 		if err == nil {
@@ -421,6 +424,52 @@ func TestOpenErrors(t *testing.T) {
 		if !errors.Is(err, tc.want) {
 			t.Errorf("Open(%+v): %v, want %v", tc.opts, err, tc.want)
 		}
+	}
+}
+
+// TestPlatformPicksTheIndexEntry: a tag that is an OCI image index is
+// followed to the entry for Options.Platform, which is stored under the tag.
+func TestPlatformPicksTheIndexEntry(t *testing.T) {
+	reg := startRegistry(t)
+	var entries []map[string]any
+	models := map[string]testModel{}
+	for _, arch := range []string{"amd64", "arm64"} {
+		m := reg.AddModel(t, "ns/m:"+arch, 1000)
+		models[arch] = m
+		entries = append(entries, map[string]any{
+			"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+			"digest":    m.Digest,
+			"size":      len(m.Manifest),
+			"platform":  map[string]any{"os": "linux", "architecture": arch},
+		})
+	}
+	index, err := json.Marshal(map[string]any{
+		"schemaVersion": 2,
+		"mediaType":     "application/vnd.oci.image.index.v1+json",
+		"manifests":     entries,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.control(t, "PUT", "manifests/ns/m/v1", json.RawMessage(index))
+
+	c, _ := open(t, olreg.Options{Platform: "linux/arm64"})
+	m, err := c.Pull(context.Background(), reg.Name("ns/m:v1"), nil)
+	if err != nil {
+		t.Fatalf("Pull: %v", err)
+	}
+	if m.Digest != models["arm64"].Digest {
+		t.Errorf("pulled %s, want the arm64 entry %s", m.Digest, models["arm64"].Digest)
+	}
+	shown, err := c.Show(reg.Name("ns/m:v1"))
+	if err != nil || string(shown) != models["arm64"].Manifest {
+		t.Errorf("Show: %v, %q", err, shown)
+	}
+
+	other, _ := open(t, olreg.Options{Platform: "windows/amd64"})
+	_, err = other.Pull(context.Background(), reg.Name("ns/m:v1"), nil)
+	if !errors.Is(err, olreg.ErrNotFound) || !strings.Contains(err.Error(), "linux/amd64, linux/arm64") {
+		t.Errorf("Pull for windows/amd64: %v, want ErrNotFound listing the platforms", err)
 	}
 }
 

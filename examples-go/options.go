@@ -82,6 +82,11 @@ type Options struct {
 	// host, or "HOST=URL" for one.
 	Mirrors []string
 
+	// Platform picks the entry of an image index or manifest list a pull
+	// follows: "os/arch[/variant]" in Go's names, e.g. "linux/arm64"
+	// ("": this machine's). A malformed value fails Open.
+	Platform string
+
 	// Limits on what a registry's manifest may claim (0: 4 MiB of manifest,
 	// 1 TiB per blob, 1000 layers).
 	MaxManifestBytes int64
@@ -280,6 +285,9 @@ func (b *optionsBuilder) apply(opts *Options, logger C.uintptr_t) {
 	}
 	for _, m := range opts.Mirrors {
 		b.str("Mirrors", m, func(s *C.char) C.olreg_status { return C.olreg_options_add_mirror(o, s) })
+	}
+	if opts.Platform != "" {
+		b.str("Platform", opts.Platform, func(s *C.char) C.olreg_status { return C.olreg_options_set_platform(o, s) })
 	}
 	if opts.MaxManifestBytes != 0 || opts.MaxBlobSize != 0 || opts.MaxLayers != 0 {
 		mb, bs := nonNegative("MaxManifestBytes", opts.MaxManifestBytes, b), nonNegative("MaxBlobSize", opts.MaxBlobSize, b)

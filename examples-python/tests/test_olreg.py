@@ -119,6 +119,13 @@ class Registry:
     def manifest(self, repo: str, reference: str) -> bytes:
         return self._control("GET", f"manifests/{repo}/{reference}")
 
+    def put_manifest(self, repo: str, reference: str, body: bytes) -> None:
+        """Serves ``body`` (raw bytes) as repo:reference."""
+        req = urllib.request.Request(
+            f"{self.url}/_testreg/manifests/{repo}/{reference}", data=body, method="PUT")
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            resp.read()
+
     def requests(self) -> list[dict[str, Any]]:
         records: list[dict[str, Any]] = json.loads(self._control("GET", "requests"))
         return records
@@ -623,6 +630,30 @@ def test_bad_options(tmp_path: Path) -> None:
         make_client(tmp_path, key_file=tmp_path / "k")  # with no_key=True
     with pytest.raises(ValueError):
         make_client(tmp_path, streams=-1)
+
+
+def test_platform_picks_the_index_entry(tmp_path: Path, registry2: Registry) -> None:
+    entries = []
+    for arch in ("amd64", "arm64"):
+        model = registry2.add_model(f"ns/m:{arch}", [1000])
+        entries.append({
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "digest": model["digest"],
+            "size": len(registry2.manifest("ns/m", arch)),
+            "platform": {"os": "linux", "architecture": arch},
+        })
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+             "manifests": entries}
+    registry2.put_manifest("ns/m", "v1", json.dumps(index).encode())
+    with make_client(tmp_path / "a", platform="linux/arm64") as client:
+        manifest = client.pull(registry2.name("ns/m:v1"))
+        assert manifest.digest == registry2.models["ns/m:arm64"]["digest"]
+        assert client.show(registry2.name("ns/m:v1")) == registry2.manifest("ns/m", "arm64")
+    with make_client(tmp_path / "b", platform="windows/amd64") as client:
+        with pytest.raises(olreg.NotFound, match="linux/amd64, linux/arm64"):
+            client.pull(registry2.name("ns/m:v1"))
+    with pytest.raises(olreg.InvalidArgument, match="os/arch"):
+        make_client(tmp_path / "c", platform="linux")
 
 
 def test_options_are_accepted(tmp_path: Path, registry: Registry) -> None:

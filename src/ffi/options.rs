@@ -361,6 +361,19 @@ pub unsafe extern "C" fn olreg_options_add_mirror(
     unsafe { edit(opts, |b| Ok(b.mirror(arg(spec, "spec")?))) }
 }
 
+/// Sets the platform, `os/arch[/variant]` in Go's names (`linux/amd64`,
+/// `linux/arm64/v8`), whose entry of an image index or manifest list a pull
+/// follows (default: this machine's). Checked by olreg_client_new().
+///
+/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
+#[no_mangle]
+pub unsafe extern "C" fn olreg_options_set_platform(
+    opts: *mut olreg_options,
+    platform: *const c_char,
+) -> olreg_status {
+    unsafe { edit(opts, |b| Ok(b.platform(arg(platform, "platform")?))) }
+}
+
 /// Bounds what a registry's manifest may claim: its size in bytes (default
 /// 4 MiB), one blob's size (default 1 TiB) and the layer count (default
 /// 1000). 0 keeps a default.

@@ -176,6 +176,7 @@ static void test_options(void)
 	CHECK_STATUS(olreg_options_set_docker_config(NULL, NULL), OLREG_NULL_ARGUMENT);
 	CHECK_STATUS(olreg_options_add_mirror(NULL, "http://127.0.0.1:9"), OLREG_NULL_ARGUMENT);
 	CHECK_STATUS(olreg_options_set_limits(NULL, 0, 0, 0), OLREG_NULL_ARGUMENT);
+	CHECK_STATUS(olreg_options_set_platform(NULL, "linux/amd64"), OLREG_NULL_ARGUMENT);
 	CHECK_STATUS(olreg_options_set_log_callback(NULL, NULL, NULL, OLREG_LOG_INFO), OLREG_NULL_ARGUMENT);
 
 	/* Required strings. */
@@ -190,6 +191,7 @@ static void test_options(void)
 	CHECK_STATUS(olreg_options_add_credential(opts, "h", NULL, "p"), OLREG_NULL_ARGUMENT);
 	CHECK_STATUS(olreg_options_add_credential(opts, "h", "u", NULL), OLREG_NULL_ARGUMENT);
 	CHECK_STATUS(olreg_options_add_mirror(opts, NULL), OLREG_NULL_ARGUMENT);
+	CHECK_STATUS(olreg_options_set_platform(opts, NULL), OLREG_NULL_ARGUMENT);
 
 	/* Optional ones: anonymous, no Docker config, logging off. */
 	CHECK_STATUS(olreg_options_set_key_file(opts, NULL), OLREG_OK);

@@ -364,6 +364,8 @@ class Client:
         ca_file: a PEM file of extra trusted CA certificates.
         upload_chunk_size: PATCH piece size for upload sessions.
         limits: ``(max_manifest_bytes, max_blob_size, max_layers)``; 0 keeps a default.
+        platform: ``os/arch[/variant]`` (e.g. ``linux/arm64``): the entry of an
+            image index or manifest list a pull follows; None: this machine's.
 
     Raises:
         OlregError: a bad option (InvalidArgument, InvalidName for the mask),
@@ -396,6 +398,7 @@ class Client:
         ca_file: Optional[PathLike] = None,
         upload_chunk_size: Optional[int] = None,
         limits: Optional[tuple[int, int, int]] = None,
+        platform: Optional[str] = None,
     ) -> None:
         # Set first so that close()/__del__ work whatever happens below.
         self._ptr: Any = None
@@ -464,6 +467,8 @@ class Client:
                     opts, None if docker_config is None else _path(docker_config, "docker_config")))
             for spec in mirrors:
                 put(lib.olreg_options_add_mirror(opts, _text(spec, "mirror")))
+            if platform is not None:
+                put(lib.olreg_options_set_platform(opts, _text(platform, "platform")))
             if limits is not None:
                 max_manifest, max_blob, max_layers = limits
                 put(lib.olreg_options_set_limits(
