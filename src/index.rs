@@ -266,7 +266,7 @@ mod tests {
             Err(e) => panic!("{e}"),
         };
         let amd64 = entry(1, r#"{"os":"linux","architecture":"amd64"}"#);
-        assert!(is_index(index(&[amd64.clone()])));
+        assert!(is_index(index(std::slice::from_ref(&amd64))));
         let list = format!(r#"{{"mediaType":"{DOCKER_MANIFEST_LIST_V2}","manifests":[{amd64}]}}"#);
         assert!(is_index(list.into_bytes()));
         // Without mediaType the shape decides.

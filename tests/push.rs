@@ -426,50 +426,41 @@ fn a_hostile_mount_record_never_breaks_a_push_nor_reaches_outside_the_store() {
     let outside = tempfile::tempdir().unwrap();
     let secret = outside.path().join("secret");
     std::fs::write(&secret, "not olreg's").unwrap();
-    let valid = |d: &str| format!("{d} 127.0.0.1:1 ns/m\n");
-    let setups: Vec<(&str, Box<dyn Fn()>)> = vec![
-        (
-            "binary garbage",
-            Box::new(|| std::fs::write(&record, b"\0\xff\xfe garbage\n\n\0").unwrap()),
-        ),
-        (
-            "5 MiB of plausible lines",
-            Box::new(|| std::fs::write(&record, valid(&model.digest).repeat(80_000)).unwrap()),
-        ),
-        (
-            "a symlink out of the store",
-            Box::new(|| symlink(&secret, &record).unwrap()),
-        ),
-        (
-            "a FIFO",
-            Box::new(|| {
-                let path = std::ffi::CString::new(record.to_str().unwrap()).unwrap();
-                // SAFETY: a valid NUL-terminated path.
-                assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o644) }, 0);
-            }),
-        ),
-        (
-            "hostile lines",
-            Box::new(|| {
-                let d = &model.layers[0].digest;
-                let text = format!(
-                    "{d} 127.0.0.1:1 ../../etc\n{d} a/b/c ns/m\n{d} 127.0.0.1:1 ns/m?x=1\n{d}\n"
-                );
-                std::fs::write(&record, text).unwrap()
-            }),
-        ),
-        (
-            "a directory",
-            Box::new(|| std::fs::create_dir(&record).unwrap()),
-        ),
+    let kinds = [
+        "binary garbage",
+        "5 MiB of plausible lines",
+        "a symlink out of the store",
+        "a FIFO",
+        "hostile lines",
+        "a directory",
     ];
-    for (what, setup) in setups {
+    for what in kinds {
         match std::fs::symlink_metadata(&record) {
             Ok(m) if m.is_dir() => std::fs::remove_dir_all(&record).unwrap(),
             Ok(_) => std::fs::remove_file(&record).unwrap(),
             Err(_) => {}
         }
-        setup();
+        let d = &model.layers[0].digest;
+        match what {
+            "binary garbage" => std::fs::write(&record, b"\0\xff\xfe garbage\n\n\0").unwrap(),
+            "5 MiB of plausible lines" => {
+                let line = format!("{d} 127.0.0.1:1 ns/m\n");
+                std::fs::write(&record, line.repeat(80_000)).unwrap()
+            }
+            "a symlink out of the store" => symlink(&secret, &record).unwrap(),
+            "a FIFO" => {
+                let path = std::ffi::CString::new(record.to_str().unwrap()).unwrap();
+                // SAFETY: a valid NUL-terminated path.
+                assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o644) }, 0);
+            }
+            "hostile lines" => {
+                let text = format!(
+                    "{d} 127.0.0.1:1 ../../etc\n{d} a/b/c ns/m\n{d} 127.0.0.1:1 ns/m?x=1\n{d}\n"
+                );
+                std::fs::write(&record, text).unwrap()
+            }
+            _ => std::fs::create_dir(&record).unwrap(),
+        }
         let dst = TestRegistry::start(Options::default().distribution_like());
         client
             .push(
