@@ -319,6 +319,20 @@ fn blob_count(model: &Model) -> usize {
     model.layers.len() + 1
 }
 
+/// Pushes `model` (pulled from `src`) to `dst` as `ns/m:t`.
+fn push_to(
+    client: &olreg::Client,
+    src: &TestRegistry,
+    model: &Model,
+    dst: &TestRegistry,
+) -> olreg::Result<olreg::Manifest> {
+    client.push(
+        &format!("http://{}/ns/m:t", dst.host()),
+        Some(&name_of(src, model)),
+        Watch::default(),
+    )
+}
+
 fn heads(reg: &TestRegistry) -> usize {
     reg.requests()
         .iter()
@@ -340,12 +354,7 @@ fn a_failing_existence_check_is_asked_once_and_the_upload_goes_on() {
         dst.inject(
             Fault::status(Target::BlobHead { digest: None }, code, ErrorBody::Empty).forever(),
         );
-        client
-            .push(
-                &format!("http://{}/ns/m:t", dst.host()),
-                Some(&name_of(&src, &model)),
-                Watch::default(),
-            )
+        push_to(&client, &src, &model, &dst)
             .unwrap_or_else(|e| panic!("HEAD answering {code}: {e}"));
         assert_eq!(dst.manifest("ns/m", "t").unwrap(), model.manifest);
         for blob in model.layers.iter().chain([&model.config]) {
@@ -375,13 +384,7 @@ fn after_a_failing_existence_check_the_upload_reports_its_own_error() {
         )
         .forever(),
     );
-    let err = client
-        .push(
-            &format!("http://{}/ns/m:t", dst.host()),
-            Some(&name_of(&src, &model)),
-            Watch::default(),
-        )
-        .unwrap_err();
+    let err = push_to(&client, &src, &model, &dst).unwrap_err();
     assert_eq!(err.status(), Status::Unauthorized, "{err}");
     assert_eq!(err.http_status(), Some(403), "{err}");
     assert_eq!(err.registry_code(), Some("DENIED"), "{err}");
@@ -462,13 +465,7 @@ fn a_hostile_mount_record_never_breaks_a_push_nor_reaches_outside_the_store() {
             _ => std::fs::create_dir(&record).unwrap(),
         }
         let dst = TestRegistry::start(Options::default().distribution_like());
-        client
-            .push(
-                &format!("http://{}/ns/m:t", dst.host()),
-                Some(&name_of(&src, &model)),
-                Watch::default(),
-            )
-            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        push_to(&client, &src, &model, &dst).unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_eq!(dst.manifest("ns/m", "t").unwrap(), model.manifest, "{what}");
         assert_eq!(std::fs::read_to_string(&secret).unwrap(), "not olreg's");
         let meta = std::fs::symlink_metadata(&record).unwrap();
