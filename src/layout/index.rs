@@ -17,8 +17,7 @@ pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// it too (`host/namespace/model:tag`), so several models with one tag can
 /// share a layout and still be told apart.
 pub const FULL_NAME: &str = "io.containerd.image.name";
-/// The media type of an OCI image index.
-pub const OCI_INDEX_V1: &str = "application/vnd.oci.image.index.v1+json";
+pub use crate::index::OCI_INDEX_V1;
 /// The only `oci-layout` version there is.
 pub const LAYOUT_VERSION: &str = "1.0.0";
 /// Largest `oci-layout` file read.
