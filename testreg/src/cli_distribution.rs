@@ -121,15 +121,12 @@ pub fn main(args: Vec<String>) -> i32 {
             return 1;
         }
     };
-    let mut stdout = std::io::stdout().lock();
-    if writeln!(stdout, "{}", describe(&registry))
-        .and_then(|()| stdout.flush())
-        .is_err()
-    {
-        return 1;
-    }
-    drop(stdout);
-    let code = match wait_for_stop() {
+    // The signal handlers are in place before the line that tells the
+    // parent it may signal us.
+    let code = match wait_for_stop(|| {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{}", describe(&registry)).and_then(|()| stdout.flush())
+    }) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("olreg-testreg distribution: {e}");
@@ -140,8 +137,9 @@ pub fn main(args: Vec<String>) -> i32 {
     code
 }
 
-/// Blocks until SIGINT, SIGTERM or EOF on stdin.
-fn wait_for_stop() -> std::io::Result<()> {
+/// Runs `ready`, then blocks until SIGINT, SIGTERM or EOF on stdin (the
+/// signals are caught from before `ready` runs).
+fn wait_for_stop(ready: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<()> {
     let (eof_tx, eof_rx) = tokio::sync::oneshot::channel::<()>();
     // A plain thread: a blocking stdin read cannot be cancelled, and this
     // one is simply abandoned when the process exits.
@@ -160,6 +158,7 @@ fn wait_for_stop() -> std::io::Result<()> {
         use tokio::signal::unix::{signal, SignalKind};
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
+        ready()?;
         tokio::select! {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
