@@ -165,7 +165,7 @@ test-cli: cli $(RELEASE)/olreg-testreg
 # Every test that drives Docker Distribution (Rust, C, the olreg program),
 # against Distribution 3.x instead of Debian's 2.8: the versions in
 # DISTRIBUTION3 (default v3.0.0 and v3.1.2), built once from the Go module
-# proxy by scripts/distribution3.sh and kept in target/tools.
+# proxy by scripts/distribution3.sh and kept in $(OLREG_TOOLS_DIR).
 DISTRIBUTION3 ?=
 
 test-distribution3: cli $(RELEASE)/olreg-testreg

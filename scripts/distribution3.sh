@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds Docker Distribution 3.x registries from the Go module proxy, once:
-# each version's `registry` binary is kept in $OLREG_TOOLS_DIR (default
-# target/tools) and reused by later runs. Prints one binary path a line.
+# each version's `registry` binary is kept in the tools cache that
+# scripts/deps.sh also uses ($OLREG_TOOLS_DIR, default ~/.cache/olreg/tools)
+# and reused by later runs. Prints one binary path a line.
 #
 #   scripts/distribution3.sh              v3.0.0 and v3.1.2
 #   scripts/distribution3.sh v3.1.2 ...   these versions
@@ -13,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tools=${OLREG_TOOLS_DIR:-$PWD/target/tools}
+tools=${OLREG_TOOLS_DIR:-$HOME/.cache/olreg/tools}
 versions=("$@")
 ((${#versions[@]})) || versions=(v3.0.0 v3.1.2)
 
