@@ -1,23 +1,29 @@
-//! The registry protocol: HTTP clients, credentials, requests with retries
-//! and redirects ([`session`]), and the protocol's verbs ([`registry`]).
+//! The registry protocol: HTTP clients, requests with retries and
+//! redirects ([`session`]), the protocol's verbs ([`registry`]), and what
+//! goes into `Authorization`: the Ed25519 [`signer`], user [`credentials`]
+//! and bearer [`token`]s.
 
-pub mod auth;
 pub mod challenge;
 pub mod content_range;
+pub(crate) mod credentials;
 pub mod error_body;
 pub mod redirect;
 pub(crate) mod registry;
 pub mod retry;
 pub(crate) mod session;
+pub(crate) mod signer;
 pub mod tls;
+pub(crate) mod token;
 
 use std::time::Duration;
 
 use rustls::pki_types::CertificateDer;
 
 use crate::error::{Error, Result};
-use auth::{Credential, Signer, TokenCache};
+use credentials::Credential;
 use retry::RetryPolicy;
+use signer::Signer;
+use token::TokenCache;
 
 /// Network settings of a client.
 #[derive(Clone, Debug)]

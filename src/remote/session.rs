@@ -7,23 +7,21 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::header::{
     HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, LOCATION, RETRY_AFTER,
-    WWW_AUTHENTICATE,
 };
 use reqwest::{Method, Response, StatusCode, Url};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::auth::{self, host_key, Credential};
-use super::challenge::{self, Challenge};
 use super::error_body::{self, MAX_ERROR_BODY};
 use super::redirect::{next_hop, same_origin};
 use super::retry::parse_retry_after;
+use super::token::Negotiation;
 use super::Transport;
 use crate::error::{Error, ErrorKind, Result};
 use crate::progress::{LogLevel, Reporter};
@@ -76,6 +74,9 @@ pub(crate) struct Req {
     pub follow: bool,
     /// Retry transient failures (off for requests whose caller retries).
     pub retry: bool,
+    /// Send the registry's credentials to its origin and answer its `401`
+    /// challenges (off for requests to a token realm).
+    pub registry_auth: bool,
 }
 
 impl Req {
@@ -87,6 +88,7 @@ impl Req {
             body: Body::Empty,
             follow: false,
             retry: true,
+            registry_auth: true,
         }
     }
 
@@ -109,21 +111,11 @@ impl Req {
         self.retry = false;
         self
     }
-}
 
-/// The credentials currently used with the registry's origin.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum AuthState {
-    /// Nothing negotiated yet: the signed per-request token when a key is
-    /// configured, else nothing.
-    Initial,
-    Basic(String),
-    Bearer {
-        realm: String,
-        service: String,
-        scope: String,
-        token: String,
-    },
+    pub(crate) fn without_registry_auth(mut self) -> Req {
+        self.registry_auth = false;
+        self
+    }
 }
 
 /// Time of the last sign of life of a request, for stall detection.
@@ -156,10 +148,7 @@ pub(crate) struct Session {
     /// Any certificate is accepted and https may redirect to http.
     insecure: bool,
     access: Access,
-    auth: Mutex<AuthState>,
-    /// Serialises answering challenges, so parallel requests that meet the
-    /// same 401 fetch one token between them.
-    negotiating: tokio::sync::Mutex<()>,
+    negotiation: Negotiation,
     cancel: CancellationToken,
     reporter: Arc<Reporter>,
 }
@@ -181,8 +170,7 @@ impl Session {
             repo,
             insecure,
             access,
-            auth: Mutex::new(AuthState::Initial),
-            negotiating: tokio::sync::Mutex::new(()),
+            negotiation: Negotiation::default(),
             cancel,
             reporter,
         }
@@ -212,6 +200,22 @@ impl Session {
 
     pub(crate) fn cancel_token(&self) -> &CancellationToken {
         &self.cancel
+    }
+
+    pub(super) fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    pub(super) fn access(&self) -> Access {
+        self.access
+    }
+
+    pub(super) fn negotiation(&self) -> &Negotiation {
+        &self.negotiation
+    }
+
+    pub(super) fn log(&self, level: LogLevel, message: impl FnOnce() -> String) {
+        self.reporter.log(level, message);
     }
 
     /// The stall timeout: how long a connection may deliver nothing.
@@ -292,72 +296,15 @@ impl Session {
         let mut auth_rounds = 0;
         let mut fresh_token = false;
         loop {
-            let to_registry = same_origin(&url, &self.base);
-            let sent_state = self.auth_state();
+            let to_registry = req.registry_auth && same_origin(&url, &self.base);
+            let sent_state = self.negotiation.state();
             let sent_auth = if to_registry {
                 self.authorization(&sent_state)
             } else {
                 None
             };
-            let clock = Clock::new();
-            let mut rb = self
-                .transport
-                .client(self.insecure)
-                .request(req.method.clone(), url.clone());
-            for (name, value) in &req.headers {
-                rb = rb.header(name, value);
-            }
-            if let Some(value) = &sent_auth {
-                rb = rb.header(AUTHORIZATION, value);
-            }
-            rb = match &req.body {
-                Body::Empty => rb,
-                Body::Bytes(b) => rb.body(b.clone()),
-                Body::File {
-                    open,
-                    offset,
-                    len,
-                    on_sent,
-                } => rb.header(CONTENT_LENGTH, len.to_string()).body(file_body(
-                    open.clone(),
-                    *offset,
-                    *len,
-                    clock.clone(),
-                    on_sent.clone(),
-                )),
-                Body::Stream { len, pieces } => {
-                    let taken = pieces.lock().unwrap_or_else(|p| p.into_inner()).take();
-                    let Some(pieces) = taken else {
-                        return Err(Error::network(
-                            &redact(&url),
-                            "the request must be sent again and its streamed body is spent",
-                        ));
-                    };
-                    rb.header(CONTENT_LENGTH, len.to_string())
-                        .body(stream_body(pieces, clock.clone()))
-                }
-            };
-            self.reporter.log(LogLevel::Debug, || {
-                format!("{} {}", req.method, redact(&url))
-            });
-            let pending = rb.send();
-            let stall = self.stall_timeout();
-            let resp = self
-                .cancellable(async {
-                    match stall_guard(pending, &clock, stall).await {
-                        Some(Ok(resp)) => Ok(resp),
-                        Some(Err(e)) => Err(reqwest_error(&url, &e)),
-                        None => Err(Error::network(
-                            &redact(&url),
-                            format!("no answer for {}s (stalled)", stall.as_secs_f64()),
-                        )),
-                    }
-                })
-                .await?;
+            let resp = self.exchange(req, &url, sent_auth.as_deref()).await?;
             let status = resp.status();
-            self.reporter.log(LogLevel::Debug, || {
-                format!("{} {} -> {}", req.method, redact(&url), status)
-            });
             if status.is_success() {
                 return Ok(resp);
             }
@@ -393,178 +340,74 @@ impl Session {
         }
     }
 
-    fn auth_state(&self) -> AuthState {
-        self.auth.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// The `Authorization` value for the registry's origin in `state`.
-    fn authorization(&self, state: &AuthState) -> Option<String> {
-        match state {
-            AuthState::Initial => self
-                .transport
-                .signer
-                .as_ref()
-                .map(|s| s.legacy_token(unix_now())),
-            AuthState::Basic(h) => Some(h.clone()),
-            AuthState::Bearer { token, .. } => Some(format!("Bearer {token}")),
-        }
-    }
-
-    fn set_auth(&self, state: AuthState) {
-        *self.auth.lock().unwrap_or_else(|p| p.into_inner()) = state;
-    }
-
-    fn credential(&self) -> Option<&Credential> {
-        let host = host_key(&self.base);
-        self.transport
-            .credentials
-            .iter()
-            .find(|c| c.host.eq_ignore_ascii_case(&host))
-    }
-
-    fn default_scope(&self) -> String {
-        match self.access {
-            Access::Pull => format!("repository:{}:pull", self.repo),
-            Access::Push => format!("repository:{}:pull,push", self.repo),
-        }
-    }
-
-    /// Answers a 401's challenges. `Ok(true)`: credentials changed, send
-    /// again. `Ok(false)`: nothing more to try (the 401 stands).
-    async fn authenticate(
+    /// One HTTP exchange, the only place a request goes out: `req`'s method,
+    /// headers and body to `url` with `authorization`, until the answer's
+    /// headers arrive, the connection stalls, or the operation is cancelled.
+    async fn exchange(
         &self,
-        headers: &HeaderMap,
-        sent: &AuthState,
-        fresh_fetched: &mut bool,
-    ) -> Result<bool> {
-        let challenges: Vec<Challenge> = headers
-            .get_all(WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(challenge::parse)
-            .collect();
-        let _turn = self.negotiating.lock().await;
-        let current = self.auth_state();
-        if current != *sent {
-            // Another request of this operation negotiated meanwhile.
-            return Ok(true);
+        req: &Req,
+        url: &Url,
+        authorization: Option<&str>,
+    ) -> Result<Response> {
+        let clock = Clock::new();
+        let mut rb = self
+            .transport
+            .client(self.insecure)
+            .request(req.method.clone(), url.clone());
+        for (name, value) in &req.headers {
+            rb = rb.header(name, value);
         }
-        for c in &challenges {
-            if let Challenge::Bearer {
-                realm,
-                service,
-                scope,
-                ..
-            } = c
-            {
-                let service = service.clone().unwrap_or_default();
-                let scope = match scope {
-                    Some(asked) => auth::merge_scopes(asked, &self.default_scope()),
-                    None => self.default_scope(),
+        if let Some(value) = authorization {
+            rb = rb.header(AUTHORIZATION, value);
+        }
+        rb = match &req.body {
+            Body::Empty => rb,
+            Body::Bytes(b) => rb.body(b.clone()),
+            Body::File {
+                open,
+                offset,
+                len,
+                on_sent,
+            } => rb.header(CONTENT_LENGTH, len.to_string()).body(file_body(
+                open.clone(),
+                *offset,
+                *len,
+                clock.clone(),
+                on_sent.clone(),
+            )),
+            Body::Stream { len, pieces } => {
+                let taken = pieces.lock().unwrap_or_else(|p| p.into_inner()).take();
+                let Some(pieces) = taken else {
+                    return Err(Error::network(
+                        &redact(url),
+                        "the request must be sent again and its streamed body is spent",
+                    ));
                 };
-                // A token for exactly this scope was just refused (an
-                // `insufficient_scope` answer names a different scope): drop
-                // it and fetch a fresh one, once per request.
-                let refused = matches!(&current, AuthState::Bearer { realm: r, service: s, scope: sc, .. }
-                    if r == realm && *s == service && *sc == scope);
-                if refused {
-                    self.transport.tokens.forget(realm, &service, &scope);
-                    if *fresh_fetched {
-                        return Ok(false);
-                    }
-                }
-                let (token, fresh) = self.token(realm, &service, &scope).await?;
-                *fresh_fetched |= fresh;
-                self.set_auth(AuthState::Bearer {
-                    realm: realm.clone(),
-                    service,
-                    scope,
-                    token,
-                });
-                return Ok(true);
+                rb.header(CONTENT_LENGTH, len.to_string())
+                    .body(stream_body(pieces, clock.clone()))
             }
-        }
-        if challenges.contains(&Challenge::Basic) {
-            let Some(cred) = self.credential() else {
-                return Err(Error::new(ErrorKind::Registry {
-                    status: 401,
-                    code: Some("UNAUTHORIZED".into()),
-                    message: format!(
-                        "{} asks for a user name and password and none is configured for it \
-                         (give them in the client options or in a Docker config.json: $DOCKER_CONFIG/config.json or ~/.docker/config.json)",
-                        host_key(&self.base)
-                    ),
-                    url: self.base.to_string(),
-                    retry_after: None,
-                }));
-            };
-            let header = cred.basic_header();
-            if current == AuthState::Basic(header.clone()) {
-                return Ok(false);
-            }
-            self.set_auth(AuthState::Basic(header));
-            return Ok(true);
-        }
-        Ok(false)
-    }
-
-    /// A bearer token for `scope` from `realm`: cached, or fetched with the
-    /// registry's password (Basic) or the Ed25519 signature, whichever the
-    /// realm may receive, or anonymously.
-    async fn token(&self, realm: &str, service: &str, scope: &str) -> Result<(String, bool)> {
-        if let Some(token) = self.transport.tokens.get(realm, service, scope) {
-            return Ok((token, false));
-        }
-        let realm_url = Url::parse(realm)
-            .map_err(|e| Error::protocol(realm, format!("the token realm is not a URL: {e}")))?;
-        let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
-        let service_opt = (!service.is_empty()).then_some(service);
-        let (url, header) = match (self.credential(), &self.transport.signer) {
-            (Some(cred), _) if auth::realm_may_get_password(&self.base, &realm_url) => (
-                auth::realm_request_url(realm, service_opt, &scopes, None)?,
-                Some(cred.basic_header()),
-            ),
-            (_, Some(signer)) if auth::realm_may_get_signature(&self.base, &realm_url) => {
-                let nonce = auth::new_nonce();
-                let url = auth::realm_request_url(
-                    realm,
-                    service_opt,
-                    &scopes,
-                    Some((unix_now(), &nonce)),
-                )?;
-                let header = signer.sign_request("GET", url.as_str());
-                (url, Some(header))
-            }
-            _ => (
-                auth::realm_request_url(realm, service_opt, &scopes, None)?,
-                None,
-            ),
         };
         self.reporter.log(LogLevel::Debug, || {
-            format!("token request for {scope:?} to {}", redact(&url))
+            format!("{} {}", req.method, redact(url))
         });
-        let mut rb = self.transport.client(self.insecure).get(url.clone());
-        if let Some(h) = &header {
-            rb = rb.header(AUTHORIZATION, h);
-        }
-        let clock = Clock::new();
+        let pending = rb.send();
         let stall = self.stall_timeout();
         let resp = self
             .cancellable(async {
-                match stall_guard(rb.send(), &clock, stall).await {
-                    Some(Ok(r)) => Ok(r),
-                    Some(Err(e)) => Err(reqwest_error(&url, &e)),
-                    None => Err(Error::network(&redact(&url), "the token service stalled")),
+                match stall_guard(pending, &clock, stall).await {
+                    Some(Ok(resp)) => Ok(resp),
+                    Some(Err(e)) => Err(reqwest_error(url, &e)),
+                    None => Err(Error::network(
+                        &redact(url),
+                        format!("no answer for {}s (stalled)", stall.as_secs_f64()),
+                    )),
                 }
             })
             .await?;
-        if !resp.status().is_success() {
-            return Err(self.error_from(resp, &url).await);
-        }
-        let body = self.read_body(resp, MAX_ERROR_BODY, &url).await?;
-        let token = auth::parse_token(&body, &redact(&url))?;
-        self.transport.tokens.put(realm, service, scope, &token);
-        Ok((token.value, true))
+        self.reporter.log(LogLevel::Debug, || {
+            format!("{} {} -> {}", req.method, redact(url), resp.status())
+        });
+        Ok(resp)
     }
 
     /// Reads a whole body of at most `cap` bytes.
@@ -656,13 +499,6 @@ pub(crate) fn redact(url: &Url) -> String {
     } else {
         u.to_string()
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Runs `fut` until it completes or `clock` shows no sign of life for

@@ -1,0 +1,188 @@
+//! Ollama's Ed25519 request signatures (DESIGN.md §3): the key of
+//! `~/.ollama/id_ed25519` signs a per-request token for Ollama's registry
+//! and, in ollama.com's challenge flow, the request to the token realm.
+//!
+//! Nothing here does I/O except reading the key file.
+
+use std::path::Path;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use ed25519_dalek::{Signer as _, SigningKey};
+use reqwest::Url;
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+
+/// The URL the original client signs for its per-request token.
+const LEGACY_TOKEN_URL: &str = "https://ollama.com";
+
+/// Hosts run by Ollama whose token realm may live on another of them.
+const OLLAMA_HOSTS: &[&str] = &["ollama.com", "registry.ollama.ai"];
+
+/// `base64(hex(sha256("")))`: the body hash the original client signs.
+pub(crate) fn zero_sum() -> String {
+    STANDARD.encode(Digest::empty().hex())
+}
+
+/// An Ed25519 key in OpenSSH format.
+pub(crate) struct Signer {
+    key: SigningKey,
+    /// The base64 field of the `ssh-ed25519 AAAA…` public key line.
+    public: String,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("public", &self.public)
+            .finish()
+    }
+}
+
+impl Signer {
+    /// Parses an unencrypted OpenSSH Ed25519 private key.
+    pub(crate) fn from_openssh(pem: &str) -> Result<Signer> {
+        let bad = |why: String| Error::invalid_argument(format!("unusable private key: {why}"));
+        let key = ssh_key::PrivateKey::from_openssh(pem).map_err(|e| bad(e.to_string()))?;
+        if key.is_encrypted() {
+            return Err(bad("it is encrypted with a passphrase".into()));
+        }
+        let ssh_key::private::KeypairData::Ed25519(pair) = key.key_data() else {
+            return Err(bad(format!("it is a {} key, not Ed25519", key.algorithm())));
+        };
+        let line = key
+            .public_key()
+            .to_openssh()
+            .map_err(|e| bad(e.to_string()))?;
+        let public = line
+            .split_whitespace()
+            .nth(1)
+            .ok_or_else(|| bad("its public key has no base64 field".into()))?
+            .to_owned();
+        Ok(Signer {
+            key: SigningKey::from_bytes(&pair.private.to_bytes()),
+            public,
+        })
+    }
+
+    /// Loads the key at `path`; `Ok(None)` when there is no file there
+    /// (requests then go anonymous).
+    pub(crate) fn load(path: &Path) -> Result<Option<Signer>> {
+        match std::fs::read_to_string(path) {
+            Ok(pem) => Signer::from_openssh(&pem)
+                .map(Some)
+                .map_err(|e| Error::invalid_argument(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("read key", path, e)),
+        }
+    }
+
+    /// The public key's base64 field.
+    pub(crate) fn public_key(&self) -> &str {
+        &self.public
+    }
+
+    /// `<public>:<base64 signature>` over `"<method>,<url>,<zero sum>"`.
+    pub(crate) fn sign_request(&self, method: &str, url: &str) -> String {
+        let data = format!("{method},{url},{}", zero_sum());
+        let sig = self.key.sign(data.as_bytes());
+        format!("{}:{}", self.public, STANDARD.encode(sig.to_bytes()))
+    }
+
+    /// The per-request `Authorization` value of the original client:
+    /// `Bearer base64(url):<public>:<base64 signature>` with
+    /// `url = https://ollama.com?ts=<unix seconds>`.
+    pub(crate) fn legacy_token(&self, unix_secs: u64) -> String {
+        let url = format!("{LEGACY_TOKEN_URL}?ts={unix_secs}");
+        format!(
+            "Bearer {}:{}",
+            STANDARD.encode(&url),
+            self.sign_request("GET", &url)
+        )
+    }
+}
+
+/// Whether the realm named in `registry`'s challenge may receive this
+/// client's signature: the same host, or two hosts both run by Ollama.
+pub(crate) fn realm_may_get_signature(registry: &Url, realm: &Url) -> bool {
+    let (Some(r), Some(t)) = (registry.host_str(), realm.host_str()) else {
+        return false;
+    };
+    let (r, t) = (r.to_ascii_lowercase(), t.to_ascii_lowercase());
+    if r == t && registry.port_or_known_default() == realm.port_or_known_default() {
+        return true;
+    }
+    realm.scheme() == "https"
+        && OLLAMA_HOSTS.contains(&r.as_str())
+        && OLLAMA_HOSTS.contains(&t.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn vector() -> Value {
+        let text = include_str!("../../tests/fixtures/auth-vector.json");
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn zero_sum_matches_the_original() {
+        assert_eq!(zero_sum(), vector()["zero_sum"].as_str().unwrap());
+    }
+
+    #[test]
+    fn legacy_tokens_match_the_original_client_exactly() {
+        let v = vector();
+        let signer = Signer::from_openssh(v["private_key_openssh"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            signer.public_key(),
+            v["public_key"]
+                .as_str()
+                .unwrap()
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+        );
+        let cases = v["cases"].as_array().unwrap();
+        assert_eq!(cases.len(), 2);
+        for case in cases {
+            let ts = case["ts"].as_u64().unwrap();
+            assert_eq!(
+                signer.legacy_token(ts),
+                case["authorization"].as_str().unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn bad_keys_are_explained() {
+        let err = Signer::from_openssh("not a key").unwrap_err();
+        assert!(err.to_string().contains("unusable private key"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Signer::load(&dir.path().join("absent")).unwrap().is_none());
+    }
+
+    #[test]
+    fn realm_trust() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        assert!(realm_may_get_signature(
+            &u("http://127.0.0.1:5/v2/"),
+            &u("http://127.0.0.1:5/token")
+        ));
+        assert!(!realm_may_get_signature(
+            &u("http://127.0.0.1:5/v2/"),
+            &u("http://127.0.0.1:6/token")
+        ));
+        assert!(!realm_may_get_signature(
+            &u("https://evil.example/v2/"),
+            &u("https://ollama.com/token")
+        ));
+        assert!(realm_may_get_signature(
+            &u("https://registry.ollama.ai/v2/"),
+            &u("https://ollama.com/token")
+        ));
+    }
+}
