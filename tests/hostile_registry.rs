@@ -211,6 +211,7 @@ fn redirect_loops_and_other_schemes_are_refused() {
                 },
                 FaultKind::Redirect {
                     location: location.into(),
+                    code: 307,
                 },
             )
             .forever(),
@@ -238,6 +239,7 @@ fn tls_cannot_be_downgraded_by_a_redirect_unless_insecure() {
             },
             FaultKind::Redirect {
                 location: downgrade,
+                code: 307,
             },
         )
         .forever(),

@@ -8,12 +8,12 @@
 
 use std::io::Write;
 
-use olreg_testreg::{Auth, BlobMode, Model, Options, TestRegistry, UploadMode};
+use olreg_testreg::{Auth, BlobMode, Model, Options, Realm, TestRegistry, UploadMode};
 
 const USAGE: &str = "usage: olreg-testreg serve [--tls] [--direct] [--session-uploads]
        [--auth none|legacy|challenge|basic:USER:PASS] [--public-key 'ssh-ed25519 AAAA...']...
-       [--token-ttl SECS] [--model NS/MODEL:TAG=SIZE[,SIZE...]]... [--seed N] [--port N]
-       [--ignore-stdin]
+       [--token-ttl SECS] [--realm URL --service NAME]
+       [--model NS/MODEL:TAG=SIZE[,SIZE...]]... [--seed N] [--port N] [--ignore-stdin]
 SIZE is bytes with an optional K, M or G suffix (powers of 1024).";
 
 /// What the command line asked for.
@@ -178,6 +178,7 @@ fn parse(argv: &[String]) -> Result<Args, String> {
         token_ttl: 300,
         ..Args::default()
     };
+    let (mut realm, mut service) = (None, None);
     let mut it = argv.iter();
     while let Some(flag) = it.next() {
         let mut value = |name: &str| {
@@ -193,6 +194,8 @@ fn parse(argv: &[String]) -> Result<Args, String> {
             "--auth" => args.auth = value("--auth")?,
             "--public-key" => args.public_keys.push(value("--public-key")?),
             "--token-ttl" => args.token_ttl = number(&value("--token-ttl")?)?,
+            "--realm" => realm = Some(value("--realm")?),
+            "--service" => service = Some(value("--service")?),
             "--seed" => args.seed = number(&value("--seed")?)?,
             "--port" => {
                 let port = value("--port")?;
@@ -204,6 +207,11 @@ fn parse(argv: &[String]) -> Result<Args, String> {
         }
     }
     args.opts.auth = auth(&args.auth, &args.public_keys, args.token_ttl)?;
+    args.opts.realm = match (realm, service) {
+        (Some(url), Some(service)) => Some(Realm { url, service }),
+        (None, None) => None,
+        _ => return Err("--realm and --service go together".into()),
+    };
     Ok(args)
 }
 
@@ -308,6 +316,10 @@ mod tests {
         );
         assert_eq!(args.seed, 4);
         assert!(parse(&strings(&["--auth", "magic"])).is_err());
+        let other =
+            parse(&strings(&["--realm", "http://a/token", "--service", "a"])).expect("realm");
+        assert_eq!(other.opts.realm.map(|r| r.service), Some("a".into()));
+        assert!(parse(&strings(&["--realm", "http://a/token"])).is_err());
         assert!(parse(&strings(&["--bogus"])).is_err());
     }
 }

@@ -13,6 +13,6 @@ pub mod registry;
 pub mod token;
 
 pub use registry::{
-    Auth, BlobInfo, BlobMode, ErrorBody, Fault, FaultKind, Model, Options, RequestRecord, Server,
-    Target, TestRegistry, UploadMode,
+    Auth, BlobInfo, BlobMode, ErrorBody, Fault, FaultKind, Model, Options, Realm, RequestRecord,
+    Server, Target, TestRegistry, UploadMode,
 };

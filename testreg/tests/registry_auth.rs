@@ -292,3 +292,23 @@ fn basic_auth_wants_the_exact_user_and_password() {
         401
     );
 }
+
+#[test]
+fn challenges_may_name_another_realm() {
+    let reg = TestRegistry::start(
+        Options::default()
+            .auth(Auth::OllamaChallenge {
+                public_keys: vec![],
+                token_ttl_secs: 60,
+            })
+            .realm("http://127.0.0.1:9/token", "elsewhere"),
+    );
+    let resp = get(&format!("{}/v2/library/m/manifests/t", reg.url()));
+    assert_eq!(resp.status, 401);
+    assert_eq!(
+        resp.header("www-authenticate"),
+        Some(
+            "Bearer realm=\"http://127.0.0.1:9/token\",service=\"elsewhere\",scope=\"repository:library/m:pull\""
+        )
+    );
+}

@@ -158,6 +158,43 @@ fn stalls_delay_the_body_or_the_headers() {
 }
 
 #[test]
+fn trickles_deliver_everything_slowly() {
+    let (reg, data, _, url) = direct_blob();
+    reg.inject(blob_fault(FaultKind::Trickle {
+        bytes: 250,
+        millis: 100,
+    }));
+    let t = Instant::now();
+    let resp = get(&url);
+    assert!(
+        t.elapsed() >= Duration::from_millis(400),
+        "4 pieces, 4 pauses"
+    );
+    assert_eq!(resp.body, data);
+}
+
+#[test]
+fn cut_bodies_promise_a_byte_more_than_they_send() {
+    let (reg, data, _, url) = direct_blob();
+    reg.inject(blob_fault(FaultKind::CutBody));
+    let resp = get(&url);
+    assert_eq!(resp.content_length(), Some(data.len() + 1));
+    assert_eq!(resp.body, data);
+    assert!(!resp.complete);
+    // Any answer, an empty one included.
+    reg.inject(Fault::new(Target::Upload, FaultKind::CutBody));
+    let upload = format!(
+        "{}/v2/ns/m/blobs/uploads/?digest=sha256:{}",
+        reg.url(),
+        "0".repeat(64)
+    );
+    let resp = Req::new("POST", &upload).send();
+    assert_eq!(resp.status, 202);
+    assert_eq!(resp.content_length(), Some(1));
+    assert!(!resp.complete);
+}
+
+#[test]
 fn extra_bytes_overrun_the_range() {
     let (reg, data, _, url) = direct_blob();
     reg.inject(blob_fault(FaultKind::ExtraBytes { count: 5 }));
@@ -217,9 +254,10 @@ fn redirect_faults_point_anywhere() {
     for location in ["ftp://example.com/x", url.as_str()] {
         reg.inject(blob_fault(FaultKind::Redirect {
             location: location.to_string(),
+            code: 308,
         }));
         let resp = get(&url);
-        assert_eq!(resp.status, 307);
+        assert_eq!(resp.status, 308);
         assert_eq!(resp.header("location"), Some(location));
     }
 }

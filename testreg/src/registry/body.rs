@@ -32,6 +32,12 @@ pub(crate) enum Step {
     Data(Bytes),
     /// Wait this long before the next step.
     Pause(Duration),
+    /// Send these bytes `piece` at a time, waiting `pause` before each.
+    Trickle {
+        data: Bytes,
+        piece: usize,
+        pause: Duration,
+    },
     /// Fail the body, which makes hyper abort the connection mid-response
     /// (after a short pause that lets everything before it reach the client).
     Abort,
@@ -58,11 +64,18 @@ impl ScriptedBody {
         ScriptedBody {
             steps: steps
                 .into_iter()
-                .filter(|s| !matches!(s, Step::Data(b) if b.is_empty()))
+                .filter(
+                    |s| !matches!(s, Step::Data(b) | Step::Trickle { data: b, .. } if b.is_empty()),
+                )
                 .collect(),
             pause: None,
             settled: false,
         }
+    }
+
+    /// Aborts the connection once the rest of the script has played.
+    pub fn abort_at_end(&mut self) {
+        self.steps.push_back(Step::Abort);
     }
 }
 
@@ -86,6 +99,22 @@ impl Body for ScriptedBody {
                 None => return Poll::Ready(None),
                 Some(Step::Pause(duration)) => {
                     this.pause = Some(Box::pin(tokio::time::sleep(duration)));
+                }
+                Some(Step::Trickle {
+                    mut data,
+                    piece,
+                    pause,
+                }) => {
+                    let rest = data.split_off(piece.min(data.len()));
+                    if !rest.is_empty() {
+                        this.steps.push_front(Step::Trickle {
+                            data: rest,
+                            piece,
+                            pause,
+                        });
+                    }
+                    this.steps.push_front(Step::Data(data));
+                    this.pause = Some(Box::pin(tokio::time::sleep(pause)));
                 }
                 Some(Step::Abort) if !this.settled => {
                     this.settled = true;

@@ -197,6 +197,11 @@ fn script_for(body: Bytes, offset: u64, fault: Option<&FaultKind>) -> Vec<Step> 
                 Step::Data(body.slice(cut..)),
             ]
         }
+        Some(FaultKind::Trickle { bytes, millis }) => vec![Step::Trickle {
+            data: body,
+            piece: to_usize(*bytes).max(1),
+            pause: Duration::from_millis(*millis),
+        }],
         Some(FaultKind::Corrupt { offset: target }) => match target.checked_sub(offset) {
             Some(at) if at < body.len() as u64 => {
                 let at = to_usize(at);

@@ -143,8 +143,12 @@ pub enum FaultKind {
     WrongContentRange,
     /// Answer a ranged blob request with 200 and the whole blob.
     IgnoreRange,
-    /// Answer `307` with this `Location`.
-    Redirect { location: String },
+    /// Answer a redirect (`code`, default 307) with this `Location`.
+    Redirect {
+        location: String,
+        #[serde(default = "temporary_redirect")]
+        code: u16,
+    },
     /// `POST .../blobs/uploads/` answers `202` with this `Location`.
     UploadLocation { location: String },
     /// Serve this body instead of the manifest.
@@ -152,6 +156,17 @@ pub enum FaultKind {
         #[serde(with = "super::text_bytes")]
         body: Bytes,
     },
+    /// Send the body `bytes` bytes at a time, pausing `millis` before each
+    /// piece: alive, but hardly moving.
+    Trickle { bytes: u64, millis: u64 },
+    /// Answer as usual, then cut the answer short: `Content-Length` promises
+    /// one byte more than the body has and the connection is aborted after
+    /// the body. Acts on any request (upload steps and tokens included).
+    CutBody,
+}
+
+fn temporary_redirect() -> u16 {
+    307
 }
 
 /// The body of an injected error status.
@@ -256,9 +271,11 @@ impl FaultKind {
         match self {
             FaultKind::Status { .. }
             | FaultKind::StallHeaders { .. }
-            | FaultKind::Redirect { .. } => true,
+            | FaultKind::Redirect { .. }
+            | FaultKind::CutBody => true,
             FaultKind::DropAfter { .. }
             | FaultKind::Stall { .. }
+            | FaultKind::Trickle { .. }
             | FaultKind::ExtraBytes { .. }
             | FaultKind::ShortBody => op.body != BodyFacts::None,
             FaultKind::Corrupt { offset } => match op.body {

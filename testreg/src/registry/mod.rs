@@ -40,7 +40,7 @@ use bytes::Bytes;
 
 pub use faults::{ErrorBody, Fault, FaultKind, Target};
 pub use model::{BlobInfo, Model, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
-pub use options::{Auth, BlobMode, Options, UploadMode};
+pub use options::{Auth, BlobMode, Options, Realm, UploadMode};
 pub use record::{RequestRecord, Server};
 
 use state::{lock, Endpoints, State};

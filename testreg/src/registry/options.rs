@@ -28,6 +28,17 @@ pub struct Options {
     /// registries that stream chunks straight to storage do: the session's
     /// progress then ends inside the chunk the client was sending.
     pub keep_broken_chunks: bool,
+    /// The realm and service a `Bearer` challenge names
+    /// (`Auth::OllamaChallenge`) instead of this registry's own `/token`: a
+    /// registry sending its clients to another one's token service.
+    pub realm: Option<Realm>,
+}
+
+/// A token realm and its service, as a `Bearer` challenge names them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Realm {
+    pub url: String,
+    pub service: String,
 }
 
 impl Options {
@@ -64,6 +75,15 @@ impl Options {
     /// Upload sessions keep what a broken `PATCH` delivered.
     pub fn keep_broken_chunks(mut self, on: bool) -> Self {
         self.keep_broken_chunks = on;
+        self
+    }
+
+    /// Names another realm and service in `Bearer` challenges.
+    pub fn realm(mut self, url: impl Into<String>, service: impl Into<String>) -> Self {
+        self.realm = Some(Realm {
+            url: url.into(),
+            service: service.into(),
+        });
         self
     }
 

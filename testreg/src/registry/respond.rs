@@ -76,6 +76,19 @@ pub(crate) fn redirect(status: u16, location: &str) -> Resp {
     resp
 }
 
+/// Cuts `resp` short: its `Content-Length` promises one byte more than the
+/// body has, and the connection is aborted after the body.
+pub(crate) fn cut_short(resp: &mut Resp) {
+    let promised = resp
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    set_header(resp, CONTENT_LENGTH, &(promised + 1).to_string());
+    resp.body_mut().abort_at_end();
+}
+
 /// Sets the status; an out-of-range code (from a test's fault) becomes 500
 /// rather than a panic.
 pub(crate) fn set_status(resp: &mut Resp, status: u16) {

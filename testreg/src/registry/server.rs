@@ -117,13 +117,18 @@ async fn answer(state: &Arc<State>, server: Server, parts: Parts, body: Incoming
             }
             return resp;
         }
-        Some(FaultKind::Redirect { location }) => {
+        Some(FaultKind::Redirect { location, code }) => {
             drain(body).await;
-            return respond::redirect(307, location);
+            return respond::redirect(*code, location);
         }
         _ => {}
     }
-    handlers::dispatch(state, route, parts, body, fault).await
+    let cut = fault == Some(FaultKind::CutBody);
+    let mut resp = handlers::dispatch(state, route, parts, body, fault).await;
+    if cut {
+        respond::cut_short(&mut resp);
+    }
+    resp
 }
 
 fn record(server: Server, parts: &Parts) -> RequestRecord {

@@ -108,13 +108,16 @@ fn token_verdict(state: &State, token: &str, need: Need<'_>) -> Result<(), &'sta
 }
 
 /// The `401` with a `Bearer realm,service,scope` challenge pointing at this
-/// registry's `/token`.
+/// registry's `/token` (or the realm its options name).
 fn challenge(state: &State, need: Need<'_>, error: Option<&str>) -> Resp {
-    let host = &state.endpoints.registry_host;
-    let mut value = format!(
-        "Bearer realm=\"{}/token\",service=\"{host}\"",
-        state.endpoints.registry_url()
-    );
+    let (realm, service) = match &state.opts.realm {
+        Some(other) => (other.url.clone(), other.service.clone()),
+        None => (
+            format!("{}/token", state.endpoints.registry_url()),
+            state.endpoints.registry_host.clone(),
+        ),
+    };
+    let mut value = format!("Bearer realm=\"{realm}\",service=\"{service}\"");
     if let Some(repo) = need.repo {
         let actions = if need.push { "pull,push" } else { "pull" };
         value.push_str(&format!(",scope=\"repository:{repo}:{actions}\""));
