@@ -133,15 +133,16 @@ impl Session {
                 let refused = matches!(&current, AuthState::Bearer { realm: r, service: s, scope: sc, .. }
                     if r == realm && *s == service && *sc == scope);
                 let tokens = &self.transport().tokens;
+                let key = TokenKey::new(self.base(), realm, &service, &scope);
                 if refused {
-                    tokens.forget(realm, &service, &scope);
+                    tokens.forget(&key);
                     if *fresh_fetched {
                         return Ok(false);
                     }
                 }
-                let (token, fresh) = match tokens.get(realm, &service, &scope) {
+                let (token, fresh) = match tokens.get(&key) {
                     Some(token) => (token, false),
-                    None => (self.fetch_token(realm, &service, &scope).await?, true),
+                    None => (self.fetch_token(&key).await?, true),
                 };
                 *fresh_fetched |= fresh;
                 negotiation.set(AuthState::Bearer {
@@ -177,10 +178,11 @@ impl Session {
         Ok(false)
     }
 
-    /// Fetches a bearer token for `scope` from `realm` with the registry's
-    /// password (Basic) or the Ed25519 signature, whichever the realm may
-    /// receive, or anonymously, and caches it.
-    async fn fetch_token(&self, realm: &str, service: &str, scope: &str) -> Result<String> {
+    /// Fetches a bearer token for `key` with the registry's password
+    /// (Basic) or the Ed25519 signature, whichever the realm may receive, or
+    /// anonymously, and caches it.
+    async fn fetch_token(&self, key: &TokenKey) -> Result<String> {
+        let (realm, service, scope) = (key.realm.as_str(), key.service.as_str(), &key.scope);
         let realm_url = Url::parse(realm)
             .map_err(|e| Error::protocol(realm, format!("the token realm is not a URL: {e}")))?;
         let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
@@ -216,7 +218,7 @@ impl Session {
         }
         let body = self.read_body(resp, MAX_ERROR_BODY, &url).await?;
         let token = parse_token(&body, &redact(&url))?;
-        self.transport().tokens.put(realm, service, scope, &token);
+        self.transport().tokens.put(key.clone(), &token);
         Ok(token.value)
     }
 }
@@ -373,37 +375,60 @@ fn merge_scopes(a: &str, b: &str) -> String {
     canonical_scope(&joined.join(" "))
 }
 
-/// Bearer tokens by (realm, service, scope), kept until shortly before they
-/// expire and shared by every operation of a client.
+/// Bearer tokens, kept until shortly before they expire and shared by
+/// every operation of a client. A token is only ever sent to the registry
+/// it was fetched for: another registry naming the same realm, service and
+/// scope gets its own.
 #[derive(Debug, Default)]
 pub(crate) struct TokenCache {
     tokens: Mutex<HashMap<TokenKey, (String, Instant)>>,
 }
 
-/// (realm, service, scope).
-type TokenKey = (String, String, String);
+/// What a token is for: the registry's origin and the challenge's realm,
+/// service and scope (canonical).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct TokenKey {
+    /// `scheme://host:port` of the registry that asked.
+    origin: String,
+    realm: String,
+    service: String,
+    scope: String,
+}
+
+impl TokenKey {
+    fn new(registry: &Url, realm: &str, service: &str, scope: &str) -> TokenKey {
+        TokenKey {
+            origin: format!(
+                "{}://{}:{}",
+                registry.scheme(),
+                registry.host_str().unwrap_or_default().to_ascii_lowercase(),
+                registry.port_or_known_default().unwrap_or(0)
+            ),
+            realm: realm.to_owned(),
+            service: service.to_owned(),
+            scope: canonical_scope(scope),
+        }
+    }
+}
 
 impl TokenCache {
-    fn get(&self, realm: &str, service: &str, scope: &str) -> Option<String> {
+    fn get(&self, key: &TokenKey) -> Option<String> {
         let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        let (token, until) = tokens.get(&(realm.into(), service.into(), canonical_scope(scope)))?;
+        let (token, until) = tokens.get(key)?;
         (Instant::now() < *until).then(|| token.clone())
     }
 
-    fn put(&self, realm: &str, service: &str, scope: &str, token: &Token) {
+    fn put(&self, key: TokenKey, token: &Token) {
         // Renew a little early so a token does not expire in flight.
         let margin = (token.lifetime / 10).min(Duration::from_secs(30));
         let until = Instant::now() + token.lifetime - margin;
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        tokens.insert(
-            (realm.into(), service.into(), canonical_scope(scope)),
-            (token.value.clone(), until),
-        );
+        tokens.insert(key, (token.value.clone(), until));
     }
 
-    fn forget(&self, realm: &str, service: &str, scope: &str) {
+    fn forget(&self, key: &TokenKey) {
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        tokens.remove(&(realm.into(), service.into(), canonical_scope(scope)));
+        tokens.remove(key);
     }
 }
 
@@ -476,18 +501,24 @@ mod tests {
             canonical_scope("repository:a/b:pull,push")
         );
         assert_eq!(canonical_scope("registry:catalog:*"), "registry:catalog:*");
+        let registry = Url::parse("https://r.example/").unwrap();
         let cache = TokenCache::default();
         cache.put(
-            "r",
-            "s",
-            "repository:x:push,pull",
+            TokenKey::new(&registry, "r", "s", "repository:x:push,pull"),
             &Token {
                 value: "t".into(),
                 lifetime: Duration::from_secs(60),
             },
         );
         assert_eq!(
-            cache.get("r", "s", "repository:x:pull,push").as_deref(),
+            cache
+                .get(&TokenKey::new(
+                    &registry,
+                    "r",
+                    "s",
+                    "repository:x:pull,push"
+                ))
+                .as_deref(),
             Some("t")
         );
     }
@@ -523,10 +554,26 @@ mod tests {
         assert!(parse_token(br#"{"token":""}"#, "u").is_err());
         assert!(parse_token(b"<html>", "u").is_err());
         let cache = TokenCache::default();
-        cache.put("r", "s", "scope", &t);
-        assert_eq!(cache.get("r", "s", "scope").as_deref(), Some("abc"));
-        assert!(cache.get("r", "s", "other").is_none());
-        cache.forget("r", "s", "scope");
-        assert!(cache.get("r", "s", "scope").is_none());
+        let registry = Url::parse("https://r.example/").unwrap();
+        let key = |registry: &Url, scope| TokenKey::new(registry, "r", "s", scope);
+        cache.put(key(&registry, "scope"), &t);
+        assert_eq!(cache.get(&key(&registry, "scope")).as_deref(), Some("abc"));
+        assert!(cache.get(&key(&registry, "other")).is_none());
+        for other in [
+            "https://r.example:444/",
+            "http://r.example/",
+            "https://q.example/",
+        ] {
+            let other = Url::parse(other).unwrap();
+            assert!(cache.get(&key(&other, "scope")).is_none(), "{other}");
+        }
+        assert!(cache
+            .get(&key(
+                &Url::parse("https://R.example:443/x").unwrap(),
+                "scope"
+            ))
+            .is_some());
+        cache.forget(&key(&registry, "scope"));
+        assert!(cache.get(&key(&registry, "scope")).is_none());
     }
 }
