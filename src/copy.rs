@@ -25,7 +25,8 @@ use crate::name::Name;
 use crate::progress::{LogLevel, ProgressEvent};
 use crate::pull;
 use crate::push::{BlobSource, UploadJob};
-use crate::remote::session::{redact, Access, Body, Session};
+use crate::remote::redact::redact;
+use crate::remote::session::{Access, Body, Session};
 
 /// Pieces buffered between the source's answer and the destination's
 /// request, per blob in flight.

@@ -555,7 +555,7 @@ impl BlobJob {
             let n = piece.len() as u64;
             if *at + n > end {
                 return Err(Error::protocol(
-                    &crate::remote::session::redact(&url),
+                    &crate::remote::redact::redact(&url),
                     format!(
                         "the answer carries more bytes than the {} asked for",
                         end - (*at).min(end)
@@ -568,7 +568,7 @@ impl BlobJob {
         }
         if *at < end {
             return Err(Error::network(
-                &crate::remote::session::redact(&url),
+                &crate::remote::redact::redact(&url),
                 format!("the connection ended {} bytes early", end - *at),
             ));
         }

@@ -367,7 +367,7 @@ impl UploadJob {
                     let (held, next) = self.session.upload_offset(&url).await?;
                     if held > size {
                         return Err(Error::protocol(
-                            url.as_ref(),
+                            &crate::remote::redact::redact(&url),
                             format!("the upload session claims {held} of {size} bytes"),
                         ));
                     }

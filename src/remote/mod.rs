@@ -7,6 +7,7 @@ pub mod challenge;
 pub mod content_range;
 pub(crate) mod credentials;
 pub mod error_body;
+pub(crate) mod redact;
 pub mod redirect;
 pub(crate) mod registry;
 pub mod retry;
@@ -104,7 +105,10 @@ fn build_client(config: &NetConfig, tls: rustls::ClientConfig) -> Result<reqwest
         Proxy::Direct => builder = builder.no_proxy(),
         Proxy::Url(proxy) => {
             let proxy = reqwest::Proxy::all(proxy)
-                .map_err(|e| Error::invalid_argument(format!("bad proxy URL {proxy:?}: {e}")))?
+                .map_err(|e| {
+                    let shown = redact::redact_text(proxy);
+                    Error::invalid_argument(format!("bad proxy URL {shown:?}: {e}"))
+                })?
                 .no_proxy(reqwest::NoProxy::from_env());
             builder = builder.proxy(proxy);
         }

@@ -4,6 +4,8 @@
 
 use reqwest::Url;
 
+use super::redact::{redact, redact_text};
+
 /// The most redirects one request follows.
 pub const MAX_REDIRECTS: usize = 10;
 
@@ -16,24 +18,34 @@ pub fn next_hop(
     visited: &[Url],
     allow_plain_http: bool,
 ) -> Result<Url, String> {
-    let to = from
-        .join(location)
-        .map_err(|e| format!("the redirect to {location:?} is not a valid URL: {e}"))?;
+    let to = from.join(location).map_err(|e| {
+        let shown = redact_text(location);
+        format!("the redirect to {shown:?} is not a valid URL: {e}")
+    })?;
     match to.scheme() {
         "https" => {}
         "http" if from.scheme() == "http" || allow_plain_http => {}
         "http" => {
             return Err(format!(
-                "refused a redirect from https to plain http ({to}); use insecure mode to allow it"
+                "refused a redirect from https to plain http ({}); use insecure mode to allow it",
+                redact(&to)
             ))
         }
-        other => return Err(format!("refused a redirect to the {other:?} scheme ({to})")),
+        other => {
+            return Err(format!(
+                "refused a redirect to the {other:?} scheme ({})",
+                redact(&to)
+            ))
+        }
     }
     if to.host_str().is_none_or(str::is_empty) {
-        return Err(format!("the redirect to {location:?} has no host"));
+        return Err(format!(
+            "the redirect to {:?} has no host",
+            redact_text(location)
+        ));
     }
     if visited.contains(&to) {
-        return Err(format!("redirect loop at {to}"));
+        return Err(format!("redirect loop at {}", redact(&to)));
     }
     if visited.len() > MAX_REDIRECTS {
         return Err(format!("more than {MAX_REDIRECTS} redirects"));

@@ -9,8 +9,9 @@ use reqwest::header::{
 use reqwest::{Method, Response, StatusCode, Url};
 
 use super::content_range;
+use super::redact::{redact, redact_text};
 use super::redirect::same_origin;
-use super::session::{header_str, redact, Body, Req, Session};
+use super::session::{header_str, Body, Req, Session};
 use crate::digest::Digest;
 use crate::error::{Error, ErrorKind, Result, Status};
 use crate::index::{Document, IndexEntry};
@@ -216,7 +217,7 @@ impl Session {
         let bad = |why: String| {
             Error::protocol(
                 &redact(request),
-                format!("the upload Location {location:?} {why}"),
+                format!("the upload Location {:?} {why}", redact_text(location)),
             )
         };
         let to = request

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::error_body::{self, MAX_ERROR_BODY};
+use super::redact::{redact, redact_text};
 use super::redirect::{next_hop, same_origin};
 use super::retry::parse_retry_after;
 use super::token::Negotiation;
@@ -396,7 +397,7 @@ impl Session {
             .cancellable(async {
                 match stall_guard(pending, &clock, stall).await {
                     Some(Ok(resp)) => Ok(resp),
-                    Some(Err(e)) => Err(reqwest_error(url, &e)),
+                    Some(Err(e)) => Err(reqwest_error(url, e)),
                     None => Err(Error::network(
                         &redact(url),
                         format!("no answer for {}s (stalled)", stall.as_secs_f64()),
@@ -445,7 +446,7 @@ impl Session {
         self.cancellable(async {
             match tokio::time::timeout(stall, resp.chunk()).await {
                 Ok(Ok(chunk)) => Ok(chunk),
-                Ok(Err(e)) => Err(reqwest_error(url, &e)),
+                Ok(Err(e)) => Err(reqwest_error(url, e)),
                 Err(_) => Err(Error::network(
                     &redact(url),
                     format!("no data for {}s (stalled)", stall.as_secs_f64()),
@@ -486,19 +487,6 @@ pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Optio
     headers
         .get(name)
         .and_then(|v: &HeaderValue| v.to_str().ok())
-}
-
-/// A URL safe to print: presigned storage URLs carry secrets in their query.
-pub(crate) fn redact(url: &Url) -> String {
-    let mut u = url.clone();
-    let _ = u.set_password(None);
-    let had_query = u.query().is_some();
-    u.set_query(None);
-    if had_query {
-        format!("{u}?…")
-    } else {
-        u.to_string()
-    }
 }
 
 /// Runs `fut` until it completes or `clock` shows no sign of life for
@@ -600,12 +588,15 @@ fn stream_body(pieces: PieceReceiver, clock: Arc<Clock>) -> reqwest::Body {
 }
 
 /// Describes a transport failure with its whole cause chain; certificate
-/// failures are final, anything else may pass on a retry.
-pub(crate) fn reqwest_error(url: &Url, err: &reqwest::Error) -> Error {
+/// failures are final, anything else may pass on a retry. The HTTP stack's
+/// text quotes the URL it failed on, secrets and all: it is dropped, and
+/// any URL left in the chain redacted.
+pub(crate) fn reqwest_error(url: &Url, err: reqwest::Error) -> Error {
+    let err = err.without_url();
     let mut message = err.to_string();
     let mut tls = false;
     let mut seen = HashSet::new();
-    let mut source = std::error::Error::source(err);
+    let mut source = std::error::Error::source(&err);
     while let Some(s) = source {
         let text = s.to_string();
         if s.downcast_ref::<rustls::Error>().is_some() || text.contains("certificate") {
@@ -617,6 +608,7 @@ pub(crate) fn reqwest_error(url: &Url, err: &reqwest::Error) -> Error {
         }
         source = s.source();
     }
+    let message = redact_text(&message);
     if tls {
         return Error::new(ErrorKind::Tls {
             url: redact(url),

@@ -17,7 +17,8 @@ use serde::Deserialize;
 use super::challenge::{self, Challenge};
 use super::credentials::{host_key, realm_may_get_password, Credential};
 use super::error_body::MAX_ERROR_BODY;
-use super::session::{redact, Access, Req, Session};
+use super::redact::{redact, redact_text};
+use super::session::{Access, Req, Session};
 use super::signer::realm_may_get_signature;
 use crate::error::{Error, ErrorKind, Result};
 use crate::progress::LogLevel;
@@ -183,8 +184,12 @@ impl Session {
     /// anonymously, and caches it.
     async fn fetch_token(&self, key: &TokenKey) -> Result<String> {
         let (realm, service, scope) = (key.realm.as_str(), key.service.as_str(), &key.scope);
-        let realm_url = Url::parse(realm)
-            .map_err(|e| Error::protocol(realm, format!("the token realm is not a URL: {e}")))?;
+        let realm_url = Url::parse(realm).map_err(|e| {
+            Error::protocol(
+                &redact_text(realm),
+                format!("the token realm is not a URL: {e}"),
+            )
+        })?;
         let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
         let service_opt = (!service.is_empty()).then_some(service);
         let (url, header) = match (self.credential(), &self.transport().signer) {
@@ -255,11 +260,12 @@ fn realm_request_url(
     scopes: &[&str],
     signed: Option<(u64, &str)>,
 ) -> Result<Url> {
+    let shown = || redact_text(realm);
     let mut url = Url::parse(realm)
-        .map_err(|e| Error::protocol(realm, format!("the token realm is not a URL: {e}")))?;
+        .map_err(|e| Error::protocol(&shown(), format!("the token realm is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Error::protocol(
-            realm,
+            &shown(),
             "the token realm is not an http(s) URL",
         ));
     }

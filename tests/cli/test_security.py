@@ -1,0 +1,59 @@
+"""What a hostile registry must not get out of the olreg program
+(docs/security.md): secrets in URLs never reach the terminal or the logs,
+registry text never reaches the terminal raw, and a redirected upload step
+is a failure, not a push."""
+
+import pytest
+
+from cli_helpers import error_line, stderr_lines
+from conftest import Registry
+
+MODEL = "library/sec:v1"
+
+# A storage URL nobody answers (port 1), carrying the secrets a presigned
+# URL carries: in its query and, for good measure, as userinfo.
+SECRETS = ("SIGSECRET", "CREDSECRET", "SIGPARAM", "TOKSECRET", "PASSSECRET")
+STORAGE = ("http://user:PASSSECRET@127.0.0.1:1/bucket/x?X-Amz-Signature=SIGSECRET"
+           "&X-Amz-Credential=CREDSECRET&sig=SIGPARAM&token=TOKSECRET")
+
+
+@pytest.fixture
+def fresh():
+    """A registry of its own (the tests inject faults forever)."""
+    reg = Registry("--model", f"{MODEL}=1K,2K", "--seed", "9")
+    yield reg
+    reg.stop()
+
+
+def assert_no_secret(result):
+    for secret in SECRETS:
+        assert secret.encode() not in result.stderr + result.stdout, result.stderr.decode()
+
+
+def test_presigned_download_urls_are_redacted_everywhere(olreg, fresh):
+    fresh.fault({"blob": {"digest": None}}, {"redirect": {"location": STORAGE}})
+    result = olreg("-vv", "pull", fresh.name(MODEL))
+    assert result.returncode == 1
+    assert_no_secret(result)
+    lines = stderr_lines(result)
+    assert any("retrying: " in line for line in lines), lines
+    assert "http://127.0.0.1:1/bucket/x?…" in error_line_of(lines)
+
+
+def test_presigned_upload_urls_are_redacted_everywhere(olreg, fresh, second_registry):
+    assert olreg("pull", fresh.name(MODEL)).returncode == 0
+    second_registry.fault("upload", {"upload_location": {"location": STORAGE}})
+    result = olreg("-vv", "push", second_registry.name(MODEL), "--from", fresh.name(MODEL))
+    assert result.returncode == 1
+    assert_no_secret(result)
+    lines = stderr_lines(result)
+    assert any("retrying: " in line for line in lines), lines
+    assert "http://127.0.0.1:1/bucket/x?…" in error_line_of(lines)
+
+
+def error_line_of(lines):
+    """The final `olreg: ` line of a verbose run (logs start `olreg: <level>:`)."""
+    finals = [line for line in lines if line.startswith("olreg: ")
+              and not line.startswith(("olreg: debug:", "olreg: info:", "olreg: warn:", "olreg: error:"))]
+    assert len(finals) == 1, lines
+    return finals[0]
