@@ -71,7 +71,8 @@ pub(crate) struct Req {
     pub url: Url,
     pub headers: Vec<(HeaderName, String)>,
     pub body: Body,
-    /// Follow 3xx answers (by [`next_hop`]'s rules) instead of returning them.
+    /// Follow 3xx answers (by [`next_hop`]'s rules) instead of failing on
+    /// them.
     pub follow: bool,
     /// Retry transient failures (off for requests whose caller retries).
     pub retry: bool,
@@ -266,7 +267,7 @@ impl Session {
     }
 
     /// Sends `req`, retrying transient failures per the retry policy.
-    /// Returns the first answer that is 2xx (or 3xx when not following).
+    /// Returns the first answer that is 2xx.
     pub(crate) async fn send(&self, req: &Req) -> Result<Response> {
         let attempts = if req.retry {
             self.retry_policy().attempts.max(1)
@@ -310,14 +311,23 @@ impl Session {
                 return Ok(resp);
             }
             if status.is_redirection() {
+                let location = header_str(resp.headers(), &LOCATION).map(str::to_owned);
                 if !req.follow {
-                    return Ok(resp);
+                    // An upload step (or a token request) that was redirected
+                    // did not happen, whatever the answer's class says.
+                    return Err(Error::protocol(
+                        &redact(&url),
+                        format!(
+                            "HTTP {status} to {}{}: this request is never redirected",
+                            req.method,
+                            location
+                                .map_or(String::new(), |l| format!(" (to {})", redact_text(&l)))
+                        ),
+                    ));
                 }
-                let location = header_str(resp.headers(), &LOCATION)
-                    .ok_or_else(|| {
-                        Error::protocol(&redact(&url), format!("HTTP {status} without a Location"))
-                    })?
-                    .to_owned();
+                let location = location.ok_or_else(|| {
+                    Error::protocol(&redact(&url), format!("HTTP {status} without a Location"))
+                })?;
                 visited.push(url.clone());
                 url = next_hop(
                     &url,

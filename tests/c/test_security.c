@@ -122,8 +122,79 @@ static void test_tokens_stay_with_their_registry(void)
 	tmpdir_remove(store);
 }
 
+/* A client on `store` with 1 MiB chunks above 1 MiB (so uploads to sessions use PATCH). */
+static olreg_client *chunking_client(const char *store)
+{
+	olreg_options *opts = NULL;
+	olreg_client *client = NULL;
+	olreg_error *err = NULL;
+
+	REQUIRE_OK(olreg_options_new(&opts), err);
+	REQUIRE_OK(olreg_options_set_models_dir(opts, store), err);
+	REQUIRE_OK(olreg_options_set_key_file(opts, NULL), err);
+	REQUIRE_OK(olreg_options_set_docker_config(opts, NULL), err);
+	REQUIRE_OK(olreg_options_set_retries(opts, 2, 10, 50), err);
+	REQUIRE_OK(olreg_options_set_chunking(opts, 1 << 20, 1 << 20), err);
+	REQUIRE_OK(olreg_options_set_upload_chunk_size(opts, 1 << 20), err);
+	REQUIRE_OK(olreg_client_new(opts, &client, &err), err);
+	olreg_options_free(opts);
+	return client;
+}
+
+/*
+ * A redirect answering an upload step (manifest PUT, blob POST, PUT or
+ * PATCH) means the step did not happen: the push fails with the status,
+ * and the registry holds no manifest.
+ */
+static void test_redirected_upload_steps_fail(void)
+{
+	static const struct {
+		const char *mode, *fault;
+	} cases[] = {
+		{ NULL, "{\"target\":\"manifest_put\",\"kind\":{\"redirect\":{\"location\":\"/elsewhere\",\"code\":308}},\"times\":0}" },
+		{ NULL, "{\"target\":\"upload_put\",\"kind\":{\"redirect\":{\"location\":\"/elsewhere\",\"code\":308}},\"times\":0}" },
+		{ NULL, "{\"target\":\"upload\",\"kind\":{\"redirect\":{\"location\":\"/elsewhere\",\"code\":308}},\"times\":0}" },
+		{ "--session-uploads", "{\"target\":\"upload_put\",\"kind\":{\"redirect\":{\"location\":\"/elsewhere\",\"code\":307}},\"times\":0}" },
+	};
+	const char *const src_args[] = { "--model", "library/m:v1=3M", NULL };
+	struct registry src;
+	char from[256], to[256], *store = tmpdir_new();
+	olreg_client *client = chunking_client(store);
+	olreg_manifest *m = NULL;
+	olreg_error *err = NULL;
+	size_t i;
+
+	registry_start(&src, src_args);
+	REQUIRE_OK(olreg_pull(client, registry_name(&src, "library/m:v1", from, sizeof(from)), NULL,
+			      NULL, NULL, &m, &err), err);
+	olreg_manifest_free(m);
+	m = NULL;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *const dst_args[] = { cases[i].mode, NULL };
+		struct registry dst;
+		olreg_status st;
+
+		registry_start(&dst, dst_args);
+		registry_add_fault(&dst, cases[i].fault);
+		st = olreg_push(client, registry_name(&dst, "library/m:v1", to, sizeof(to)), from,
+				NULL, NULL, NULL, &err);
+		if (st != OLREG_PROTOCOL || !strstr(olreg_error_message(err), " 30"))
+			harness_fail(__FILE__, __LINE__, "%s: push returned %s: %s", cases[i].fault,
+				     olreg_status_str(st), olreg_error_message(err));
+		CHECK(registry_control(&dst, "GET", "/_testreg/manifests/library/m/v1", NULL, NULL,
+				       NULL) == 404);
+		olreg_error_free(err);
+		err = NULL;
+		registry_stop(&dst);
+	}
+	olreg_client_free(client);
+	registry_stop(&src);
+	tmpdir_remove(store);
+}
+
 int main(void)
 {
 	RUN(test_tokens_stay_with_their_registry);
+	RUN(test_redirected_upload_steps_fail);
 	return harness_finish();
 }

@@ -57,3 +57,12 @@ def error_line_of(lines):
               and not line.startswith(("olreg: debug:", "olreg: info:", "olreg: warn:", "olreg: error:"))]
     assert len(finals) == 1, lines
     return finals[0]
+
+
+def test_a_redirected_manifest_put_is_not_a_push(olreg, fresh, second_registry):
+    assert olreg("pull", fresh.name(MODEL)).returncode == 0
+    second_registry.fault("manifest_put", {"redirect": {"location": "/elsewhere", "code": 308}})
+    result = olreg("push", second_registry.name(MODEL), "--from", fresh.name(MODEL))
+    assert result.returncode == 1
+    assert "HTTP 308 Permanent Redirect to PUT" in error_line_of(stderr_lines(result))
+    assert not any(line.startswith("pushed") for line in stderr_lines(result))
