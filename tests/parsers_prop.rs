@@ -117,8 +117,13 @@ proptest! {
         let body = serde_json::json!({"errors": [{"code": code, "message": message, "detail": detail}]});
         let parsed = error_body::parse(body.to_string().as_bytes());
         prop_assert_eq!(parsed.code.as_deref(), Some(code.as_str()));
+        prop_assert!(!parsed.message.chars().any(char::is_control));
         let ollama = serde_json::json!({"code": code, "error": message});
-        prop_assert_eq!(error_body::parse(ollama.to_string().as_bytes()).message, message);
+        // The message as shown: control characters become spaces.
+        prop_assert_eq!(
+            error_body::parse(ollama.to_string().as_bytes()).message,
+            error_body::quoted(&message)
+        );
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! Registry error bodies: Ollama's `{"code","error"}`, OCI's
 //! `{"errors":[{"code","message","detail"}]}` (first entry; `detail` of any
 //! type), or anything else kept as trimmed text.
+//!
+//! Whatever the form, every string taken from a body is [`quoted`]: control
+//! characters (escape sequences, newlines that would forge a line of
+//! output) and bidirectional overrides become spaces, and long text is cut,
+//! before it can reach a message, a log line or a terminal.
 
 use serde_json::Value;
 
@@ -20,23 +25,37 @@ pub struct ErrorBody {
 pub fn parse(body: &[u8]) -> ErrorBody {
     if let Ok(value) = serde_json::from_slice::<Value>(body) {
         if let Some(parsed) = from_json(&value) {
-            return parsed;
+            return ErrorBody {
+                code: parsed.code.map(|c| quoted(&c)),
+                message: quoted(&parsed.message),
+            };
         }
-    }
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    let mut message: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(MAX_QUOTED)
-        .collect();
-    if text.chars().count() > MAX_QUOTED {
-        message.push('…');
     }
     ErrorBody {
         code: None,
-        message,
+        message: quoted(String::from_utf8_lossy(body).trim()),
     }
+}
+
+/// Registry text safe to show: control characters and bidirectional
+/// overrides become spaces; at most [`MAX_QUOTED`] characters are kept
+/// (`…` marks a cut).
+pub fn quoted(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if is_unsafe(c) { ' ' } else { c })
+        .take(MAX_QUOTED)
+        .collect();
+    if text.chars().nth(MAX_QUOTED).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// Characters that move the cursor, ring, recolour, start a new line or
+/// reorder text on a terminal.
+fn is_unsafe(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 fn from_json(value: &Value) -> Option<ErrorBody> {
@@ -60,7 +79,6 @@ fn from_json(value: &Value) -> Option<ErrorBody> {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                let detail: String = detail.chars().take(MAX_QUOTED).collect();
                 if message.is_empty() {
                     message = detail;
                 } else {
@@ -121,5 +139,28 @@ mod tests {
         let long = "x".repeat(10_000);
         assert!(parse(long.as_bytes()).message.chars().count() <= MAX_QUOTED + 1);
         assert_eq!(parse(b"a\x00b\nc").message, "a b c");
+    }
+
+    #[test]
+    fn every_field_of_every_form_is_neutralised() {
+        let evil = "\u{1b}]0;t\u{7}\u{1b}[2J\u{9b}1m\nolreg: forged\r\u{202e}x";
+        let shown = " ]0;t  [2J 1m olreg: forged  x";
+        let ollama = serde_json::json!({"code": evil, "error": evil}).to_string();
+        let b = parse(ollama.as_bytes());
+        assert_eq!(
+            (b.code.as_deref(), b.message.as_str()),
+            (Some(shown), shown)
+        );
+        let oci =
+            serde_json::json!({"errors": [{"code": evil, "message": evil, "detail": {"d": evil}}]});
+        let b = parse(oci.to_string().as_bytes());
+        assert_eq!(b.code.as_deref(), Some(shown));
+        assert!(b.message.chars().all(|c| !is_unsafe(c)), "{:?}", b.message);
+        assert!(b.message.starts_with(shown), "{:?}", b.message);
+        let long = serde_json::json!({"error": "y".repeat(10_000)}).to_string();
+        assert_eq!(
+            parse(long.as_bytes()).message.chars().count(),
+            MAX_QUOTED + 1
+        );
     }
 }

@@ -66,3 +66,35 @@ def test_a_redirected_manifest_put_is_not_a_push(olreg, fresh, second_registry):
     assert result.returncode == 1
     assert "HTTP 308 Permanent Redirect to PUT" in error_line_of(stderr_lines(result))
     assert not any(line.startswith("pushed") for line in stderr_lines(result))
+
+
+# Window title, bell, clear screen, colours, and a newline that forges a line.
+EVIL = "\x1b]0;pwned\x07\x1b[2J\x1b[31mred\x9b1m\nolreg: forged line\r"
+
+
+def assert_neutral(result):
+    for control in (b"\x1b", b"\x07", b"\r", b"\xc2\x9b"):
+        assert control not in result.stderr, result.stderr
+    assert not any(line.startswith("olreg: forged") for line in stderr_lines(result)), result.stderr
+
+
+def test_registry_text_never_reaches_the_terminal_raw(olreg, fresh):
+    # A retried 503 (Ollama's JSON form), then a final 400 (OCI's form, every field evil).
+    fresh.fault("manifest", {"status": {"code": 503, "body": {"ollama": {"code": "BUSY" + EVIL, "message": EVIL}}}},
+                times=1)
+    fresh.fault("manifest", {"status": {"code": 400, "body": {"oci": {
+        "code": "DENIED" + EVIL, "message": EVIL, "detail": {"why": EVIL}}}}})
+    result = olreg("-v", "pull", fresh.name(MODEL))
+    assert result.returncode == 1
+    assert_neutral(result)
+    assert any(line.startswith("olreg: warn: ") and "pwned" in line for line in stderr_lines(result))
+    assert "pwned" in error_line_of(stderr_lines(result))
+
+
+def test_blob_retry_lines_are_neutral(olreg, fresh):
+    fresh.fault({"blob_store": {"digest": None}},
+                {"status": {"code": 503, "body": {"json": {"errors": [{"code": EVIL, "message": EVIL}]}}}}, times=1)
+    result = olreg("pull", fresh.name(MODEL))
+    assert result.returncode == 0, result.stderr
+    assert_neutral(result)
+    assert any("retrying: " in line and "pwned" in line for line in stderr_lines(result)), result.stderr
