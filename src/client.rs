@@ -407,6 +407,9 @@ impl ClientBuilder {
             ),
             None => "no key: requests are anonymous".to_owned(),
         };
+        if let Some(warning) = client.transport.signer.as_ref().and_then(|s| s.warning()) {
+            client.log_here(LogLevel::Warn, warning);
+        }
         if asked_streams > streams {
             client.log_here(
                 LogLevel::Info,

@@ -12,7 +12,11 @@ use base64::Engine as _;
 use reqwest::Url;
 use serde::Deserialize;
 
+use super::user_file;
 use crate::error::{Error, Result};
+
+/// The largest Docker config file read (they hold a few logins).
+const MAX_DOCKER_CONFIG: u64 = 1 << 20;
 
 /// A user name and password for one registry host.
 #[derive(Clone)]
@@ -77,10 +81,8 @@ pub(crate) fn docker_config_credentials(path: &Path) -> Result<Vec<Credential>> 
         username: Option<String>,
         password: Option<String>,
     }
-    let text = match std::fs::read(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("read", path, e)),
+    let Some((text, _)) = user_file::read(path, MAX_DOCKER_CONFIG, "Docker config")? else {
+        return Ok(Vec::new());
     };
     let config: Config = serde_json::from_slice(&text).map_err(|e| {
         Error::invalid_argument(format!(

@@ -15,6 +15,7 @@ pub(crate) mod session;
 pub(crate) mod signer;
 pub mod tls;
 pub(crate) mod token;
+pub(crate) mod user_file;
 
 use std::time::Duration;
 

@@ -4,6 +4,7 @@
 //!
 //! Nothing here does I/O except reading the key file.
 
+use std::fs::Metadata;
 use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD;
@@ -11,8 +12,12 @@ use base64::Engine as _;
 use ed25519_dalek::{Signer as _, SigningKey};
 use reqwest::Url;
 
+use super::user_file;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+
+/// The largest key file read: an OpenSSH Ed25519 key is about 400 bytes.
+const MAX_KEY_FILE: u64 = 16 << 10;
 
 /// The URL the original client signs for its per-request token.
 const LEGACY_TOKEN_URL: &str = "https://ollama.com";
@@ -30,6 +35,8 @@ pub(crate) struct Signer {
     key: SigningKey,
     /// The base64 field of the `ssh-ed25519 AAAA…` public key line.
     public: String,
+    /// Why the key file it came from deserves a warning, if it does.
+    warning: Option<String>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -63,19 +70,26 @@ impl Signer {
         Ok(Signer {
             key: SigningKey::from_bytes(&pair.private.to_bytes()),
             public,
+            warning: None,
         })
     }
 
     /// Loads the key at `path`; `Ok(None)` when there is no file there
     /// (requests then go anonymous).
     pub(crate) fn load(path: &Path) -> Result<Option<Signer>> {
-        match std::fs::read_to_string(path) {
-            Ok(pem) => Signer::from_openssh(&pem)
-                .map(Some)
-                .map_err(|e| Error::invalid_argument(format!("{}: {e}", path.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("read key", path, e)),
-        }
+        let Some((bytes, meta)) = user_file::read(path, MAX_KEY_FILE, "key file")? else {
+            return Ok(None);
+        };
+        let pem = String::from_utf8_lossy(&bytes);
+        let mut signer = Signer::from_openssh(&pem)
+            .map_err(|e| Error::invalid_argument(format!("{}: {e}", path.display())))?;
+        signer.warning = exposure_warning(path, &meta);
+        Ok(Some(signer))
+    }
+
+    /// A warning for the log when the key file is open to others.
+    pub(crate) fn warning(&self) -> Option<&str> {
+        self.warning.as_deref()
     }
 
     /// The public key's base64 field.
@@ -101,6 +115,26 @@ impl Signer {
             self.sign_request("GET", &url)
         )
     }
+}
+
+/// Why a key file readable or writable by group or others is worth a
+/// warning (ssh refuses such a key; olreg uses it, as Ollama does).
+#[cfg(unix)]
+fn exposure_warning(path: &Path, meta: &Metadata) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = meta.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "the key file {} is open to group or others (mode {mode:04o}): anyone who can read it \
+             can sign as you; it is used anyway (chmod 600 it)",
+            path.display()
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn exposure_warning(_path: &Path, _meta: &Metadata) -> Option<String> {
+    None
 }
 
 /// Whether the realm named in `registry`'s challenge may receive this
@@ -163,6 +197,20 @@ mod tests {
         assert!(err.to_string().contains("unusable private key"), "{err}");
         let dir = tempfile::tempdir().unwrap();
         assert!(Signer::load(&dir.path().join("absent")).unwrap().is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn exposed_key_files_are_used_with_a_warning() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("id_ed25519");
+        std::fs::write(&path, vector()["private_key_openssh"].as_str().unwrap()).unwrap();
+        for (mode, warned) in [(0o600, false), (0o400, false), (0o640, true), (0o604, true)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let signer = Signer::load(&path).unwrap().unwrap();
+            assert_eq!(signer.warning().is_some(), warned, "{mode:o}");
+        }
     }
 
     #[test]

@@ -192,9 +192,125 @@ static void test_redirected_upload_steps_fail(void)
 	tmpdir_remove(store);
 }
 
+/* The warnings a client logged, joined by newlines. */
+struct warnings {
+	char text[4096];
+};
+
+static void collect_warnings(void *user_data, olreg_log_level level, const char *message)
+{
+	struct warnings *w = user_data;
+	size_t used = strlen(w->text);
+
+	if (level == OLREG_LOG_WARN)
+		snprintf(w->text + used, sizeof(w->text) - used, "%s\n", message);
+}
+
+/* olreg_client_new with the key at `key` and the Docker config at `config` (NULL: none). */
+static olreg_status new_client(const char *store, const char *key, const char *config,
+			       struct warnings *w, olreg_client **client, olreg_error **err)
+{
+	olreg_options *opts = NULL;
+	olreg_status st;
+
+	REQUIRE_OK(olreg_options_new(&opts), *err);
+	REQUIRE_OK(olreg_options_set_models_dir(opts, store), *err);
+	REQUIRE_OK(olreg_options_set_key_file(opts, key), *err);
+	REQUIRE_OK(olreg_options_set_docker_config(opts, config), *err);
+	if (w)
+		REQUIRE_OK(olreg_options_set_log_callback(opts, collect_warnings, w, OLREG_LOG_WARN),
+			   *err);
+	st = olreg_client_new(opts, client, err);
+	olreg_options_free(opts);
+	return st;
+}
+
+/* A key others may read is used, with a warning that names it and its mode. */
+static void test_exposed_key_is_used_with_a_warning(void)
+{
+	const char *const args[] = { "--auth", "challenge", "--model", "library/m:v1=1K", NULL };
+	struct registry reg;
+	struct warnings w = { "" };
+	char name[256], *dir = tmpdir_new(), *store = tmpdir_new();
+	char *key = write_file(dir, "id_ed25519", test_key, 0644);
+	olreg_client *client = NULL;
+	olreg_error *err = NULL;
+
+	registry_start(&reg, args);
+	REQUIRE_OK(new_client(store, key, NULL, &w, &client, &err), err);
+	CHECK(strstr(w.text, key) != NULL);
+	CHECK(strstr(w.text, "0644") != NULL);
+	/* Still signing: the registry's challenge is answered. */
+	REQUIRE_OK(olreg_pull(client, registry_name(&reg, "library/m:v1", name, sizeof(name)), NULL,
+			      NULL, NULL, NULL, &err), err);
+	olreg_client_free(client);
+
+	/* A private key file draws no warning. */
+	memset(&w, 0, sizeof(w));
+	REQUIRE(chmod(key, 0600) == 0);
+	REQUIRE_OK(new_client(store, key, NULL, &w, &client, &err), err);
+	CHECK_STR(w.text, "");
+	olreg_client_free(client);
+	registry_stop(&reg);
+	free(key);
+	tmpdir_remove(dir);
+	tmpdir_remove(store);
+}
+
+/*
+ * A key file or Docker config that is a FIFO, a device or a huge file is
+ * refused at once: no hang, no memory eaten. (SIGALRM ends a hang.)
+ */
+static void test_key_and_config_files_are_read_with_care(void)
+{
+	char *dir = tmpdir_new(), *store = tmpdir_new(), fifo[512], big[512];
+	const char *bad[] = { fifo, "/dev/zero", big };
+	olreg_client *client = NULL;
+	olreg_error *err = NULL;
+	FILE *f;
+	size_t i;
+
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	REQUIRE(mkfifo(fifo, 0600) == 0);
+	snprintf(big, sizeof(big), "%s/big", dir);
+	f = fopen(big, "w");
+	REQUIRE(f);
+	REQUIRE(fseek(f, 64L << 20, SEEK_SET) == 0 && fputc('x', f) != EOF);
+	fclose(f);
+
+	alarm(60);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		double start = now_seconds();
+		olreg_status st = new_client(store, bad[i], NULL, NULL, &client, &err);
+
+		CHECK_STATUS(st, OLREG_INVALID_ARGUMENT);
+		if (st != OLREG_OK && !strstr(olreg_error_message(err), bad[i]))
+			harness_fail(__FILE__, __LINE__, "key %s: %s", bad[i], olreg_error_message(err));
+		olreg_error_free(err);
+		err = NULL;
+		olreg_client_free(client);
+		client = NULL;
+
+		st = new_client(store, NULL, bad[i], NULL, &client, &err);
+		CHECK_STATUS(st, OLREG_INVALID_ARGUMENT);
+		if (st != OLREG_OK && !strstr(olreg_error_message(err), bad[i]))
+			harness_fail(__FILE__, __LINE__, "config %s: %s", bad[i], olreg_error_message(err));
+		olreg_error_free(err);
+		err = NULL;
+		olreg_client_free(client);
+		client = NULL;
+		CHECK(now_seconds() - start < 10);
+	}
+	alarm(0);
+	tmpdir_remove(dir);
+	tmpdir_remove(store);
+}
+
 int main(void)
 {
 	RUN(test_tokens_stay_with_their_registry);
 	RUN(test_redirected_upload_steps_fail);
+	RUN(test_exposed_key_is_used_with_a_warning);
+	RUN(test_key_and_config_files_are_read_with_care);
 	return harness_finish();
 }

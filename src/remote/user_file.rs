@@ -1,0 +1,80 @@
+//! Reading the small files a user points olreg at (the signing key, Docker's
+//! `config.json`) as carefully as anything a registry sends: regular files
+//! only, opened without blocking (a FIFO never hangs client creation), and
+//! never more than a small cap (a huge file or `/dev/zero` never eats memory).
+
+use std::fs::{File, Metadata};
+use std::io::{ErrorKind, Read};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// The bytes of the regular file at `path` and its metadata, or `None`
+/// when nothing is there. `what` names the file in errors ("key file").
+pub(crate) fn read(path: &Path, cap: u64, what: &str) -> Result<Option<(Vec<u8>, Metadata)>> {
+    let mut file = match open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("open", path, e)),
+    };
+    let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
+    let refuse = |why: String| Error::invalid_argument(format!("{what} {}: {why}", path.display()));
+    if !meta.is_file() {
+        return Err(refuse("not a regular file".into()));
+    }
+    if meta.len() > cap {
+        return Err(refuse(format!(
+            "{} bytes, over the {cap} byte limit",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // The file may grow between stat and read: the cap holds either way.
+    (&mut file)
+        .take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("read", path, e))?;
+    if bytes.len() as u64 > cap {
+        return Err(refuse(format!("over the {cap} byte limit")));
+    }
+    Ok(Some((bytes, meta)))
+}
+
+#[cfg(unix)]
+fn open(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NONBLOCK: opening a FIFO with no writer returns at once (then
+    // fstat refuses it); it changes nothing for regular files.
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open(path: &Path) -> std::io::Result<File> {
+    File::open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regular_small_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("small");
+        std::fs::write(&small, b"abc").unwrap();
+        assert_eq!(read(&small, 3, "f").unwrap().unwrap().0, b"abc");
+        let err = read(&small, 2, "key file").unwrap_err();
+        assert!(err.to_string().contains("over the 2 byte limit"), "{err}");
+        assert!(read(&dir.path().join("absent"), 9, "f").unwrap().is_none());
+        let err = read(dir.path(), 9, "f").unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        #[cfg(unix)]
+        {
+            let err = read(Path::new("/dev/zero"), 9, "f").unwrap_err();
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+        }
+    }
+}
