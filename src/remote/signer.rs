@@ -30,7 +30,7 @@ pub(crate) fn zero_sum() -> String {
     STANDARD.encode(Digest::empty().hex())
 }
 
-/// An Ed25519 key in OpenSSH format.
+/// An Ed25519 signing key and its OpenSSH public key.
 pub(crate) struct Signer {
     key: SigningKey,
     /// The base64 field of the `ssh-ed25519 AAAA…` public key line.
@@ -48,30 +48,45 @@ impl std::fmt::Debug for Signer {
 }
 
 impl Signer {
-    /// Parses an unencrypted OpenSSH Ed25519 private key.
-    pub(crate) fn from_openssh(pem: &str) -> Result<Signer> {
-        let bad = |why: String| Error::invalid_argument(format!("unusable private key: {why}"));
-        let key = ssh_key::PrivateKey::from_openssh(pem).map_err(|e| bad(e.to_string()))?;
-        if key.is_encrypted() {
-            return Err(bad("it is encrypted with a passphrase".into()));
-        }
-        let ssh_key::private::KeypairData::Ed25519(pair) = key.key_data() else {
-            return Err(bad(format!("it is a {} key, not Ed25519", key.algorithm())));
-        };
-        let line = key
-            .public_key()
-            .to_openssh()
-            .map_err(|e| bad(e.to_string()))?;
-        let public = line
-            .split_whitespace()
-            .nth(1)
-            .ok_or_else(|| bad("its public key has no base64 field".into()))?
-            .to_owned();
-        Ok(Signer {
-            key: SigningKey::from_bytes(&pair.private.to_bytes()),
+    fn new(key: SigningKey) -> Signer {
+        let public = ssh_key::PublicKey::from(ssh_key::public::KeyData::from(
+            ssh_key::public::Ed25519PublicKey(key.verifying_key().to_bytes()),
+        ));
+        // The key's SSH wire form; encoding 32 bytes into memory cannot fail.
+        let public = STANDARD.encode(public.to_bytes().unwrap_or_default());
+        Signer {
+            key,
             public,
             warning: None,
-        })
+        }
+    }
+
+    /// Parses an unencrypted Ed25519 private key, as Go's
+    /// `ssh.ParseRawPrivateKey` (the original client) accepts them: OpenSSH
+    /// (`BEGIN OPENSSH PRIVATE KEY`, whatever the base64 line width) or
+    /// PKCS#8 (`BEGIN PRIVATE KEY`). The error says why not.
+    pub(crate) fn parse(text: &str) -> Result<Signer, String> {
+        use ed25519_dalek::pkcs8::DecodePrivateKey as _;
+        let (label, der) = pem_block(text)?;
+        let key = match label {
+            "OPENSSH PRIVATE KEY" => {
+                let key = ssh_key::PrivateKey::from_bytes(&der).map_err(|e| e.to_string())?;
+                if key.is_encrypted() {
+                    return Err("it is encrypted with a passphrase".into());
+                }
+                match key.key_data() {
+                    ssh_key::private::KeypairData::Ed25519(pair) => {
+                        SigningKey::from_bytes(&pair.private.to_bytes())
+                    }
+                    _ => return Err(format!("it is a {} key, not Ed25519", key.algorithm())),
+                }
+            }
+            "PRIVATE KEY" => SigningKey::from_pkcs8_der(&der)
+                .map_err(|e| format!("it is not a PKCS#8 Ed25519 key ({e})"))?,
+            "ENCRYPTED PRIVATE KEY" => return Err("it is encrypted with a passphrase".into()),
+            other => return Err(format!("it is a {other}, not an Ed25519 key")),
+        };
+        Ok(Signer::new(key))
     }
 
     /// Loads the key at `path`; `Ok(None)` when there is no file there
@@ -80,9 +95,12 @@ impl Signer {
         let Some((bytes, meta)) = user_file::read(path, MAX_KEY_FILE, "key file")? else {
             return Ok(None);
         };
-        let pem = String::from_utf8_lossy(&bytes);
-        let mut signer = Signer::from_openssh(&pem)
-            .map_err(|e| Error::invalid_argument(format!("{}: {e}", path.display())))?;
+        let mut signer = Signer::parse(&String::from_utf8_lossy(&bytes)).map_err(|why| {
+            Error::invalid_argument(format!(
+                "key file {}: not a usable Ed25519 private key: {why}",
+                path.display()
+            ))
+        })?;
         signer.warning = exposure_warning(path, &meta);
         Ok(Some(signer))
     }
@@ -115,6 +133,38 @@ impl Signer {
             self.sign_request("GET", &url)
         )
     }
+}
+
+/// The label and decoded body of the first PEM block in `text`. Lenient
+/// where writers differ (line width, surrounding text, CRLF), strict where
+/// the key is concerned.
+fn pem_block(text: &str) -> Result<(&str, Vec<u8>), String> {
+    let mut lines = text.lines().map(str::trim);
+    let label = lines
+        .by_ref()
+        .find_map(|l| l.strip_prefix("-----BEGIN ")?.strip_suffix("-----"))
+        .ok_or("there is no private key in it (expected a PEM block: OpenSSH or PKCS#8)")?;
+    let end = format!("-----END {label}-----");
+    let mut base64 = String::new();
+    let mut ended = false;
+    for line in lines {
+        if line == end {
+            ended = true;
+            break;
+        }
+        // RFC 1421 headers (`Proc-Type: 4,ENCRYPTED`) mark legacy encryption.
+        if line.contains(':') {
+            return Err("it is encrypted with a passphrase".into());
+        }
+        base64.push_str(line);
+    }
+    if !ended {
+        return Err(format!("its PEM block has no {end:?} line"));
+    }
+    let der = STANDARD
+        .decode(base64)
+        .map_err(|e| format!("its base64 is damaged ({e})"))?;
+    Ok((label, der))
 }
 
 /// Why a key file readable or writable by group or others is worth a
@@ -170,7 +220,7 @@ mod tests {
     #[test]
     fn legacy_tokens_match_the_original_client_exactly() {
         let v = vector();
-        let signer = Signer::from_openssh(v["private_key_openssh"].as_str().unwrap()).unwrap();
+        let signer = Signer::parse(v["private_key_openssh"].as_str().unwrap()).unwrap();
         assert_eq!(
             signer.public_key(),
             v["public_key"]
@@ -193,8 +243,16 @@ mod tests {
 
     #[test]
     fn bad_keys_are_explained() {
-        let err = Signer::from_openssh("not a key").unwrap_err();
-        assert!(err.to_string().contains("unusable private key"), "{err}");
+        let err = Signer::parse("not a key").err().unwrap();
+        assert!(err.contains("no private key"), "{err}");
+        let rsa = "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n";
+        assert!(Signer::parse(rsa)
+            .err()
+            .unwrap()
+            .contains("RSA PRIVATE KEY"));
+        let legacy =
+            "-----BEGIN EC PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n-----END EC PRIVATE KEY-----";
+        assert!(Signer::parse(legacy).err().unwrap().contains("passphrase"));
         let dir = tempfile::tempdir().unwrap();
         assert!(Signer::load(&dir.path().join("absent")).unwrap().is_none());
     }

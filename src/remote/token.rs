@@ -447,7 +447,7 @@ mod tests {
     fn challenge_flow_matches_the_original_client_exactly() {
         let v: serde_json::Value =
             serde_json::from_str(include_str!("../../tests/fixtures/auth-vector.json")).unwrap();
-        let signer = Signer::from_openssh(v["private_key_openssh"].as_str().unwrap()).unwrap();
+        let signer = Signer::parse(v["private_key_openssh"].as_str().unwrap()).unwrap();
         let case = &v["challenge_cases"][0];
         let challenges = challenge::parse(case["www_authenticate"].as_str().unwrap());
         let Challenge::Bearer {
