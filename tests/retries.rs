@@ -117,6 +117,52 @@ fn every_push_request_kind_is_retried() {
     }
 }
 
+/// Answers cut off mid-body: the manifest, the token and every upload
+/// step are asked again under the retry policy, as blob bodies are.
+#[test]
+fn every_request_kind_survives_a_cut_body() {
+    let vector: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/auth-vector.json")).unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("id_ed25519");
+    std::fs::write(&key, vector["private_key_openssh"].as_str().unwrap()).unwrap();
+    let src = TestRegistry::start(Options::default().auth(Auth::OllamaChallenge {
+        public_keys: vec![],
+        token_ttl_secs: 300,
+    }));
+    let model = src.add_model("ns/m:t", &[3 << 20, 2000], 5);
+    src.inject(Fault::new(Target::Manifest, FaultKind::CutBody));
+    src.inject(Fault::new(Target::Token, FaultKind::CutBody));
+    let store = TempStore::new();
+    let client = builder(&store)
+        .key_file(&key)
+        .chunking(1 << 20, 1 << 20)
+        .upload_chunk_size(1 << 20)
+        .build()
+        .unwrap();
+    client
+        .pull(&name_of(&src, &model), Watch::default())
+        .expect("a cut manifest and a cut token are fetched again");
+    assert_eq!(count(&src, "GET", "/manifests/t"), 3, "401, cut, whole");
+    assert_eq!(count(&src, "GET", "/token"), 2, "cut, whole");
+
+    for options in [Options::default(), Options::default().distribution_like()] {
+        let dst = TestRegistry::start(options);
+        dst.inject(Fault::new(Target::Upload, FaultKind::CutBody));
+        dst.inject(Fault::new(Target::UploadPut, FaultKind::CutBody).after(1));
+        dst.inject(Fault::new(Target::ManifestPut, FaultKind::CutBody));
+        client
+            .push(
+                &format!("http://{}/ns/m:t", dst.host()),
+                Some(&name_of(&src, &model)),
+                Watch::default(),
+            )
+            .expect("every cut step is retried");
+        assert_eq!(dst.manifest("ns/m", "t").unwrap(), model.manifest);
+        assert_eq!(count(&dst, "PUT", "/manifests/"), 2, "cut, whole");
+    }
+}
+
 #[test]
 fn other_4xx_are_not_retried() {
     let reg = TestRegistry::start(Options::default());

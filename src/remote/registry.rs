@@ -4,7 +4,7 @@
 //! transfer engines only see well-formed results.
 
 use reqwest::header::{
-    HeaderName, ACCEPT, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE,
+    HeaderMap, HeaderName, ACCEPT, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE,
 };
 use reqwest::{Method, Response, StatusCode, Url};
 
@@ -50,11 +50,15 @@ impl Session {
         let req = Req::new(Method::GET, url.clone())
             .header(ACCEPT, MANIFEST_ACCEPT)
             .follow();
-        let resp = self.send(&req).await?;
-        let announced =
-            header_str(resp.headers(), &DOCKER_CONTENT_DIGEST).and_then(|d| Digest::parse(d).ok());
-        let bytes = self
-            .read_manifest_body(resp, &url, limits.max_manifest_bytes)
+        let (announced, bytes) = self
+            .fetch(&req, |resp| async {
+                let announced = header_str(resp.headers(), &DOCKER_CONTENT_DIGEST)
+                    .and_then(|d| Digest::parse(d).ok());
+                let bytes = self
+                    .read_manifest_body(resp, &url, limits.max_manifest_bytes)
+                    .await?;
+                Ok((announced, bytes))
+            })
             .await?;
         if let Some(announced) = announced {
             check_digest(announced, &bytes)?;
@@ -72,11 +76,9 @@ impl Session {
     ) -> Result<Document> {
         let url = self.url(&format!("blobs/{digest}"))?;
         let req = Req::new(Method::GET, url.clone()).follow();
-        let bytes = match self.send(&req).await {
-            Ok(resp) => {
-                self.read_manifest_body(resp, &url, limits.max_manifest_bytes)
-                    .await?
-            }
+        let read = |resp| self.read_manifest_body(resp, &url, limits.max_manifest_bytes);
+        let bytes = match self.fetch(&req, read).await {
+            Ok(bytes) => bytes,
             Err(e) if e.status() == Status::NotFound => {
                 self.oci_manifest_bytes(digest, limits.max_manifest_bytes)
                     .await?
@@ -119,8 +121,8 @@ impl Session {
         let req = Req::new(Method::GET, url.clone())
             .header(ACCEPT, MANIFEST_ACCEPT)
             .follow();
-        let resp = self.send(&req).await?;
-        self.read_manifest_body(resp, &url, cap).await
+        self.fetch(&req, |resp| self.read_manifest_body(resp, &url, cap))
+            .await
     }
 
     async fn read_manifest_body(&self, resp: Response, url: &Url, cap: usize) -> Result<Vec<u8>> {
@@ -167,7 +169,7 @@ impl Session {
     pub(crate) async fn blob_presence(&self, digest: Digest) -> Result<Presence> {
         let url = self.url(&format!("blobs/{digest}"))?;
         match self
-            .send(&Req::new(Method::HEAD, url).follow().no_retry())
+            .fetch_small(&Req::new(Method::HEAD, url).follow().no_retry())
             .await
         {
             Ok(_) => Ok(Presence::Present),
@@ -190,14 +192,14 @@ impl Session {
         };
         let url = self.url(&format!("blobs/uploads/?{query}"))?;
         let req = Req::new(Method::POST, url.clone()).header(CONTENT_LENGTH, "0");
-        let resp = self.send(&req).await?;
-        let status = resp.status();
+        let answer = self.fetch_small(&req).await?;
+        let status = answer.status;
         let already = if mount_from.is_some() {
             UploadStart::Mounted
         } else {
             UploadStart::Exists
         };
-        match (status, header_str(resp.headers(), &LOCATION)) {
+        match (status, header_str(&answer.headers, &LOCATION)) {
             (StatusCode::ACCEPTED, Some(location)) => {
                 Ok(UploadStart::Upload(self.upload_location(&url, location)?))
             }
@@ -253,7 +255,7 @@ impl Session {
             .header(CONTENT_TYPE, OCTET_STREAM)
             .body(body)
             .no_retry();
-        self.send(&req).await.map(drop)
+        self.fetch_small(&req).await.map(drop)
     }
 
     /// Sends bytes `[start, start+len)` of a chunked upload (`PATCH`) and
@@ -270,17 +272,17 @@ impl Session {
             .header(CONTENT_RANGE, format!("{start}-{}", start + len - 1))
             .body(body)
             .no_retry();
-        let resp = self.send(&req).await?;
-        self.next_upload_location(location, &resp)
+        let answer = self.fetch_small(&req).await?;
+        self.next_upload_location(location, &answer.headers)
     }
 
     /// Asks an upload session how many bytes it holds (`GET` → `Range`).
     pub(crate) async fn upload_offset(&self, location: &Url) -> Result<(u64, Url)> {
-        let resp = self
-            .send(&Req::new(Method::GET, location.clone()).no_retry())
+        let answer = self
+            .fetch_small(&Req::new(Method::GET, location.clone()).no_retry())
             .await?;
-        let next = self.next_upload_location(location, &resp)?;
-        let offset = match header_str(resp.headers(), &RANGE) {
+        let next = self.next_upload_location(location, &answer.headers)?;
+        let offset = match header_str(&answer.headers, &RANGE) {
             None => 0,
             Some(range) => parse_upload_range(range).ok_or_else(|| {
                 Error::protocol(
@@ -298,11 +300,11 @@ impl Session {
             .header(CONTENT_TYPE, OCTET_STREAM)
             .header(CONTENT_LENGTH, "0")
             .no_retry();
-        self.send(&req).await.map(drop)
+        self.fetch_small(&req).await.map(drop)
     }
 
-    fn next_upload_location(&self, current: &Url, resp: &Response) -> Result<Url> {
-        match header_str(resp.headers(), &LOCATION) {
+    fn next_upload_location(&self, current: &Url, headers: &HeaderMap) -> Result<Url> {
+        match header_str(headers, &LOCATION) {
             Some(location) => self.upload_location(current, location),
             None => Ok(current.clone()),
         }
@@ -314,7 +316,7 @@ impl Session {
         let req = Req::new(Method::PUT, url)
             .header(CONTENT_TYPE, manifest.media_type())
             .body(Body::Bytes(bytes::Bytes::copy_from_slice(manifest.bytes())));
-        self.send(&req).await.map(drop)
+        self.fetch_small(&req).await.map(drop)
     }
 
     fn allows_plain_http(&self) -> bool {

@@ -64,6 +64,13 @@ pub(crate) type PieceReceiver = tokio::sync::mpsc::Receiver<std::io::Result<Byte
 /// Opens the file a [`Body::File`] is read from.
 pub(crate) type FileOpener = Arc<dyn Fn() -> std::io::Result<std::fs::File> + Send + Sync>;
 
+/// A whole answer, read at once.
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
 /// A request to send.
 #[derive(Clone)]
 pub(crate) struct Req {
@@ -266,9 +273,54 @@ impl Session {
         self.sleep(delay).await
     }
 
-    /// Sends `req`, retrying transient failures per the retry policy.
-    /// Returns the first answer that is 2xx.
+    /// Sends `req` and reads its whole answer with `read`, retrying
+    /// transient failures of either — a refused connection, a 503, a body
+    /// cut short — per the retry policy. Every request except a blob's
+    /// bytes goes this way.
+    pub(crate) async fn fetch<T, Fut>(&self, req: &Req, read: impl Fn(Response) -> Fut) -> Result<T>
+    where
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        self.retrying(req, || async {
+            let resp = self.send_once(req).await?;
+            read(resp).await
+        })
+        .await
+    }
+
+    /// [`Session::fetch`] for answers that are small or empty (tokens,
+    /// upload steps): at most [`MAX_ERROR_BODY`] bytes of body.
+    pub(crate) async fn fetch_small(&self, req: &Req) -> Result<Answer> {
+        self.fetch(req, |resp| async {
+            let (status, headers, url) =
+                (resp.status(), resp.headers().clone(), resp.url().clone());
+            let body = if req.method == Method::HEAD {
+                Vec::new()
+            } else {
+                self.read_body(resp, MAX_ERROR_BODY, &url).await?
+            };
+            Ok(Answer {
+                status,
+                headers,
+                body,
+            })
+        })
+        .await
+    }
+
+    /// Sends `req` and returns the answer with its body unread: a blob's
+    /// bytes, whose reader resumes a broken body itself. Retries transient
+    /// failures until the headers arrive.
     pub(crate) async fn send(&self, req: &Req) -> Result<Response> {
+        self.retrying(req, || self.send_once(req)).await
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or the retry
+    /// policy (when `req` allows retries) is used up.
+    async fn retrying<T, Fut>(&self, req: &Req, attempt: impl Fn() -> Fut) -> Result<T>
+    where
+        Fut: std::future::Future<Output = Result<T>>,
+    {
         let attempts = if req.retry {
             self.retry_policy().attempts.max(1)
         } else {
@@ -276,7 +328,7 @@ impl Session {
         };
         let mut failures = 0;
         loop {
-            match self.send_once(req).await {
+            match attempt().await {
                 Err(e) if e.is_retryable() && failures + 1 < attempts => {
                     failures += 1;
                     self.backoff(

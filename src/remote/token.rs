@@ -16,7 +16,6 @@ use serde::Deserialize;
 
 use super::challenge::{self, Challenge};
 use super::credentials::{host_key, realm_may_get_password, Credential};
-use super::error_body::MAX_ERROR_BODY;
 use super::redact::{redact, redact_text};
 use super::session::{Access, Req, Session};
 use super::signer::realm_may_get_signature;
@@ -209,19 +208,13 @@ impl Session {
         self.log(LogLevel::Debug, || {
             format!("token request for {scope:?} to {}", redact(&url))
         });
-        let mut req = Req::new(Method::GET, url.clone())
-            .without_registry_auth()
-            .no_retry();
+        let mut req = Req::new(Method::GET, url.clone()).without_registry_auth();
         if let Some(h) = header {
             req = req.header(AUTHORIZATION, h);
         }
         // Boxed: sending is what led here (a 401), and async recursion
         // needs a known size. `without_registry_auth` ends it after one level.
-        let resp = Box::pin(self.send(&req)).await?;
-        if !resp.status().is_success() {
-            return Err(self.error_from(resp, &url).await);
-        }
-        let body = self.read_body(resp, MAX_ERROR_BODY, &url).await?;
+        let body = Box::pin(self.fetch_small(&req)).await?.body;
         let token = parse_token(&body, &redact(&url))?;
         self.transport().tokens.put(key.clone(), &token);
         Ok(token.value)
