@@ -26,7 +26,7 @@ use crate::manifest::{Limits, Manifest};
 use crate::name::{Name, NameMask, Scheme, DEFAULT_MASK};
 use crate::platform::Platform;
 use crate::progress::{Event, LogLevel, Progress, ProgressEvent, Reporter};
-use crate::remote::credentials::{docker_config_credentials, Credential};
+use crate::remote::credentials::{Credential, Credentials, DockerConfig};
 use crate::remote::retry::RetryPolicy;
 use crate::remote::session::Access;
 use crate::remote::signer::Signer;
@@ -259,8 +259,9 @@ impl ClientBuilder {
     }
 
     /// Reads credentials from this Docker `config.json` (default
-    /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`); `None`
-    /// reads none.
+    /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`): its
+    /// `auths`, then the helpers `credHelpers` and `credsStore` name;
+    /// `None` reads none.
     pub fn docker_config(mut self, path: Option<PathBuf>) -> Self {
         self.docker_config = Some(path);
         self
@@ -324,14 +325,15 @@ impl ClientBuilder {
             })?),
             KeySource::None => None,
         };
-        let mut credentials = self.credentials;
         let docker_config = match self.docker_config {
             Some(path) => path,
             None => default_docker_config(),
         };
-        if let Some(path) = docker_config {
-            credentials.extend(docker_config_credentials(&path)?);
-        }
+        let docker = match docker_config {
+            Some(path) => DockerConfig::read(&path)?,
+            None => DockerConfig::default(),
+        };
+        let credentials = Credentials::new(self.credentials, docker);
         let mut extra_roots = Vec::new();
         for pem in &self.extra_ca_pem {
             extra_roots.extend(tls::parse_pem_certificates(pem)?);

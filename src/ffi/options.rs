@@ -331,9 +331,11 @@ pub unsafe extern "C" fn olreg_options_add_credential(
     }
 }
 
-/// Reads credentials from the Docker config.json at `path` (its `auths`);
-/// NULL reads none. Default: `$DOCKER_CONFIG/config.json` or
-/// `~/.docker/config.json`, if present.
+/// Reads credentials from the Docker config.json at `path`: its `auths`
+/// (user names and passwords, used first), and the credential helpers its
+/// `credHelpers` and `credsStore` name (`docker-credential-<name>` on PATH,
+/// run when a registry asks for credentials). NULL reads none. Default:
+/// `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`, if present.
 ///
 /// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
 #[no_mangle]

@@ -5,6 +5,7 @@
 
 pub mod challenge;
 pub mod content_range;
+pub(crate) mod credential_helper;
 pub(crate) mod credentials;
 pub mod error_body;
 pub(crate) mod redact;
@@ -22,7 +23,7 @@ use std::time::Duration;
 use rustls::pki_types::CertificateDer;
 
 use crate::error::{Error, Result};
-use credentials::Credential;
+use credentials::Credentials;
 use retry::RetryPolicy;
 use signer::Signer;
 use token::TokenCache;
@@ -59,7 +60,7 @@ pub(crate) struct Transport {
     insecure: reqwest::Client,
     pub(crate) config: NetConfig,
     pub(crate) signer: Option<Signer>,
-    pub(crate) credentials: Vec<Credential>,
+    pub(crate) credentials: Credentials,
     pub(crate) tokens: TokenCache,
 }
 
@@ -67,7 +68,7 @@ impl Transport {
     pub(crate) fn new(
         config: NetConfig,
         signer: Option<Signer>,
-        credentials: Vec<Credential>,
+        credentials: Credentials,
     ) -> Result<Transport> {
         let secure = build_client(&config, tls::verifying_config(&config.extra_roots)?)?;
         let insecure = build_client(&config, tls::insecure_config()?)?;

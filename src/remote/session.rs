@@ -211,7 +211,7 @@ impl Session {
         &self.cancel
     }
 
-    pub(super) fn transport(&self) -> &Transport {
+    pub(super) fn transport(&self) -> &Arc<Transport> {
         &self.transport
     }
 

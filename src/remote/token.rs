@@ -19,6 +19,7 @@ use super::credentials::{host_key, realm_may_get_password, Credential};
 use super::redact::{redact, redact_text};
 use super::session::{Access, Req, Session};
 use super::signer::realm_may_get_signature;
+use crate::context::blocking;
 use crate::error::{Error, ErrorKind, Result};
 use crate::progress::LogLevel;
 
@@ -40,6 +41,9 @@ pub(super) enum AuthState {
 /// A session's negotiated credentials.
 pub(super) struct Negotiation {
     state: Mutex<AuthState>,
+    /// The registry's user credential, looked up once (a helper runs at
+    /// most once per session).
+    credential: tokio::sync::OnceCell<Option<Credential>>,
     /// Serialises answering challenges, so parallel requests that meet the
     /// same 401 fetch one token between them.
     turn: tokio::sync::Mutex<()>,
@@ -49,6 +53,7 @@ impl Default for Negotiation {
     fn default() -> Negotiation {
         Negotiation {
             state: Mutex::new(AuthState::Initial),
+            credential: tokio::sync::OnceCell::new(),
             turn: tokio::sync::Mutex::new(()),
         }
     }
@@ -78,12 +83,21 @@ impl Session {
         }
     }
 
-    fn credential(&self) -> Option<&Credential> {
-        let host = host_key(self.base());
-        self.transport()
-            .credentials
-            .iter()
-            .find(|c| c.host.eq_ignore_ascii_case(&host))
+    /// The user credential for the registry: stored, or from the Docker
+    /// credential helper configured for it.
+    async fn credential(&self) -> Result<Option<Credential>> {
+        let found = self.negotiation().credential.get_or_try_init(|| async {
+            let host = host_key(self.base());
+            if let Some(helper) = self.transport().credentials.helper_for(&host) {
+                self.log(LogLevel::Debug, || {
+                    format!("asking docker-credential-{helper} for {host}'s credentials")
+                });
+            }
+            let transport = self.transport().clone();
+            self.cancellable(blocking(move || transport.credentials.lookup(&host)))
+                .await
+        });
+        Ok(found.await?.clone())
     }
 
     fn default_scope(&self) -> String {
@@ -155,13 +169,13 @@ impl Session {
             }
         }
         if challenges.contains(&Challenge::Basic) {
-            let Some(cred) = self.credential() else {
+            let Some(cred) = self.credential().await? else {
                 return Err(Error::new(ErrorKind::Registry {
                     status: 401,
                     code: Some("UNAUTHORIZED".into()),
                     message: format!(
                         "{} asks for a user name and password and none is configured for it \
-                         (give them in the client options or in a Docker config.json: $DOCKER_CONFIG/config.json or ~/.docker/config.json)",
+                         (give them in the client options or in a Docker config.json, $DOCKER_CONFIG/config.json or ~/.docker/config.json: auths, credHelpers or credsStore)",
                         host_key(self.base())
                     ),
                     url: self.base().to_string(),
@@ -191,7 +205,7 @@ impl Session {
         })?;
         let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
         let service_opt = (!service.is_empty()).then_some(service);
-        let (url, header) = match (self.credential(), &self.transport().signer) {
+        let (url, header) = match (self.credential().await?, &self.transport().signer) {
             (Some(cred), _) if realm_may_get_password(self.base(), &realm_url) => (
                 realm_request_url(realm, service_opt, &scopes, None)?,
                 Some(cred.basic_header()),
