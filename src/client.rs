@@ -250,11 +250,8 @@ impl ClientBuilder {
     /// A user name and password for `host[:port]` (Basic challenges and token
     /// services).
     pub fn credential(mut self, host: &str, user: &str, password: &str) -> Self {
-        self.credentials.push(Credential {
-            host: host.to_ascii_lowercase(),
-            user: user.to_owned(),
-            password: password.to_owned(),
-        });
+        self.credentials
+            .push(Credential::password(host, user, password));
         self
     }
 

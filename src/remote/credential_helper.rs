@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use super::credentials::Secret;
 use crate::error::{Error, Result};
 
 /// How long a helper may take (it may ask the user to unlock a keychain).
@@ -23,16 +24,9 @@ const MAX_ANSWER: u64 = 64 << 10;
 /// What helpers print when they hold nothing for a server.
 const NOT_FOUND: &str = "credentials not found";
 
-/// What a helper holds for a server (no `Debug`: it is a secret).
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) enum HelperSecret {
-    Password { user: String, password: String },
-    IdentityToken(String),
-}
-
 /// Asks helper `name` for `server`'s credentials; `Ok(None)` when it holds
 /// none.
-pub(crate) fn get(name: &str, server: &str, timeout: Duration) -> Result<Option<HelperSecret>> {
+pub(crate) fn get(name: &str, server: &str, timeout: Duration) -> Result<Option<Secret>> {
     if name.is_empty()
         || !name
             .chars()
@@ -70,8 +64,8 @@ pub(crate) fn get(name: &str, server: &str, timeout: Duration) -> Result<Option<
         .map_err(|_| failed("its answer is not the expected JSON".into()))?;
     Ok(match (answer.username.as_str(), answer.secret) {
         (_, secret) if secret.is_empty() => None,
-        ("<token>", token) => Some(HelperSecret::IdentityToken(token)),
-        (_, password) => Some(HelperSecret::Password {
+        ("<token>", token) => Some(Secret::IdentityToken(token)),
+        (_, password) => Some(Secret::Password {
             user: answer.username,
             password,
         }),

@@ -17,38 +17,63 @@ use base64::Engine as _;
 use reqwest::Url;
 use serde::Deserialize;
 
-use super::credential_helper::{self, HelperSecret};
+use super::credential_helper;
 use super::user_file;
 use crate::error::{Error, Result};
 
 /// The largest Docker config file read (they hold a few logins).
 const MAX_DOCKER_CONFIG: u64 = 1 << 20;
 
-/// A user name and password for one registry host.
+/// What proves who the user is to one registry host.
 #[derive(Clone)]
 pub(crate) struct Credential {
     /// `host[:port]`, compared ignoring case.
     pub host: String,
-    pub user: String,
-    pub password: String,
+    pub secret: Secret,
+}
+
+/// A password, or a Docker identity token.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Secret {
+    /// For `Basic` challenges and token services.
+    Password { user: String, password: String },
+    /// An OAuth2 refresh token (a credential helper's `<token>` user): only
+    /// a token service takes it.
+    IdentityToken(String),
 }
 
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credential")
-            .field("host", &self.host)
-            .field("user", &self.user)
-            .finish_non_exhaustive()
+        let mut out = f.debug_struct("Credential");
+        out.field("host", &self.host);
+        if let Secret::Password { user, .. } = &self.secret {
+            out.field("user", user);
+        }
+        out.finish_non_exhaustive()
     }
 }
 
 impl Credential {
-    /// `Authorization: Basic …`.
-    pub(crate) fn basic_header(&self) -> String {
-        format!(
-            "Basic {}",
-            STANDARD.encode(format!("{}:{}", self.user, self.password))
-        )
+    /// A user name and password for `host`.
+    pub(crate) fn password(host: &str, user: &str, password: &str) -> Credential {
+        Credential {
+            host: host.to_ascii_lowercase(),
+            secret: Secret::Password {
+                user: user.to_owned(),
+                password: password.to_owned(),
+            },
+        }
+    }
+
+    /// `Authorization: Basic …`, when the secret is a password.
+    pub(crate) fn basic_header(&self) -> Option<String> {
+        match &self.secret {
+            Secret::Password { user, password } => Some(format!(
+                "Basic {}",
+                STANDARD.encode(format!("{user}:{password}"))
+            )),
+            Secret::IdentityToken(_) => None,
+        }
     }
 }
 
@@ -117,17 +142,11 @@ impl Credentials {
         let Some(helper) = self.helper_for(host) else {
             return Ok(None);
         };
-        Ok(
-            match credential_helper::get(helper, host, self.helper_timeout)? {
-                Some(HelperSecret::Password { user, password }) => Some(Credential {
-                    host: host.to_ascii_lowercase(),
-                    user,
-                    password,
-                }),
-                // Identity tokens need an OAuth2 token service; not supported yet.
-                Some(HelperSecret::IdentityToken(_)) | None => None,
-            },
-        )
+        let secret = credential_helper::get(helper, host, self.helper_timeout)?;
+        Ok(secret.map(|secret| Credential {
+            host: host.to_ascii_lowercase(),
+            secret,
+        }))
     }
 
     fn stored_for(&self, host: &str) -> Option<&Credential> {
@@ -192,11 +211,7 @@ impl DockerConfig {
                 _ => None,
             };
             if let (false, Some((user, password))) = (host.is_empty(), pair) {
-                auths.push(Credential {
-                    host,
-                    user,
-                    password,
-                });
+                auths.push(Credential::password(&host, &user, &password));
             }
         }
         Ok(DockerConfig {
@@ -257,13 +272,13 @@ mod tests {
         let mut creds = DockerConfig::read(&path).unwrap().auths;
         creds.sort_by(|a, b| a.host.cmp(&b.host));
         assert_eq!(creds.len(), 2);
-        assert_eq!(
-            (
-                creds[1].host.as_str(),
-                creds[1].user.as_str(),
-                creds[1].password.as_str()
-            ),
-            ("reg.example:5000", "alice", "s3cr:et")
+        assert_eq!(creds[1].host, "reg.example:5000");
+        assert!(
+            creds[1].secret
+                == Secret::Password {
+                    user: "alice".into(),
+                    password: "s3cr:et".into()
+                }
         );
         assert_eq!(creds[0].host, "other.example");
         assert!(DockerConfig::read(&dir.path().join("none"))
@@ -290,7 +305,9 @@ mod tests {
         assert_eq!(creds.helper_for("ecr.example"), Some("ecr-login"));
         assert_eq!(creds.helper_for("placeholder.example"), Some("desktop"));
         assert_eq!(creds.helper_for("other.example:5000"), Some("desktop"));
-        let user = creds.lookup("Inline.Example").unwrap().unwrap().user;
-        assert_eq!(user, "u");
+        let found = creds.lookup("Inline.Example").unwrap().unwrap();
+        assert!(found
+            .basic_header()
+            .is_some_and(|h| h == format!("Basic {}", STANDARD.encode("u:p"))));
     }
 }

@@ -10,14 +10,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use reqwest::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use reqwest::{Method, Url};
 use serde::Deserialize;
 
 use super::challenge::{self, Challenge};
-use super::credentials::{host_key, realm_may_get_password, Credential};
+use super::credentials::{host_key, realm_may_get_password, Credential, Secret};
 use super::redact::{redact, redact_text};
-use super::session::{Access, Req, Session};
+use super::session::{Access, Body, Req, Session};
 use super::signer::realm_may_get_signature;
 use crate::context::blocking;
 use crate::error::{Error, ErrorKind, Result};
@@ -169,20 +169,31 @@ impl Session {
             }
         }
         if challenges.contains(&Challenge::Basic) {
-            let Some(cred) = self.credential().await? else {
-                return Err(Error::new(ErrorKind::Registry {
+            let host = host_key(self.base());
+            let refused = |why: String| {
+                Err(Error::new(ErrorKind::Registry {
                     status: 401,
                     code: Some("UNAUTHORIZED".into()),
-                    message: format!(
-                        "{} asks for a user name and password and none is configured for it \
-                         (give them in the client options or in a Docker config.json, $DOCKER_CONFIG/config.json or ~/.docker/config.json: auths, credHelpers or credsStore)",
-                        host_key(self.base())
-                    ),
+                    message: format!("{host} asks for a user name and password and {why}"),
                     url: self.base().to_string(),
                     retry_after: None,
-                }));
+                }))
             };
-            let header = cred.basic_header();
+            let Some(cred) = self.credential().await? else {
+                return refused(
+                    "none is configured for it (give them in the client options or in a Docker \
+                     config.json, $DOCKER_CONFIG/config.json or ~/.docker/config.json: auths, \
+                     credHelpers or credsStore)"
+                        .into(),
+                );
+            };
+            let Some(header) = cred.basic_header() else {
+                return refused(
+                    "its credential helper holds an identity token, which only a token service \
+                     takes"
+                        .into(),
+                );
+            };
             if current == AuthState::Basic(header.clone()) {
                 return Ok(false);
             }
@@ -205,27 +216,55 @@ impl Session {
         })?;
         let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
         let service_opt = (!service.is_empty()).then_some(service);
-        let (url, header) = match (self.credential().await?, &self.transport().signer) {
-            (Some(cred), _) if realm_may_get_password(self.base(), &realm_url) => (
+        let anonymous = || -> Result<Req> {
+            Ok(Req::new(
+                Method::GET,
                 realm_request_url(realm, service_opt, &scopes, None)?,
-                Some(cred.basic_header()),
-            ),
+            ))
+        };
+        let req = match (self.credential().await?, &self.transport().signer) {
+            (Some(cred), _) if realm_may_get_password(self.base(), &realm_url) => {
+                match &cred.secret {
+                    Secret::Password { .. } => {
+                        anonymous()?.header(AUTHORIZATION, cred.basic_header().unwrap_or_default())
+                    }
+                    // OAuth2's refresh-token grant, as Docker sends it.
+                    Secret::IdentityToken(token) => {
+                        let form = [
+                            ("client_id", "olreg"),
+                            ("grant_type", "refresh_token"),
+                            ("refresh_token", token),
+                            ("scope", &scopes.join(" ")),
+                            ("service", service),
+                        ]
+                        .iter()
+                        .map(|(k, v)| format!("{k}={}", go_query_escape(v)))
+                        .collect::<Vec<_>>()
+                        .join("&");
+                        Req::new(Method::POST, realm_url.clone())
+                            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                            .body(Body::Bytes(form.into()))
+                    }
+                }
+            }
             (_, Some(signer)) if realm_may_get_signature(self.base(), &realm_url) => {
                 let nonce = new_nonce();
                 let url =
                     realm_request_url(realm, service_opt, &scopes, Some((unix_now(), &nonce)))?;
                 let header = signer.sign_request("GET", url.as_str());
-                (url, Some(header))
+                Req::new(Method::GET, url).header(AUTHORIZATION, header)
             }
-            _ => (realm_request_url(realm, service_opt, &scopes, None)?, None),
-        };
-        self.log(LogLevel::Debug, || {
-            format!("token request for {scope:?} to {}", redact(&url))
-        });
-        let mut req = Req::new(Method::GET, url.clone()).without_registry_auth();
-        if let Some(h) = header {
-            req = req.header(AUTHORIZATION, h);
+            _ => anonymous()?,
         }
+        .without_registry_auth();
+        let url = req.url.clone();
+        self.log(LogLevel::Debug, || {
+            format!(
+                "token request for {scope:?}: {} {}",
+                req.method,
+                redact(&url)
+            )
+        });
         // Boxed: sending is what led here (a 401), and async recursion
         // needs a known size. `without_registry_auth` ends it after one level.
         let body = Box::pin(self.fetch_small(&req)).await?.body;

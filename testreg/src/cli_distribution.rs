@@ -2,9 +2,9 @@
 //! [--password P] [--ttl SECS] [--relative-urls]`: runs Docker Distribution
 //! (plus its token server for `--auth token`) for tests outside Rust.
 //!
-//! Prints one JSON line
-//! `{"url","host","auth","user","password","token_url","log_path"}` once the
-//! registry answers, then runs until SIGINT, SIGTERM or EOF on stdin (so a
+//! Prints one JSON line `{"url","host","auth","user","password",
+//! "token_url","identity_token","log_path"}` once the registry answers,
+//! then runs until SIGINT, SIGTERM or EOF on stdin (so a
 //! parent that dies, closing the pipe, also stops it). The registry child is
 //! killed and its directory removed on the way out; `PR_SET_PDEATHSIG`
 //! covers the case where this process is killed outright.
@@ -95,6 +95,10 @@ fn describe(registry: &Distribution) -> serde_json::Value {
         "user": registry.user(),
         "password": registry.password(),
         "token_url": registry.token_server().map(|t| t.realm()),
+        "identity_token": registry
+            .token_server()
+            .zip(registry.user())
+            .and_then(|(t, user)| t.identity_token(user)),
         "log_path": registry.log_path(),
     })
 }

@@ -105,3 +105,32 @@ def test_helpers_that_know_nothing_or_are_missing(olreg, registry, helpers):
     assert result.returncode == 1
     assert "docker-credential-not-installed get" in stderr_lines(result)[-1]
     assert "cannot run it" in stderr_lines(result)[-1]
+
+
+@pytest.fixture
+def token_distribution():
+    """Docker Distribution behind its token server (identity token in .info)."""
+    from conftest import Distribution
+
+    reg = Distribution("token")
+    yield reg
+    reg.stop()
+
+
+def test_identity_tokens_go_to_the_token_service(olreg, registry, helpers, token_distribution):
+    identity = token_distribution.info["identity_token"]
+    assert identity
+    helpers.dist = token_distribution
+    helpers.answering("ident", "<token>", identity)
+    result = push(olreg, registry, helpers, helpers.config({"credsStore": "ident"}), "-vv")
+    assert result.returncode == 0, result.stderr.decode()
+    assert identity.encode() not in result.stderr
+    assert any("token request" in line and "POST" in line for line in stderr_lines(result))
+
+
+def test_identity_tokens_are_no_passwords(olreg, registry, helpers):
+    helpers.answering("ident", "<token>", "HELPERSECRET-identity")
+    result = push(olreg, registry, helpers, helpers.config({"credsStore": "ident"}))
+    assert result.returncode == 1
+    assert "identity token, which only a token service takes" in stderr_lines(result)[-1]
+    assert b"HELPERSECRET" not in result.stderr

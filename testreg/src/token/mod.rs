@@ -6,7 +6,9 @@
 //! scopes as far as the user's [`Grant`]s allow, and answers
 //! `{"token","access_token","expires_in","issued_at"}` with an ES256 JWT the
 //! registry verifies against [`TokenServer::cert_pem`] (its
-//! `rootcertbundle`). Every request is recorded so tests can assert where
+//! `rootcertbundle`). `POST /token` is the OAuth2 form of the same
+//! (`grant_type=refresh_token` with a user's identity token, or
+//! `grant_type=password`), as Docker clients use it with identity tokens. Every request is recorded so tests can assert where
 //! credentials went. It runs on its own thread and runtime so sync and async
 //! tests alike can use it; dropping it stops it.
 
@@ -19,7 +21,9 @@ pub use scope::{Grant, Scope};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use bytes::Bytes;
+use http_body_util::BodyExt;
 use http_body_util::Full;
+use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -47,6 +51,9 @@ pub struct TokenUser {
     /// silently left out of the token (the registry then answers
     /// `insufficient_scope`).
     pub grants: Vec<Grant>,
+    /// The refresh token (Docker's "identity token") that stands for the
+    /// user in `POST /token`; the server makes one when it is `None`.
+    pub identity_token: Option<String>,
 }
 
 impl TokenUser {
@@ -56,6 +63,7 @@ impl TokenUser {
             name: name.to_string(),
             password: password.to_string(),
             grants,
+            identity_token: None,
         }
     }
 }
@@ -112,6 +120,8 @@ pub struct TokenRequest {
     pub path_and_query: String,
     /// All headers, names lowercase, in arrival order.
     pub headers: Vec<(String, String)>,
+    /// The body (the form of a `POST`), as text.
+    pub body: String,
 }
 
 impl TokenRequest {
@@ -126,11 +136,29 @@ impl TokenRequest {
     /// All values of query parameter `name`, decoded.
     pub fn query(&self, name: &str) -> Vec<String> {
         let query = self.path_and_query.split_once('?').map_or("", |(_, q)| q);
-        url::form_urlencoded::parse(query.as_bytes())
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-            .collect()
+        form_values(query, name)
     }
+
+    /// All values of form field `name` in the body of a `POST`, decoded.
+    pub fn form(&self, name: &str) -> Vec<String> {
+        form_values(&self.body, name)
+    }
+
+    /// Query parameters for a `GET`, form fields for a `POST`.
+    fn param(&self, name: &str) -> Vec<String> {
+        if self.method == "POST" {
+            self.form(name)
+        } else {
+            self.query(name)
+        }
+    }
+}
+
+fn form_values(encoded: &str, name: &str) -> Vec<String> {
+    url::form_urlencoded::parse(encoded.as_bytes())
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .collect()
 }
 
 struct State {
@@ -161,9 +189,13 @@ pub struct TokenServer {
 
 impl TokenServer {
     /// Generates a signing key and starts serving on an ephemeral port.
-    pub fn start(config: TokenServerConfig) -> io::Result<TokenServer> {
+    pub fn start(mut config: TokenServerConfig) -> io::Result<TokenServer> {
+        let key = SigningKey::generate()?;
+        for user in &mut config.users {
+            user.identity_token.get_or_insert_with(|| key.random_id());
+        }
         let shared = Arc::new(Shared {
-            key: SigningKey::generate()?,
+            key,
             state: Mutex::new(State {
                 config,
                 requests: Vec::new(),
@@ -233,8 +265,17 @@ impl TokenServer {
         self.shared.state().requests.clear();
     }
 
+    /// The identity token of user `name`, if there is such a user.
+    pub fn identity_token(&self, name: &str) -> Option<String> {
+        let state = self.shared.state();
+        let user = state.config.users.iter().find(|u| u.name == name)?;
+        user.identity_token.clone()
+    }
+
     /// Adds a user (or replaces the one with the same name).
-    pub fn add_user(&self, user: TokenUser) {
+    pub fn add_user(&self, mut user: TokenUser) {
+        user.identity_token
+            .get_or_insert_with(|| self.shared.key.random_id());
         let mut state = self.shared.state();
         state.config.users.retain(|u| u.name != user.name);
         state.config.users.push(user);
@@ -293,9 +334,19 @@ async fn serve(
         };
         let shared = shared.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let response = handle(&shared, &req);
-                async move { Ok::<_, Infallible>(response) }
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let shared = shared.clone();
+                async move {
+                    let (parts, body) = req.into_parts();
+                    // A form is small; a body that cannot be read is empty.
+                    let body = body
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
+                    let request = Request::from_parts(parts, body);
+                    Ok::<_, Infallible>(handle(&shared, &request))
+                }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -305,7 +356,7 @@ async fn serve(
 }
 
 /// Records the request, then answers it.
-fn handle<B>(shared: &Shared, req: &Request<B>) -> Response<Full<Bytes>> {
+fn handle(shared: &Shared, req: &Request<Bytes>) -> Response<Full<Bytes>> {
     let recorded = TokenRequest {
         method: req.method().to_string(),
         path_and_query: req
@@ -322,6 +373,7 @@ fn handle<B>(shared: &Shared, req: &Request<B>) -> Response<Full<Bytes>> {
                 )
             })
             .collect(),
+        body: String::from_utf8_lossy(req.body()).into_owned(),
     };
     let mut state = shared.state();
     state.requests.push(recorded.clone());
@@ -342,31 +394,59 @@ fn answer(
             &serde_json::json!({"details": "not found"}),
         );
     }
-    if req.method != "GET" {
+    if req.method != "GET" && req.method != "POST" {
         return json(
             StatusCode::METHOD_NOT_ALLOWED,
-            &serde_json::json!({"details": "only GET is supported"}),
+            &serde_json::json!({"details": "only GET and POST are supported"}),
         );
     }
-    if req.query("service").iter().any(|s| *s != config.service) {
+    if req.param("service").iter().any(|s| *s != config.service) {
         return json(
             StatusCode::BAD_REQUEST,
             &serde_json::json!({"details": "unknown service"}),
         );
     }
-    let (subject, grants) = match req.header("authorization") {
-        Some(value) => match basic_credentials(value)
-            .and_then(|(u, p)| config.users.iter().find(|x| x.name == u && x.password == p))
-        {
-            Some(user) => (user.name.clone(), user.grants.clone()),
-            None => return unauthorized("incorrect username or password"),
-        },
-        None => match &config.anonymous {
-            AnonymousAccess::Reject => return unauthorized("authentication required"),
-            AnonymousAccess::Grant(grants) => (String::new(), grants.clone()),
-        },
+    let user = |name: &str, password: &str| {
+        config
+            .users
+            .iter()
+            .find(|x| x.name == name && x.password == password)
     };
-    let scopes = req.query("scope");
+    let (subject, grants) = if req.method == "POST" {
+        let field = |name: &str| req.form(name).into_iter().next().unwrap_or_default();
+        let found = match field("grant_type").as_str() {
+            "refresh_token" => {
+                let token = field("refresh_token");
+                config
+                    .users
+                    .iter()
+                    .find(|u| !token.is_empty() && u.identity_token.as_deref() == Some(&token))
+            }
+            "password" => user(&field("username"), &field("password")),
+            _ => {
+                return json(
+                    StatusCode::BAD_REQUEST,
+                    &serde_json::json!({"error": "unsupported_grant_type"}),
+                )
+            }
+        };
+        match found {
+            Some(user) => (user.name.clone(), user.grants.clone()),
+            None => return unauthorized("invalid grant"),
+        }
+    } else {
+        match req.header("authorization") {
+            Some(value) => match basic_credentials(value).and_then(|(u, p)| user(&u, &p)) {
+                Some(user) => (user.name.clone(), user.grants.clone()),
+                None => return unauthorized("incorrect username or password"),
+            },
+            None => match &config.anonymous {
+                AnonymousAccess::Reject => return unauthorized("authentication required"),
+                AnonymousAccess::Grant(grants) => (String::new(), grants.clone()),
+            },
+        }
+    };
+    let scopes = req.param("scope");
     let requested = Scope::parse_all(scopes.iter().map(String::as_str));
     let iat = now_unix();
     let ttl = i64::try_from(config.ttl_secs).unwrap_or(i64::MAX / 2);
