@@ -4,15 +4,16 @@
 //! never more than a small cap (a huge file or `/dev/zero` never eats memory).
 
 use std::fs::{File, Metadata};
-use std::io::{ErrorKind, Read};
+use std::io::ErrorKind;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::store::fsutil;
 
 /// The bytes of the regular file at `path` and its metadata, or `None`
 /// when nothing is there. `what` names the file in errors ("key file").
 pub(crate) fn read(path: &Path, cap: u64, what: &str) -> Result<Option<(Vec<u8>, Metadata)>> {
-    let mut file = match open(path) {
+    let file = match open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("open", path, e)),
@@ -22,21 +23,13 @@ pub(crate) fn read(path: &Path, cap: u64, what: &str) -> Result<Option<(Vec<u8>,
     if !meta.is_file() {
         return Err(refuse("not a regular file".into()));
     }
-    if meta.len() > cap {
-        return Err(refuse(format!(
-            "{} bytes, over the {cap} byte limit",
-            meta.len()
-        )));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
     // The file may grow between stat and read: the cap holds either way.
-    (&mut file)
-        .take(cap + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io("read", path, e))?;
-    if bytes.len() as u64 > cap {
-        return Err(refuse(format!("over the {cap} byte limit")));
-    }
+    let bytes = fsutil::read_bounded(file, path, cap as usize)?.ok_or_else(|| {
+        refuse(format!(
+            "{} bytes, over the {cap} byte limit",
+            meta.len().max(cap + 1)
+        ))
+    })?;
     Ok(Some((bytes, meta)))
 }
 
