@@ -195,6 +195,20 @@ fn cut_bodies_promise_a_byte_more_than_they_send() {
 }
 
 #[test]
+fn hang_ups_close_the_connection_without_an_answer() {
+    let (reg, data, _, url) = direct_blob();
+    use std::io::{Read, Write};
+    reg.inject(blob_fault(FaultKind::HangUp));
+    let mut tcp = std::net::TcpStream::connect(reg.host()).expect("connect");
+    let path = url.strip_prefix(&reg.url()).expect("path");
+    write!(tcp, "GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", reg.host()).expect("send");
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer).expect("read");
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    assert_eq!(get(&url).body, data);
+}
+
+#[test]
 fn extra_bytes_overrun_the_range() {
     let (reg, data, _, url) = direct_blob();
     reg.inject(blob_fault(FaultKind::ExtraBytes { count: 5 }));

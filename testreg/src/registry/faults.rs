@@ -159,6 +159,9 @@ pub enum FaultKind {
     /// Send the body `bytes` bytes at a time, pausing `millis` before each
     /// piece: alive, but hardly moving.
     Trickle { bytes: u64, millis: u64 },
+    /// Close the connection without an answer, leaving the request's body
+    /// unread. Acts on any request.
+    HangUp,
     /// Answer as usual, then cut the answer short: `Content-Length` promises
     /// one byte more than the body has and the connection is aborted after
     /// the body. Acts on any request (upload steps and tokens included).
@@ -272,6 +275,7 @@ impl FaultKind {
             FaultKind::Status { .. }
             | FaultKind::StallHeaders { .. }
             | FaultKind::Redirect { .. }
+            | FaultKind::HangUp
             | FaultKind::CutBody => true,
             FaultKind::DropAfter { .. }
             | FaultKind::Stall { .. }

@@ -25,7 +25,8 @@ pub struct RequestRecord {
     pub path_and_query: String,
     /// Headers in arrival order, names lowercase.
     pub headers: Vec<(String, String)>,
-    /// The response status (0 while the response is still being made).
+    /// The response status (0 while the response is still being made, and
+    /// for a request hung up on).
     pub status: u16,
 }
 

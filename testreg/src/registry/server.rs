@@ -1,7 +1,6 @@
 //! Sockets to responses: the accept loops, TLS, HTTP/1.1 connections, and
 //! the per-request pipeline (record, control API, auth, faults, handler).
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,7 +68,7 @@ where
 {
     let service = service_fn(move |req| {
         let state = state.clone();
-        async move { Ok::<_, Infallible>(handle(state, server, req).await) }
+        async move { handle(state, server, req).await }
     });
     // Errors here are clients going away or injected aborts: nothing to do.
     let _ = http1::Builder::new()
@@ -78,26 +77,43 @@ where
         .await;
 }
 
+/// The connection was closed without an answer (an injected hang-up).
+#[derive(Debug)]
+pub(crate) struct HungUp;
+
+impl std::fmt::Display for HungUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("testreg: injected hang-up")
+    }
+}
+
+impl std::error::Error for HungUp {}
+
 /// One request: the control API bypasses everything; other requests are
-/// logged, then answered.
-async fn handle(state: Arc<State>, server: Server, req: Request<Incoming>) -> Resp {
+/// logged, then answered (or hung up on: hyper then closes the connection).
+async fn handle(state: Arc<State>, server: Server, req: Request<Incoming>) -> Result<Resp, HungUp> {
     let (parts, body) = req.into_parts();
     if server == Server::Registry && parts.uri.path().starts_with(control::PREFIX) {
-        return control::handle(&state, parts, body).await;
+        return Ok(control::handle(&state, parts, body).await);
     }
     let id = lock(&state.log).begin(record(server, &parts));
-    let resp = answer(&state, server, parts, body).await;
-    lock(&state.log).finish(id, resp.status().as_u16());
-    resp
+    let answered = answer(&state, server, parts, body).await;
+    lock(&state.log).finish(id, answered.as_ref().map_or(0, |r| r.status().as_u16()));
+    answered
 }
 
 /// Auth, then faults, then the endpoint.
-async fn answer(state: &Arc<State>, server: Server, parts: Parts, body: Incoming) -> Resp {
+async fn answer(
+    state: &Arc<State>,
+    server: Server,
+    parts: Parts,
+    body: Incoming,
+) -> Result<Resp, HungUp> {
     let route = Route::parse(server, parts.uri.path());
     if server == Server::Registry && route.is_api() {
         if let Err(resp) = auth::check(state, &parts, Need::of(&parts.method, route.repo())) {
             drain(body).await;
-            return resp;
+            return Ok(resp);
         }
     }
     let fault = state.take_fault(&handlers::facts(state, &route, &parts));
@@ -115,12 +131,15 @@ async fn answer(state: &Arc<State>, server: Server, parts: Parts, body: Incoming
             if let Some(retry_after) = retry_after {
                 set_header(&mut resp, RETRY_AFTER, retry_after);
             }
-            return resp;
+            return Ok(resp);
         }
         Some(FaultKind::Redirect { location, code }) => {
             drain(body).await;
-            return respond::redirect(*code, location);
+            return Ok(respond::redirect(*code, location));
         }
+        // The body stays unread: a client still sending it writes into a
+        // closed connection.
+        Some(FaultKind::HangUp) => return Err(HungUp),
         _ => {}
     }
     let cut = fault == Some(FaultKind::CutBody);
@@ -128,7 +147,7 @@ async fn answer(state: &Arc<State>, server: Server, parts: Parts, body: Incoming
     if cut {
         respond::cut_short(&mut resp);
     }
-    resp
+    Ok(resp)
 }
 
 fn record(server: Server, parts: &Parts) -> RequestRecord {
