@@ -373,6 +373,7 @@ impl ClientBuilder {
                     .max(2),
             )
             .thread_name("olreg-worker")
+            .on_thread_start(crate::remote::block_sigpipe)
             .enable_all()
             .build()
             .map_err(|e| Error::invalid_argument(format!("cannot start the runtime: {e}")))?;

@@ -92,6 +92,24 @@ impl Transport {
     }
 }
 
+/// Blocks `SIGPIPE` on the calling thread; every thread of a client's
+/// runtime calls it as it starts. A peer that closes a connection while
+/// olreg writes to it must make the write fail (`EPIPE`), not raise a
+/// signal whose default action ends the host process: the HTTP stack's
+/// vectored writes cannot ask the kernel not to. Blocked, not ignored, so
+/// the host's own disposition stays as it set it; a blocked `SIGPIPE` raised
+/// by a write stays pending on that thread and is never delivered.
+pub(crate) fn block_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: plain signal-mask calls on a set this function owns.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 fn build_client(config: &NetConfig, tls: rustls::ClientConfig) -> Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .tls_backend_preconfigured(tls)

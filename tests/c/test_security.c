@@ -306,10 +306,52 @@ static void test_key_and_config_files_are_read_with_care(void)
 	tmpdir_remove(store);
 }
 
+/*
+ * A registry that hangs up while olreg still sends a body makes the write
+ * fail (EPIPE); it must never raise SIGPIPE in the calling process, whose
+ * default action would end it.
+ */
+static void test_a_hang_up_mid_upload_is_an_error_not_a_signal(void)
+{
+	const char *const src_args[] = { "--model", "library/m:v1=8M", NULL };
+	static const char *const modes[] = { NULL, "--session-uploads" };
+	struct registry src;
+	char from[256], to[256], *store = tmpdir_new();
+	olreg_client *client = chunking_client(store);
+	olreg_error *err = NULL;
+	size_t i;
+	int round;
+
+	registry_start(&src, src_args);
+	REQUIRE_OK(olreg_pull(client, registry_name(&src, "library/m:v1", from, sizeof(from)), NULL,
+			      NULL, NULL, NULL, &err), err);
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		const char *const dst_args[] = { modes[i], NULL };
+		struct registry dst;
+
+		registry_start(&dst, dst_args);
+		registry_add_fault(&dst, "{\"target\":\"upload_put\",\"kind\":\"hang_up\",\"times\":0}");
+		for (round = 0; round < 3; round++) {
+			olreg_status st = olreg_push(client, registry_name(&dst, "library/m:v1", to,
+									   sizeof(to)),
+						     from, NULL, NULL, NULL, &err);
+
+			CHECK_STATUS(st, OLREG_NETWORK);
+			olreg_error_free(err);
+			err = NULL;
+		}
+		registry_stop(&dst);
+	}
+	olreg_client_free(client);
+	registry_stop(&src);
+	tmpdir_remove(store);
+}
+
 int main(void)
 {
 	RUN(test_tokens_stay_with_their_registry);
 	RUN(test_redirected_upload_steps_fail);
+	RUN(test_a_hang_up_mid_upload_is_an_error_not_a_signal);
 	RUN(test_exposed_key_is_used_with_a_warning);
 	RUN(test_key_and_config_files_are_read_with_care);
 	return harness_finish();
