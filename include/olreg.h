@@ -691,6 +691,18 @@ olreg_status olreg_options_set_timeouts(struct olreg_options *opts,
                                         uint32_t stall_ms);
 
 /*
+ Sets the minimum speed of a response body, in bytes per second averaged
+ over each stall timeout's worth of waiting (default 1024): a registry
+ that keeps a connection alive with a trickle slower than this is treated
+ as stalled (dropped and retried). 0 turns the rule off, leaving only the
+ stall timeout.
+
+ Threading: one thread at a time per options object.
+ Returns OLREG_OK or OLREG_NULL_ARGUMENT.
+ */
+olreg_status olreg_options_set_min_speed(struct olreg_options *opts, uint64_t bytes_per_second);
+
+/*
  Sets the attempts per request (the first included; 1 = no retries;
  default 6), the first backoff (default 250 ms) and the longest backoff
  (default 30 s), in milliseconds; 0 keeps a default. Backoff is

@@ -46,6 +46,11 @@ pub const MIRRORS_ENV: &str = "OLREG_MIRRORS";
 /// itself (see the benchmark).
 pub const MAX_STREAMS: usize = 24;
 
+/// The least a response body must deliver by default: 1 KiB/s, averaged
+/// over the stall timeout. A registry trickling slower (or a link that slow
+/// for one of many parallel streams) is dropped and retried.
+pub const DEFAULT_MIN_SPEED: u64 = 1024;
+
 /// A function that receives the library's log lines.
 pub type LogFn = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
 
@@ -73,6 +78,7 @@ pub struct ClientBuilder {
     user_agent: Option<String>,
     connect_timeout: Duration,
     stall_timeout: Duration,
+    min_speed: u64,
     retry: RetryPolicy,
     proxy: Proxy,
     extra_ca_pem: Vec<Vec<u8>>,
@@ -105,6 +111,7 @@ impl ClientBuilder {
             user_agent: None,
             connect_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(30),
+            min_speed: DEFAULT_MIN_SPEED,
             retry: RetryPolicy::default(),
             proxy: Proxy::FromEnvironment,
             extra_ca_pem: Vec::new(),
@@ -191,6 +198,15 @@ impl ClientBuilder {
     /// retried (default 30 s).
     pub fn stall_timeout(mut self, t: Duration) -> Self {
         self.stall_timeout = t;
+        self
+    }
+
+    /// The least a response body must deliver, in bytes per second averaged
+    /// over each stall timeout's worth of waiting (default
+    /// [`DEFAULT_MIN_SPEED`]); slower counts as a stall. 0 turns the rule
+    /// off, leaving only the stall timeout.
+    pub fn min_speed(mut self, bytes_per_second: u64) -> Self {
+        self.min_speed = bytes_per_second;
         self
     }
 
@@ -361,6 +377,7 @@ impl ClientBuilder {
             user_agent: self.user_agent.unwrap_or_else(default_user_agent),
             connect_timeout: self.connect_timeout,
             stall_timeout: self.stall_timeout,
+            min_speed: self.min_speed,
             retry: self.retry,
             insecure: self.insecure,
             proxy: self.proxy,

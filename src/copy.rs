@@ -26,7 +26,7 @@ use crate::progress::{LogLevel, ProgressEvent};
 use crate::pull;
 use crate::push::{BlobSource, UploadJob};
 use crate::remote::redact::redact;
-use crate::remote::session::{Access, Body, Session};
+use crate::remote::session::{Access, Body, ResponseBody, Session};
 
 /// Pieces buffered between the source's answer and the destination's
 /// request, per blob in flight.
@@ -188,13 +188,14 @@ impl Pump {
                 Ok(())
             };
         }
-        let mut resp = self
+        let resp = self
             .session
             .get_blob_range(&self.url, self.start, self.end, size, false)
             .await?;
         let url = resp.url().clone();
+        let mut body = ResponseBody::new(resp);
         let mut at = self.start;
-        while let Some(piece) = self.session.next_chunk(&mut resp, &url).await? {
+        while let Some(piece) = self.session.next_chunk(&mut body, &url).await? {
             let n = piece.len() as u64;
             if at + n > self.end {
                 return Err(Error::protocol(

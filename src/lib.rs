@@ -37,7 +37,9 @@ pub mod remote;
 pub mod store;
 
 pub use cancel::CancelToken;
-pub use client::{Client, ClientBuilder, LogFn, Watch, MAX_STREAMS, MIRRORS_ENV, STREAMS_ENV};
+pub use client::{
+    Client, ClientBuilder, LogFn, Watch, DEFAULT_MIN_SPEED, MAX_STREAMS, MIRRORS_ENV, STREAMS_ENV,
+};
 pub use digest::Digest;
 pub use error::{Error, ErrorKind, Result, Status};
 pub use manifest::{Layer, Limits, Manifest};

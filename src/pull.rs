@@ -25,7 +25,7 @@ use crate::index::{Document, Index};
 use crate::manifest::{Layer, Manifest};
 use crate::name::Name;
 use crate::progress::{LogLevel, ProgressEvent};
-use crate::remote::session::{Access, Session};
+use crate::remote::session::{Access, ResponseBody, Session};
 use crate::store::{available_space, Partial};
 
 /// How often partial-download state is made durable while bytes arrive.
@@ -519,8 +519,10 @@ impl BlobJob {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is_retryable() => {
                     // Progress resets the count: only attempts that bring
-                    // nothing use the budget up.
-                    failures = if at > before { 1 } else { failures + 1 };
+                    // nothing (or a trickle under the minimum speed) use the
+                    // budget up.
+                    let progressed = at - before >= self.session.least_progress();
+                    failures = if progressed { 1 } else { failures + 1 };
                     if failures >= policy.attempts {
                         return Err(e);
                     }
@@ -546,12 +548,13 @@ impl BlobJob {
     async fn stream_into(
         &self,
         partial: &Partial,
-        mut resp: Response,
+        resp: Response,
         at: &mut u64,
         end: u64,
     ) -> Result<()> {
         let url = resp.url().clone();
-        while let Some(piece) = self.session.next_chunk(&mut resp, &url).await? {
+        let mut body = ResponseBody::new(resp);
+        while let Some(piece) = self.session.next_chunk(&mut body, &url).await? {
             let n = piece.len() as u64;
             if *at + n > end {
                 return Err(Error::protocol(

@@ -34,6 +34,9 @@ pub(crate) struct NetConfig {
     pub user_agent: String,
     pub connect_timeout: Duration,
     pub stall_timeout: Duration,
+    /// Bytes per second a response body must average over each stall
+    /// timeout's worth of waiting (0: no minimum).
+    pub min_speed: u64,
     pub retry: RetryPolicy,
     /// Accept any certificate for every registry (as `https+insecure` does
     /// for one name).

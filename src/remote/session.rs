@@ -64,6 +64,28 @@ pub(crate) type PieceReceiver = tokio::sync::mpsc::Receiver<std::io::Result<Byte
 /// Opens the file a [`Body::File`] is read from.
 pub(crate) type FileOpener = Arc<dyn Fn() -> std::io::Result<std::fs::File> + Send + Sync>;
 
+/// A response whose body is being read, and how fast it has been coming:
+/// time spent waiting for it (not time spent by its reader) and bytes, in
+/// windows of the stall timeout.
+pub(crate) struct ResponseBody {
+    resp: Response,
+    window_wait: Duration,
+    window_bytes: u64,
+    /// Waiting since the last byte.
+    idle: Duration,
+}
+
+impl ResponseBody {
+    pub(crate) fn new(resp: Response) -> ResponseBody {
+        ResponseBody {
+            resp,
+            window_wait: Duration::ZERO,
+            window_bytes: 0,
+            idle: Duration::ZERO,
+        }
+    }
+}
+
 /// A whole answer, read at once.
 pub(crate) struct Answer {
     pub status: StatusCode,
@@ -230,6 +252,13 @@ impl Session {
     /// The stall timeout: how long a connection may deliver nothing.
     pub(crate) fn stall_timeout(&self) -> Duration {
         self.transport.config.stall_timeout
+    }
+
+    /// The bytes a body must bring in a stall timeout's worth of waiting
+    /// (the minimum speed over the stall timeout; at least 1).
+    pub(crate) fn least_progress(&self) -> u64 {
+        let speed = self.transport.config.min_speed as f64;
+        ((speed * self.stall_timeout().as_secs_f64()).ceil() as u64).max(1)
     }
 
     /// The retry policy.
@@ -474,12 +503,7 @@ impl Session {
     }
 
     /// Reads a whole body of at most `cap` bytes.
-    pub(crate) async fn read_body(
-        &self,
-        mut resp: Response,
-        cap: usize,
-        url: &Url,
-    ) -> Result<Vec<u8>> {
+    pub(crate) async fn read_body(&self, resp: Response, cap: usize, url: &Url) -> Result<Vec<u8>> {
         if let Some(len) = resp.content_length() {
             if len > cap as u64 {
                 return Err(Error::protocol(
@@ -488,8 +512,9 @@ impl Session {
                 ));
             }
         }
+        let mut body = ResponseBody::new(resp);
         let mut out = Vec::new();
-        while let Some(chunk) = self.next_chunk(&mut resp, url).await? {
+        while let Some(chunk) = self.next_chunk(&mut body, url).await? {
             if out.len() + chunk.len() > cap {
                 return Err(Error::protocol(
                     &redact(url),
@@ -501,18 +526,62 @@ impl Session {
         Ok(out)
     }
 
-    /// The next piece of a body; a stall or a broken connection is a
-    /// (retryable) network error.
-    pub(crate) async fn next_chunk(&self, resp: &mut Response, url: &Url) -> Result<Option<Bytes>> {
+    /// The next piece of a body. A broken connection, a body that delivers
+    /// nothing for the stall timeout, and one that delivers less than the
+    /// minimum speed over a stall timeout's worth of waiting are (retryable)
+    /// network errors: a registry can neither stall a transfer nor keep it
+    /// alive forever with a trickle.
+    pub(crate) async fn next_chunk(
+        &self,
+        body: &mut ResponseBody,
+        url: &Url,
+    ) -> Result<Option<Bytes>> {
         let stall = self.stall_timeout();
+        let min_bytes = self.least_progress();
         self.cancellable(async {
-            match tokio::time::timeout(stall, resp.chunk()).await {
-                Ok(Ok(chunk)) => Ok(chunk),
-                Ok(Err(e)) => Err(reqwest_error(url, e)),
-                Err(_) => Err(Error::network(
-                    &redact(url),
-                    format!("no data for {}s (stalled)", stall.as_secs_f64()),
-                )),
+            loop {
+                let budget = stall.saturating_sub(body.window_wait.max(body.idle));
+                let started = Instant::now();
+                let next = tokio::time::timeout(budget, body.resp.chunk()).await;
+                let waited = started.elapsed();
+                body.window_wait += waited;
+                let chunk = match next {
+                    Ok(Ok(None)) => return Ok(None),
+                    Ok(Ok(Some(chunk))) => {
+                        body.idle = Duration::ZERO;
+                        body.window_bytes += chunk.len() as u64;
+                        Some(chunk)
+                    }
+                    Ok(Err(e)) => return Err(reqwest_error(url, e)),
+                    Err(_) => {
+                        body.idle += waited;
+                        if body.idle >= stall {
+                            return Err(Error::network(
+                                &redact(url),
+                                format!("no data for {}s (stalled)", stall.as_secs_f64()),
+                            ));
+                        }
+                        None
+                    }
+                };
+                if body.window_wait >= stall {
+                    if body.window_bytes < min_bytes {
+                        return Err(Error::network(
+                            &redact(url),
+                            format!(
+                                "{} bytes in {}s, under the minimum speed of {} bytes/s (trickling)",
+                                body.window_bytes,
+                                stall.as_secs_f64(),
+                                self.transport.config.min_speed
+                            ),
+                        ));
+                    }
+                    body.window_wait = Duration::ZERO;
+                    body.window_bytes = 0;
+                }
+                if chunk.is_some() {
+                    return Ok(chunk);
+                }
             }
         })
         .await
@@ -525,7 +594,7 @@ impl Session {
         let retry_after = header_str(resp.headers(), &RETRY_AFTER).and_then(parse_retry_after);
         // A body that cannot be read whole is quoted as far as it could be.
         let mut body = Vec::new();
-        let mut resp = resp;
+        let mut resp = ResponseBody::new(resp);
         while body.len() < MAX_ERROR_BODY {
             match self.next_chunk(&mut resp, url).await {
                 Ok(Some(chunk)) => body.extend_from_slice(&chunk),

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -306,6 +307,134 @@ static void test_key_and_config_files_are_read_with_care(void)
 	tmpdir_remove(store);
 }
 
+/* Cancels `cancel` after `seconds`, unless stopped first: a hang fails the test instead of hanging it. */
+struct watchdog {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t stop;
+	bool stopped;
+	int seconds;
+	olreg_cancel *cancel;
+};
+
+static void *watchdog_run(void *arg)
+{
+	struct watchdog *w = arg;
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += w->seconds;
+	pthread_mutex_lock(&w->lock);
+	while (!w->stopped)
+		if (pthread_cond_timedwait(&w->stop, &w->lock, &until) == ETIMEDOUT)
+			break;
+	if (!w->stopped)
+		olreg_cancel_cancel(w->cancel);
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+static void watchdog_start(struct watchdog *w, int seconds)
+{
+	olreg_error *err = NULL;
+
+	memset(w, 0, sizeof(*w));
+	w->seconds = seconds;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->stop, NULL);
+	REQUIRE_OK(olreg_cancel_new(&w->cancel), err);
+	REQUIRE(pthread_create(&w->thread, NULL, watchdog_run, w) == 0);
+}
+
+static void watchdog_stop(struct watchdog *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->stopped = true;
+	pthread_cond_signal(&w->stop);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	olreg_cancel_free(w->cancel);
+	pthread_cond_destroy(&w->stop);
+	pthread_mutex_destroy(&w->lock);
+}
+
+/* A client with a 1 s stall timeout, 2 attempts, and `min_speed` (UINT64_MAX: the default). */
+static olreg_client *trickle_client(const char *store, uint64_t min_speed)
+{
+	olreg_options *opts = NULL;
+	olreg_client *client = NULL;
+	olreg_error *err = NULL;
+
+	REQUIRE_OK(olreg_options_new(&opts), err);
+	REQUIRE_OK(olreg_options_set_models_dir(opts, store), err);
+	REQUIRE_OK(olreg_options_set_key_file(opts, NULL), err);
+	REQUIRE_OK(olreg_options_set_docker_config(opts, NULL), err);
+	REQUIRE_OK(olreg_options_set_retries(opts, 2, 10, 50), err);
+	REQUIRE_OK(olreg_options_set_timeouts(opts, 0, 1000), err);
+	if (min_speed != UINT64_MAX)
+		REQUIRE_OK(olreg_options_set_min_speed(opts, min_speed), err);
+	REQUIRE_OK(olreg_client_new(opts, &client, &err), err);
+	olreg_options_free(opts);
+	return client;
+}
+
+/* Pulls `name` with a 60 s watchdog; returns the status and, in `message`, the error. */
+static olreg_status watched_pull(olreg_client *client, const char *name, char *message, size_t len)
+{
+	struct watchdog w;
+	olreg_error *err = NULL;
+	olreg_status st;
+
+	watchdog_start(&w, 60);
+	st = olreg_pull(client, name, NULL, NULL, w.cancel, NULL, &err);
+	watchdog_stop(&w);
+	snprintf(message, len, "%s", olreg_error_message(err));
+	olreg_error_free(err);
+	return st;
+}
+
+/*
+ * A registry that keeps a connection alive with a trickle (1 byte per
+ * 0.5 s, below the stall timeout) is dropped like a stalled one; the
+ * minimum speed is a setting.
+ */
+static void test_trickles_end(void)
+{
+	const char *const args[] = { "--model", "library/slow:v1=16K", NULL };
+	struct registry reg;
+	char name[256], message[1024], *store = tmpdir_new();
+	olreg_client *client = trickle_client(store, UINT64_MAX);
+	double start;
+	olreg_status st;
+
+	registry_start(&reg, args);
+	registry_name(&reg, "library/slow:v1", name, sizeof(name));
+	registry_add_fault(&reg, "{\"target\":\"manifest\",\"kind\":{\"trickle\":{\"bytes\":1,\"millis\":500}},\"times\":0}");
+	start = now_seconds();
+	st = watched_pull(client, name, message, sizeof(message));
+	CHECK_STATUS(st, OLREG_NETWORK);
+	if (!strstr(message, "minimum speed"))
+		harness_fail(__FILE__, __LINE__, "manifest trickle: %s", message);
+	CHECK(now_seconds() - start < 30);
+	registry_clear_faults(&reg);
+	olreg_client_free(client);
+
+	/* Blobs at ~5 KiB/s: too slow for 8 KiB/s, fast enough for the default 1 KiB/s. */
+	registry_add_fault(&reg, "{\"target\":{\"blob_store\":{}},\"kind\":{\"trickle\":{\"bytes\":512,\"millis\":100}},\"times\":0}");
+	client = trickle_client(store, 8192);
+	st = watched_pull(client, name, message, sizeof(message));
+	CHECK_STATUS(st, OLREG_NETWORK);
+	if (!strstr(message, "minimum speed of 8192 bytes/s"))
+		harness_fail(__FILE__, __LINE__, "blob trickle: %s", message);
+	olreg_client_free(client);
+	client = trickle_client(store, UINT64_MAX);
+	st = watched_pull(client, name, message, sizeof(message));
+	CHECK_STATUS(st, OLREG_OK);
+	olreg_client_free(client);
+	registry_stop(&reg);
+	tmpdir_remove(store);
+}
+
 /*
  * A registry that hangs up while olreg still sends a body makes the write
  * fail (EPIPE); it must never raise SIGPIPE in the calling process, whose
@@ -354,5 +483,6 @@ int main(void)
 	RUN(test_a_hang_up_mid_upload_is_an_error_not_a_signal);
 	RUN(test_exposed_key_is_used_with_a_warning);
 	RUN(test_key_and_config_files_are_read_with_care);
+	RUN(test_trickles_end);
 	return harness_finish();
 }
