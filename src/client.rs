@@ -29,7 +29,7 @@ use crate::progress::{Event, LogLevel, Progress, ProgressEvent, Reporter};
 use crate::remote::credentials::{Credential, Credentials, DockerConfig};
 use crate::remote::retry::RetryPolicy;
 use crate::remote::session::Access;
-use crate::remote::signer::Signer;
+use crate::remote::signer::{SignedHosts, Signer};
 use crate::remote::{tls, NetConfig, Proxy, Transport};
 use crate::store::{home_dir, PruneReport, Store, VerifyIssue};
 use crate::{copy, layout, pull, push};
@@ -86,6 +86,7 @@ pub struct ClientBuilder {
     credentials: Vec<Credential>,
     docker_config: Option<Option<PathBuf>>,
     mirrors: Option<Vec<String>>,
+    signed_hosts: Option<Vec<String>>,
     limits: Limits,
     platform: Option<String>,
     log: Option<(LogLevel, LogFn)>,
@@ -119,6 +120,7 @@ impl ClientBuilder {
             credentials: Vec::new(),
             docker_config: None,
             mirrors: None,
+            signed_hosts: None,
             limits: Limits::default(),
             platform: None,
             log: None,
@@ -287,6 +289,18 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends Ollama's signed per-request token to `host[:port]` without
+    /// waiting for it to ask, as to `registry.ollama.ai` and `ollama.com`
+    /// (which always get it over TLS). Without any, the hosts of
+    /// `$OLREG_SIGNED_HOSTS` (comma-separated) are used. Other registries
+    /// get a signature only through their own challenge.
+    pub fn signed_host(mut self, host: impl Into<String>) -> Self {
+        self.signed_hosts
+            .get_or_insert_with(Vec::new)
+            .push(host.into());
+        self
+    }
+
     /// Bounds on what a manifest may claim.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -347,6 +361,8 @@ impl ClientBuilder {
             None => DockerConfig::default(),
         };
         let credentials = Credentials::new(self.credentials, docker);
+        let signed_hosts =
+            SignedHosts::parse(&self.signed_hosts.unwrap_or_else(SignedHosts::env_specs))?;
         let mut extra_roots = Vec::new();
         for pem in &self.extra_ca_pem {
             extra_roots.extend(tls::parse_pem_certificates(pem)?);
@@ -398,7 +414,7 @@ impl ClientBuilder {
         // its connection pool there.
         let transport = {
             let _guard = runtime.enter();
-            Arc::new(Transport::new(net, signer, credentials)?)
+            Arc::new(Transport::new(net, signer, signed_hosts, credentials)?)
         };
         let client = Client {
             runtime: Some(runtime),

@@ -46,6 +46,7 @@ pub use manifest::{Layer, Limits, Manifest};
 pub use name::{Name, NameMask, Scheme};
 pub use platform::Platform;
 pub use progress::{LogLevel, Progress, ProgressEvent};
+pub use remote::signer::SIGNED_HOSTS_ENV;
 pub use store::{BlobProblem, PruneReport, Store, VerifyIssue};
 
 pub mod ffi;

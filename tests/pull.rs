@@ -153,6 +153,7 @@ fn authorization_never_reaches_the_blob_store() {
     let store = TempStore::new();
     let client = builder(&store)
         .key_file(&key_path)
+        .signed_host(reg.host())
         .chunking(1 << 20, 1 << 20)
         .build()
         .unwrap();

@@ -366,6 +366,24 @@ pub unsafe extern "C" fn olreg_options_set_docker_config(
     }
 }
 
+/// Sends Ollama's signed per-request token (made with the key) to `host`
+/// (`host[:port]`) without waiting for it to ask, as to registry.ollama.ai
+/// and ollama.com, which always get it over TLS. Any other registry gets a
+/// signature only by answering its own challenge. Without this call, the
+/// comma-separated hosts of the OLREG_SIGNED_HOSTS environment variable are
+/// used. Checked by olreg_client_new().
+///
+/// Ownership: the string is copied. Threading: one thread at a time per
+/// options object. Returns OLREG_OK, OLREG_NULL_ARGUMENT or
+/// OLREG_INVALID_ARGUMENT (not UTF-8).
+#[no_mangle]
+pub unsafe extern "C" fn olreg_options_add_signed_host(
+    opts: *mut olreg_options,
+    host: *const c_char,
+) -> olreg_status {
+    unsafe { edit(opts, |b| Ok(b.signed_host(arg(host, "host")?))) }
+}
+
 /// Adds a mirror tried before the named registry for pulls: `URL` for every
 /// host, or `HOST=URL` for one (`registry.ollama.ai=http://10.0.0.5:5000`).
 /// Models are still filed under their own names. Checked by olreg_client_new().

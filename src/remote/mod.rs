@@ -25,7 +25,7 @@ use rustls::pki_types::CertificateDer;
 use crate::error::{Error, Result};
 use credentials::Credentials;
 use retry::RetryPolicy;
-use signer::Signer;
+use signer::{SignedHosts, Signer};
 use token::TokenCache;
 
 /// Network settings of a client.
@@ -63,6 +63,8 @@ pub(crate) struct Transport {
     insecure: reqwest::Client,
     pub(crate) config: NetConfig,
     pub(crate) signer: Option<Signer>,
+    /// Where the signer's per-request token goes unasked.
+    pub(crate) signed_hosts: SignedHosts,
     pub(crate) credentials: Credentials,
     pub(crate) tokens: TokenCache,
 }
@@ -71,6 +73,7 @@ impl Transport {
     pub(crate) fn new(
         config: NetConfig,
         signer: Option<Signer>,
+        signed_hosts: SignedHosts,
         credentials: Credentials,
     ) -> Result<Transport> {
         let secure = build_client(&config, tls::verifying_config(&config.extra_roots)?)?;
@@ -80,6 +83,7 @@ impl Transport {
             insecure,
             config,
             signer,
+            signed_hosts,
             credentials,
             tokens: TokenCache::default(),
         })

@@ -22,8 +22,13 @@ const MAX_KEY_FILE: u64 = 16 << 10;
 /// The URL the original client signs for its per-request token.
 const LEGACY_TOKEN_URL: &str = "https://ollama.com";
 
-/// Hosts run by Ollama whose token realm may live on another of them.
+/// Hosts run by Ollama: they take the signed per-request token unasked
+/// (over TLS), and the token realm of one may live on another.
 const OLLAMA_HOSTS: &[&str] = &["ollama.com", "registry.ollama.ai"];
+
+/// The environment variable listing more hosts that take the signed token
+/// unasked (comma-separated `host[:port]`), used when the options list none.
+pub const SIGNED_HOSTS_ENV: &str = "OLREG_SIGNED_HOSTS";
 
 /// `base64(hex(sha256("")))`: the body hash the original client signs.
 pub(crate) fn zero_sum() -> String {
@@ -187,6 +192,65 @@ fn exposure_warning(_path: &Path, _meta: &Metadata) -> Option<String> {
     None
 }
 
+/// Where the signed per-request token goes without being asked for: it is
+/// a replayable `ollama.com` credential, so only to Ollama's own hosts over
+/// TLS and to hosts the user lists (any scheme: the user chose them). Any
+/// other registry gets a signature only by answering its own challenge.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SignedHosts {
+    /// `host` or `host:port`, lowercase.
+    listed: Vec<String>,
+}
+
+impl SignedHosts {
+    /// The hosts in `specs` (`host[:port]` each), checked.
+    pub(crate) fn parse(specs: &[String]) -> Result<SignedHosts> {
+        let mut listed = Vec::new();
+        for spec in specs {
+            let host = spec.trim().to_ascii_lowercase();
+            let usable = !host.is_empty()
+                && !host.contains(['/', '@', '?', '#'])
+                && Url::parse(&format!("https://{host}/"))
+                    .is_ok_and(|u| u.path() == "/" && u.host_str().is_some());
+            if !usable {
+                return Err(Error::invalid_argument(format!(
+                    "signed host {spec:?} is not host[:port]"
+                )));
+            }
+            listed.push(host);
+        }
+        Ok(SignedHosts { listed })
+    }
+
+    /// The hosts of `$OLREG_SIGNED_HOSTS`.
+    pub(crate) fn env_specs() -> Vec<String> {
+        std::env::var(SIGNED_HOSTS_ENV)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether `registry` takes the signed token unasked.
+    pub(crate) fn allows(&self, registry: &Url) -> bool {
+        let Some(host) = registry.host_str().map(str::to_ascii_lowercase) else {
+            return false;
+        };
+        let default_port = registry.port().is_none();
+        if registry.scheme() == "https" && default_port && OLLAMA_HOSTS.contains(&host.as_str()) {
+            return true;
+        }
+        let with_port = format!("{host}:{}", registry.port_or_known_default().unwrap_or(0));
+        self.listed
+            .iter()
+            .any(|l| *l == with_port || (default_port && *l == host))
+    }
+}
+
 /// Whether the realm named in `registry`'s challenge may receive this
 /// client's signature: the same host, or two hosts both run by Ollama.
 pub(crate) fn realm_may_get_signature(registry: &Url, realm: &Url) -> bool {
@@ -268,6 +332,26 @@ mod tests {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
             let signer = Signer::load(&path).unwrap().unwrap();
             assert_eq!(signer.warning().is_some(), warned, "{mode:o}");
+        }
+    }
+
+    #[test]
+    fn signed_tokens_go_unasked_only_to_ollama_and_listed_hosts() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        let none = SignedHosts::default();
+        assert!(none.allows(&u("https://registry.ollama.ai/v2/")));
+        assert!(none.allows(&u("https://ollama.com:443/")));
+        assert!(!none.allows(&u("http://registry.ollama.ai/")));
+        assert!(!none.allows(&u("https://registry.ollama.ai:8443/")));
+        assert!(!none.allows(&u("https://evil.example/")));
+        let listed = SignedHosts::parse(&["127.0.0.1:5000".into(), "Mine.Example".into()]).unwrap();
+        assert!(listed.allows(&u("http://127.0.0.1:5000/")));
+        assert!(!listed.allows(&u("http://127.0.0.1:5001/")));
+        assert!(listed.allows(&u("https://mine.example/")));
+        assert!(listed.allows(&u("http://mine.example/")));
+        assert!(!listed.allows(&u("https://mine.example:444/")));
+        for bad in ["", "https://x", "x/y", "u@x", "x:port", "[::1"] {
+            assert!(SignedHosts::parse(&[bad.into()]).is_err(), "{bad:?}");
         }
     }
 

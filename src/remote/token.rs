@@ -27,7 +27,7 @@ use crate::progress::LogLevel;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum AuthState {
     /// Nothing negotiated yet: the signed per-request token when a key is
-    /// configured, else nothing.
+    /// configured and the registry takes it unasked, else nothing.
     Initial,
     Basic(String),
     Bearer {
@@ -77,6 +77,7 @@ impl Session {
                 .transport()
                 .signer
                 .as_ref()
+                .filter(|_| self.transport().signed_hosts.allows(self.base()))
                 .map(|s| s.legacy_token(unix_now())),
             AuthState::Basic(h) => Some(h.clone()),
             AuthState::Bearer { token, .. } => Some(format!("Bearer {token}")),

@@ -22,7 +22,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:halt_o
 # let cargo, which the install test runs through make, find its toolchain).
 export RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
 export HOME="${TMPDIR:-/tmp}/olreg-c-home.$$"
-unset OLREG_MIRRORS OLLAMA_MODELS OLLAMA_REGISTRY_MAXSTREAMS HTTPS_PROXY HTTP_PROXY https_proxy http_proxy
+unset OLREG_MIRRORS OLREG_SIGNED_HOSTS OLLAMA_MODELS OLLAMA_REGISTRY_MAXSTREAMS HTTPS_PROXY HTTP_PROXY https_proxy http_proxy
 mkdir -p "$HOME"
 trap 'rm -rf "$HOME"' EXIT
 

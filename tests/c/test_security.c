@@ -226,6 +226,55 @@ static olreg_status new_client(const char *store, const char *key, const char *c
 	return st;
 }
 
+/*
+ * Ollama's signed per-request token goes unasked only to Ollama's hosts
+ * and to hosts the caller lists; an unlisted registry never receives it.
+ */
+static void test_signed_tokens_go_only_to_listed_hosts(void)
+{
+	const char *const args[] = { "--model", "library/m:v1=1K", NULL };
+	struct registry reg;
+	char name[256], *dir = tmpdir_new(), *store = tmpdir_new(), *log;
+	char *key = write_file(dir, "id_ed25519", test_key, 0600);
+	olreg_options *opts = NULL;
+	olreg_client *client = NULL;
+	olreg_error *err = NULL;
+
+	registry_start(&reg, args);
+	registry_name(&reg, "library/m:v1", name, sizeof(name));
+	REQUIRE_OK(new_client(store, key, NULL, NULL, &client, &err), err);
+	REQUIRE_OK(olreg_pull(client, name, NULL, NULL, NULL, NULL, &err), err);
+	olreg_client_free(client);
+	log = request_log(&reg);
+	CHECK(strstr(log, "\"authorization\"") == NULL);
+	free(log);
+
+	/* Listed: every request to the registry carries it (the blob store still gets nothing). */
+	REQUIRE(registry_control(&reg, "DELETE", "/_testreg/requests", NULL, NULL, NULL) == 204);
+	REQUIRE_OK(olreg_options_new(&opts), err);
+	REQUIRE_OK(olreg_options_set_models_dir(opts, store), err);
+	REQUIRE_OK(olreg_options_set_key_file(opts, key), err);
+	REQUIRE_OK(olreg_options_set_docker_config(opts, NULL), err);
+	REQUIRE_OK(olreg_options_add_signed_host(opts, reg.host), err);
+	REQUIRE_OK(olreg_client_new(opts, &client, &err), err);
+	REQUIRE_OK(olreg_pull(client, name, NULL, NULL, NULL, NULL, &err), err);
+	olreg_client_free(client);
+	log = request_log(&reg);
+	CHECK(strstr(log, "\"authorization\",\"Bearer ") != NULL);
+	free(log);
+
+	/* A host that is not host[:port] is refused by name. */
+	REQUIRE_OK(olreg_options_add_signed_host(opts, "https://x.example/path"), err);
+	CHECK_STATUS(olreg_client_new(opts, &client, &err), OLREG_INVALID_ARGUMENT);
+	CHECK(strstr(olreg_error_message(err), "https://x.example/path") != NULL);
+	olreg_error_free(err);
+	olreg_options_free(opts);
+	registry_stop(&reg);
+	free(key);
+	tmpdir_remove(dir);
+	tmpdir_remove(store);
+}
+
 /* A key others may read is used, with a warning that names it and its mode. */
 static void test_exposed_key_is_used_with_a_warning(void)
 {
@@ -481,6 +530,7 @@ int main(void)
 	RUN(test_tokens_stay_with_their_registry);
 	RUN(test_redirected_upload_steps_fail);
 	RUN(test_a_hang_up_mid_upload_is_an_error_not_a_signal);
+	RUN(test_signed_tokens_go_only_to_listed_hosts);
 	RUN(test_exposed_key_is_used_with_a_warning);
 	RUN(test_key_and_config_files_are_read_with_care);
 	RUN(test_trickles_end);

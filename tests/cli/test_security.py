@@ -3,10 +3,12 @@
 registry text never reaches the terminal raw, and a redirected upload step
 is a failure, not a push."""
 
+import json
+
 import pytest
 
 from cli_helpers import error_line, stderr_lines
-from conftest import Registry
+from conftest import REPO, Registry
 
 MODEL = "library/sec:v1"
 
@@ -98,3 +100,21 @@ def test_blob_retry_lines_are_neutral(olreg, fresh):
     assert result.returncode == 0, result.stderr
     assert_neutral(result)
     assert any("retrying: " in line and "pwned" in line for line in stderr_lines(result)), result.stderr
+
+
+def test_signed_hosts_come_from_the_environment(olreg, home):
+    """With ~/.ollama/id_ed25519, a registry demanding Ollama's signed token
+    unasked gets it only when $OLREG_SIGNED_HOSTS lists it."""
+    vector = json.loads((REPO / "tests" / "fixtures" / "auth-vector.json").read_text())
+    key = home / ".ollama" / "id_ed25519"
+    key.parent.mkdir()
+    key.write_text(vector["private_key_openssh"])
+    key.chmod(0o600)
+    reg = Registry("--auth", "legacy", "--model", f"{MODEL}=1K")
+    try:
+        refused = olreg("pull", reg.name(MODEL))
+        assert refused.returncode == 1
+        assert "HTTP 401" in error_line(refused)
+        assert olreg("pull", reg.name(MODEL), env={"OLREG_SIGNED_HOSTS": f"other.example, {reg.host}"}).returncode == 0
+    finally:
+        reg.stop()
