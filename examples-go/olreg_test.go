@@ -24,6 +24,7 @@ func TestMain(m *testing.M) {
 		os.Unsetenv(v)
 	}
 	os.Unsetenv("OLREG_MIRRORS")
+	os.Unsetenv("OLREG_SIGNED_HOSTS")
 	os.Exit(m.Run())
 }
 
@@ -416,6 +417,7 @@ func TestOpenErrors(t *testing.T) {
 		{olreg.Options{ModelsDir: dir, Mirrors: []string{"::not a url::"}}, olreg.ErrInvalidArgument},
 		{olreg.Options{ModelsDir: dir, Platform: "linux"}, olreg.ErrInvalidArgument},
 		{olreg.Options{ModelsDir: dir, Platform: "linux/amd64/v8/x"}, olreg.ErrInvalidArgument},
+		{olreg.Options{ModelsDir: dir, SignedHosts: []string{"https://x.example/path"}}, olreg.ErrInvalidArgument},
 	} {
 		c, err := olreg.Open(tc.opts)
 		if err == nil {

@@ -87,6 +87,16 @@ type Options struct {
 	// ("": this machine's). A malformed value fails Open.
 	Platform string
 
+	// SignedHosts get Ollama's signed per-request token without asking for
+	// it, as registry.ollama.ai and ollama.com do ("host[:port]"; none:
+	// $OLREG_SIGNED_HOSTS). Other registries get a signature only through
+	// their own challenge.
+	SignedHosts []string
+	// MinSpeed is the least a response body must deliver, in bytes per
+	// second averaged over the stall timeout; slower counts as a stall.
+	// 0 keeps the default (1 KiB/s); a negative value turns the rule off.
+	MinSpeed int64
+
 	// Limits on what a registry's manifest may claim (0: 4 MiB of manifest,
 	// 1 TiB per blob, 1000 layers).
 	MaxManifestBytes int64
@@ -288,6 +298,15 @@ func (b *optionsBuilder) apply(opts *Options, logger C.uintptr_t) {
 	}
 	if opts.Platform != "" {
 		b.str("Platform", opts.Platform, func(s *C.char) C.olreg_status { return C.olreg_options_set_platform(o, s) })
+	}
+	for _, h := range opts.SignedHosts {
+		b.str("SignedHosts", h, func(s *C.char) C.olreg_status { return C.olreg_options_add_signed_host(o, s) })
+	}
+	switch {
+	case opts.MinSpeed < 0:
+		b.check("MinSpeed", C.olreg_options_set_min_speed(o, 0))
+	case opts.MinSpeed > 0:
+		b.check("MinSpeed", C.olreg_options_set_min_speed(o, C.uint64_t(opts.MinSpeed)))
 	}
 	if opts.MaxManifestBytes != 0 || opts.MaxBlobSize != 0 || opts.MaxLayers != 0 {
 		mb, bs := nonNegative("MaxManifestBytes", opts.MaxManifestBytes, b), nonNegative("MaxBlobSize", opts.MaxBlobSize, b)

@@ -630,6 +630,8 @@ def test_bad_options(tmp_path: Path) -> None:
         make_client(tmp_path, key_file=tmp_path / "k")  # with no_key=True
     with pytest.raises(ValueError):
         make_client(tmp_path, streams=-1)
+    with pytest.raises(olreg.InvalidArgument):
+        make_client(tmp_path, signed_hosts=["https://x.example/path"])
 
 
 def test_platform_picks_the_index_entry(tmp_path: Path, registry2: Registry) -> None:
@@ -669,6 +671,8 @@ def test_options_are_accepted(tmp_path: Path, registry: Registry) -> None:
         credentials=[("example.com", "u", "p")],
         upload_chunk_size=1 << 20,
         limits=(0, 0, 0),
+        signed_hosts=["example.com:5000"],
+        min_speed=512,
     ) as client:
         # 64 KiB over a 1 KiB threshold: fetched in 16 KiB ranges.
         client.pull(registry.name(TINY))

@@ -230,6 +230,8 @@ PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "olreg_options_set_docker_config": (status_t, [OptionsPtr, _str]),
     "olreg_options_add_mirror": (status_t, [OptionsPtr, _str]),
     "olreg_options_set_platform": (status_t, [OptionsPtr, _str]),
+    "olreg_options_add_signed_host": (status_t, [OptionsPtr, _str]),
+    "olreg_options_set_min_speed": (status_t, [OptionsPtr, _u64]),
     "olreg_options_set_limits": (status_t, [OptionsPtr, _u64, _u64, _u32]),
     "olreg_options_set_log_callback": (status_t, [OptionsPtr, LOG_CB, _void, log_level_t]),
     "olreg_status_str": (_str, [status_t]),

@@ -366,6 +366,10 @@ class Client:
         limits: ``(max_manifest_bytes, max_blob_size, max_layers)``; 0 keeps a default.
         platform: ``os/arch[/variant]`` (e.g. ``linux/arm64``): the entry of an
             image index or manifest list a pull follows; None: this machine's.
+        signed_hosts: ``host[:port]`` registries that get Ollama's signed
+            token without asking, as registry.ollama.ai and ollama.com do.
+        min_speed: the least a response body must deliver, bytes per second
+            over the stall timeout; 0 turns the rule off.
 
     Raises:
         OlregError: a bad option (InvalidArgument, InvalidName for the mask),
@@ -399,6 +403,8 @@ class Client:
         upload_chunk_size: Optional[int] = None,
         limits: Optional[tuple[int, int, int]] = None,
         platform: Optional[str] = None,
+        signed_hosts: Iterable[str] = (),
+        min_speed: Optional[int] = None,
     ) -> None:
         # Set first so that close()/__del__ work whatever happens below.
         self._ptr: Any = None
@@ -469,6 +475,10 @@ class Client:
                 put(lib.olreg_options_add_mirror(opts, _text(spec, "mirror")))
             if platform is not None:
                 put(lib.olreg_options_set_platform(opts, _text(platform, "platform")))
+            for host in signed_hosts:
+                put(lib.olreg_options_add_signed_host(opts, _text(host, "signed_host")))
+            if min_speed is not None:
+                put(lib.olreg_options_set_min_speed(opts, _uint(min_speed, 64, "min_speed")))
             if limits is not None:
                 max_manifest, max_blob, max_layers = limits
                 put(lib.olreg_options_set_limits(
