@@ -364,14 +364,7 @@ impl UploadJob {
                             &format!("upload of {}", self.layer.digest.short()),
                         )
                         .await?;
-                    let (held, next) = match self.session.upload_offset(&url).await {
-                        Ok(found) => found,
-                        Err(lost) if lost.is_cancelled() => return Err(lost),
-                        // The session cannot say where it stands (its state
-                        // moved on with the answer that was lost): the
-                        // piece's own error starts the upload over.
-                        Err(_) => return Err(e),
-                    };
+                    let (held, next) = self.session.upload_offset(&url).await?;
                     if held > size {
                         return Err(Error::protocol(
                             &crate::remote::redact::redact(&url),
