@@ -39,6 +39,10 @@ pub const STREAMS_ENV: &str = "OLLAMA_REGISTRY_MAXSTREAMS";
 /// The environment variable naming mirrors (comma-separated `URL` or
 /// `HOST=URL`), used when no mirror is set in the options.
 pub const MIRRORS_ENV: &str = "OLREG_MIRRORS";
+/// The environment variable listing more hosts that take Ollama's signed
+/// token unasked (comma-separated `host[:port]`), used when the options
+/// list none.
+pub const SIGNED_HOSTS_ENV: &str = "OLREG_SIGNED_HOSTS";
 
 /// The most parallel requests one operation makes. Each connection holds up
 /// to ~0.8 MiB of buffers; past 24 connections neither loopback nor a real
@@ -361,25 +365,16 @@ impl ClientBuilder {
             None => DockerConfig::default(),
         };
         let credentials = Credentials::new(self.credentials, docker);
-        let signed_hosts =
-            SignedHosts::parse(&self.signed_hosts.unwrap_or_else(SignedHosts::env_specs))?;
+        let signed_hosts = SignedHosts::parse(
+            &self
+                .signed_hosts
+                .unwrap_or_else(|| env_list(SIGNED_HOSTS_ENV)),
+        )?;
         let mut extra_roots = Vec::new();
         for pem in &self.extra_ca_pem {
             extra_roots.extend(tls::parse_pem_certificates(pem)?);
         }
-        let mirror_specs = match self.mirrors {
-            Some(specs) => specs,
-            None => std::env::var(MIRRORS_ENV)
-                .ok()
-                .map(|v| {
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default(),
-        };
+        let mirror_specs = self.mirrors.unwrap_or_else(|| env_list(MIRRORS_ENV));
         let mirrors = mirror_specs
             .iter()
             .map(|s| parse_mirror(s))
@@ -825,6 +820,19 @@ async fn verify(op: Arc<Op>, name: Option<Name>) -> Result<Vec<VerifyIssue>> {
     issues.sort_by_key(|i| i.digest);
     op.reporter.operation(ProgressEvent::Finished);
     Ok(issues)
+}
+
+/// The comma-separated items of environment variable `var` (none if unset).
+fn env_list(var: &str) -> Vec<String> {
+    std::env::var(var)
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn default_streams() -> usize {

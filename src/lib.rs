@@ -38,7 +38,8 @@ pub mod store;
 
 pub use cancel::CancelToken;
 pub use client::{
-    Client, ClientBuilder, LogFn, Watch, DEFAULT_MIN_SPEED, MAX_STREAMS, MIRRORS_ENV, STREAMS_ENV,
+    Client, ClientBuilder, LogFn, Watch, DEFAULT_MIN_SPEED, MAX_STREAMS, MIRRORS_ENV,
+    SIGNED_HOSTS_ENV, STREAMS_ENV,
 };
 pub use digest::Digest;
 pub use error::{Error, ErrorKind, Result, Status};
@@ -46,7 +47,6 @@ pub use manifest::{Layer, Limits, Manifest};
 pub use name::{Name, NameMask, Scheme};
 pub use platform::Platform;
 pub use progress::{LogLevel, Progress, ProgressEvent};
-pub use remote::signer::SIGNED_HOSTS_ENV;
 pub use store::{BlobProblem, PruneReport, Store, VerifyIssue};
 
 pub mod ffi;

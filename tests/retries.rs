@@ -22,6 +22,31 @@ fn status(code: u16) -> FaultKind {
     }
 }
 
+/// Pushes `model` (pulled from `src`) as `ns/m:t` to a new registry with
+/// `options` and `faults`, checks it arrived byte for byte, and returns the
+/// registry.
+fn push_through(
+    client: &olreg::Client,
+    src: &TestRegistry,
+    model: &Model,
+    options: Options,
+    faults: impl IntoIterator<Item = Fault>,
+) -> TestRegistry {
+    let dst = TestRegistry::start(options);
+    for fault in faults {
+        dst.inject(fault);
+    }
+    client
+        .push(
+            &format!("http://{}/ns/m:t", dst.host()),
+            Some(&name_of(src, model)),
+            Watch::default(),
+        )
+        .expect("retries absorb every fault");
+    assert_eq!(dst.manifest("ns/m", "t").unwrap(), model.manifest);
+    dst
+}
+
 #[test]
 fn every_pull_request_kind_is_retried() {
     let reg = TestRegistry::start(Options::default());
@@ -101,18 +126,17 @@ fn every_push_request_kind_is_retried() {
         .pull(&name_of(&src, &model), Watch::default())
         .unwrap();
     for options in [Options::default(), Options::default().distribution_like()] {
-        let dst = TestRegistry::start(options);
-        dst.inject(Fault::new(Target::Upload, status(503)).times(2));
-        dst.inject(Fault::new(Target::UploadPut, status(500)).times(1));
-        dst.inject(Fault::new(Target::ManifestPut, status(502)).times(2));
-        client
-            .push(
-                &format!("http://{}/ns/m:t", dst.host()),
-                Some(&name_of(&src, &model)),
-                Watch::default(),
-            )
-            .expect("retries absorb every fault");
-        assert_eq!(dst.manifest("ns/m", "t").unwrap(), model.manifest);
+        let dst = push_through(
+            &client,
+            &src,
+            &model,
+            options,
+            [
+                Fault::new(Target::Upload, status(503)).times(2),
+                Fault::new(Target::UploadPut, status(500)).times(1),
+                Fault::new(Target::ManifestPut, status(502)).times(2),
+            ],
+        );
         assert_eq!(count(&dst, "PUT", "/manifests/"), 3);
     }
 }
@@ -147,18 +171,17 @@ fn every_request_kind_survives_a_cut_body() {
     assert_eq!(count(&src, "GET", "/token"), 2, "cut, whole");
 
     for options in [Options::default(), Options::default().distribution_like()] {
-        let dst = TestRegistry::start(options);
-        dst.inject(Fault::new(Target::Upload, FaultKind::CutBody));
-        dst.inject(Fault::new(Target::UploadPut, FaultKind::CutBody).after(1));
-        dst.inject(Fault::new(Target::ManifestPut, FaultKind::CutBody));
-        client
-            .push(
-                &format!("http://{}/ns/m:t", dst.host()),
-                Some(&name_of(&src, &model)),
-                Watch::default(),
-            )
-            .expect("every cut step is retried");
-        assert_eq!(dst.manifest("ns/m", "t").unwrap(), model.manifest);
+        let dst = push_through(
+            &client,
+            &src,
+            &model,
+            options,
+            [
+                Fault::new(Target::Upload, FaultKind::CutBody),
+                Fault::new(Target::UploadPut, FaultKind::CutBody).after(1),
+                Fault::new(Target::ManifestPut, FaultKind::CutBody),
+            ],
+        );
         assert_eq!(count(&dst, "PUT", "/manifests/"), 2, "cut, whole");
     }
 }

@@ -257,18 +257,20 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn docker_config_auths() {
+    /// A `config.json` holding `text`, in a directory kept while it lives.
+    fn config_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
-        std::fs::write(
-            &path,
-            format!(
-                r#"{{"auths":{{"https://Reg.Example:5000/v1/":{{"auth":"{}"}},"other.example":{{"username":"u","password":"p"}},"empty.example":{{}}}},"credsStore":"x"}}"#,
-                STANDARD.encode("alice:s3cr:et")
-            ),
-        )
-        .unwrap();
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn docker_config_auths() {
+        let (dir, path) = config_file(&format!(
+            r#"{{"auths":{{"https://Reg.Example:5000/v1/":{{"auth":"{}"}},"other.example":{{"username":"u","password":"p"}},"empty.example":{{}}}},"credsStore":"x"}}"#,
+            STANDARD.encode("alice:s3cr:et")
+        ));
         let mut creds = DockerConfig::read(&path).unwrap().auths;
         creds.sort_by(|a, b| a.host.cmp(&b.host));
         assert_eq!(creds.len(), 2);
@@ -291,15 +293,11 @@ mod tests {
 
     #[test]
     fn stored_credentials_come_before_helpers() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.json");
-        std::fs::write(
-            &path,
+        let (_dir, path) = config_file(
             r#"{"auths":{"inline.example":{"username":"u","password":"p"},"placeholder.example":{}},
                 "credHelpers":{"https://Ecr.Example/":"ecr-login","inline.example":"never"},
                 "credsStore":"desktop"}"#,
-        )
-        .unwrap();
+        );
         let creds = Credentials::new(Vec::new(), DockerConfig::read(&path).unwrap());
         assert_eq!(creds.helper_for("inline.example"), None);
         assert_eq!(creds.helper_for("ecr.example"), Some("ecr-login"));

@@ -26,10 +26,6 @@ const LEGACY_TOKEN_URL: &str = "https://ollama.com";
 /// (over TLS), and the token realm of one may live on another.
 const OLLAMA_HOSTS: &[&str] = &["ollama.com", "registry.ollama.ai"];
 
-/// The environment variable listing more hosts that take the signed token
-/// unasked (comma-separated `host[:port]`), used when the options list none.
-pub const SIGNED_HOSTS_ENV: &str = "OLREG_SIGNED_HOSTS";
-
 /// `base64(hex(sha256("")))`: the body hash the original client signs.
 pub(crate) fn zero_sum() -> String {
     STANDARD.encode(Digest::empty().hex())
@@ -220,19 +216,6 @@ impl SignedHosts {
             listed.push(host);
         }
         Ok(SignedHosts { listed })
-    }
-
-    /// The hosts of `$OLREG_SIGNED_HOSTS`.
-    pub(crate) fn env_specs() -> Vec<String> {
-        std::env::var(SIGNED_HOSTS_ENV)
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
     }
 
     /// Whether `registry` takes the signed token unasked.

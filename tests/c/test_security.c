@@ -53,6 +53,30 @@ static char *request_log(const struct registry *r)
 	return body;
 }
 
+/* Options for a client on `store` with key file `key` and Docker config `config` (NULL: none). */
+static olreg_options *options_for(const char *store, const char *key, const char *config)
+{
+	olreg_options *opts = NULL;
+	olreg_error *err = NULL;
+
+	REQUIRE_OK(olreg_options_new(&opts), err);
+	REQUIRE_OK(olreg_options_set_models_dir(opts, store), err);
+	REQUIRE_OK(olreg_options_set_key_file(opts, key), err);
+	REQUIRE_OK(olreg_options_set_docker_config(opts, config), err);
+	return opts;
+}
+
+/* The client `opts` describe; frees them. */
+static olreg_client *client_from(olreg_options *opts)
+{
+	olreg_client *client = NULL;
+	olreg_error *err = NULL;
+
+	REQUIRE_OK(olreg_client_new(opts, &client, &err), err);
+	olreg_options_free(opts);
+	return client;
+}
+
 /*
  * Registry B names registry A's token realm, service and scope in its
  * challenge. The token A issued to this client must never reach B.
@@ -78,13 +102,9 @@ static void test_tokens_stay_with_their_registry(void)
 		registry_start(&b, b_args);
 	}
 	key = write_file(dir, "id_ed25519", test_key, 0600);
-	REQUIRE_OK(olreg_options_new(&opts), err);
-	REQUIRE_OK(olreg_options_set_models_dir(opts, store), err);
-	REQUIRE_OK(olreg_options_set_key_file(opts, key), err);
-	REQUIRE_OK(olreg_options_set_docker_config(opts, NULL), err);
+	opts = options_for(store, key, NULL);
 	REQUIRE_OK(olreg_options_set_retries(opts, 1, 10, 10), err);
-	REQUIRE_OK(olreg_client_new(opts, &client, &err), err);
-	olreg_options_free(opts);
+	client = client_from(opts);
 
 	/* A: its challenge, a signed request to its realm, a token. */
 	REQUIRE_OK(olreg_pull(client, registry_name(&a, "library/m:v1", name, sizeof(name)), NULL,
@@ -126,20 +146,50 @@ static void test_tokens_stay_with_their_registry(void)
 /* A client on `store` with 1 MiB chunks above 1 MiB (so uploads to sessions use PATCH). */
 static olreg_client *chunking_client(const char *store)
 {
-	olreg_options *opts = NULL;
-	olreg_client *client = NULL;
+	olreg_options *opts = options_for(store, NULL, NULL);
 	olreg_error *err = NULL;
 
-	REQUIRE_OK(olreg_options_new(&opts), err);
-	REQUIRE_OK(olreg_options_set_models_dir(opts, store), err);
-	REQUIRE_OK(olreg_options_set_key_file(opts, NULL), err);
-	REQUIRE_OK(olreg_options_set_docker_config(opts, NULL), err);
 	REQUIRE_OK(olreg_options_set_retries(opts, 2, 10, 50), err);
 	REQUIRE_OK(olreg_options_set_chunking(opts, 1 << 20, 1 << 20), err);
 	REQUIRE_OK(olreg_options_set_upload_chunk_size(opts, 1 << 20), err);
-	REQUIRE_OK(olreg_client_new(opts, &client, &err), err);
-	olreg_options_free(opts);
-	return client;
+	return client_from(opts);
+}
+
+/* A model pulled from a registry of its own into a chunking client's store, to push elsewhere. */
+struct pushing {
+	struct registry src;
+	char from[256];	/* the model's name at its source */
+	char *store;
+	olreg_client *client;
+};
+
+static void pushing_start(struct pushing *p, const char *model_spec)
+{
+	const char *const args[] = { "--model", model_spec, NULL };
+	olreg_error *err = NULL;
+
+	p->store = tmpdir_new();
+	p->client = chunking_client(p->store);
+	registry_start(&p->src, args);
+	REQUIRE_OK(olreg_pull(p->client, registry_name(&p->src, "library/m:v1", p->from,
+						    sizeof(p->from)),
+			      NULL, NULL, NULL, NULL, &err), err);
+}
+
+/* Pushes the model to `dst` as library/m:v1. */
+static olreg_status pushing_to(struct pushing *p, const struct registry *dst, olreg_error **err)
+{
+	char to[256];
+
+	return olreg_push(p->client, registry_name(dst, "library/m:v1", to, sizeof(to)), p->from,
+			  NULL, NULL, NULL, err);
+}
+
+static void pushing_stop(struct pushing *p)
+{
+	olreg_client_free(p->client);
+	registry_stop(&p->src);
+	tmpdir_remove(p->store);
 }
 
 /*
@@ -157,19 +207,11 @@ static void test_redirected_upload_steps_fail(void)
 		{ NULL, "{\"target\":\"upload\",\"kind\":{\"redirect\":{\"location\":\"/elsewhere\",\"code\":308}},\"times\":0}" },
 		{ "--session-uploads", "{\"target\":\"upload_put\",\"kind\":{\"redirect\":{\"location\":\"/elsewhere\",\"code\":307}},\"times\":0}" },
 	};
-	const char *const src_args[] = { "--model", "library/m:v1=3M", NULL };
-	struct registry src;
-	char from[256], to[256], *store = tmpdir_new();
-	olreg_client *client = chunking_client(store);
-	olreg_manifest *m = NULL;
+	struct pushing p;
 	olreg_error *err = NULL;
 	size_t i;
 
-	registry_start(&src, src_args);
-	REQUIRE_OK(olreg_pull(client, registry_name(&src, "library/m:v1", from, sizeof(from)), NULL,
-			      NULL, NULL, &m, &err), err);
-	olreg_manifest_free(m);
-	m = NULL;
+	pushing_start(&p, "library/m:v1=3M");
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const char *const dst_args[] = { cases[i].mode, NULL };
 		struct registry dst;
@@ -177,8 +219,7 @@ static void test_redirected_upload_steps_fail(void)
 
 		registry_start(&dst, dst_args);
 		registry_add_fault(&dst, cases[i].fault);
-		st = olreg_push(client, registry_name(&dst, "library/m:v1", to, sizeof(to)), from,
-				NULL, NULL, NULL, &err);
+		st = pushing_to(&p, &dst, &err);
 		if (st != OLREG_PROTOCOL || !strstr(olreg_error_message(err), " 30"))
 			harness_fail(__FILE__, __LINE__, "%s: push returned %s: %s", cases[i].fault,
 				     olreg_status_str(st), olreg_error_message(err));
@@ -188,9 +229,7 @@ static void test_redirected_upload_steps_fail(void)
 		err = NULL;
 		registry_stop(&dst);
 	}
-	olreg_client_free(client);
-	registry_stop(&src);
-	tmpdir_remove(store);
+	pushing_stop(&p);
 }
 
 /* The warnings a client logged, joined by newlines. */
@@ -211,13 +250,9 @@ static void collect_warnings(void *user_data, olreg_log_level level, const char 
 static olreg_status new_client(const char *store, const char *key, const char *config,
 			       struct warnings *w, olreg_client **client, olreg_error **err)
 {
-	olreg_options *opts = NULL;
+	olreg_options *opts = options_for(store, key, config);
 	olreg_status st;
 
-	REQUIRE_OK(olreg_options_new(&opts), *err);
-	REQUIRE_OK(olreg_options_set_models_dir(opts, store), *err);
-	REQUIRE_OK(olreg_options_set_key_file(opts, key), *err);
-	REQUIRE_OK(olreg_options_set_docker_config(opts, config), *err);
 	if (w)
 		REQUIRE_OK(olreg_options_set_log_callback(opts, collect_warnings, w, OLREG_LOG_WARN),
 			   *err);
@@ -251,10 +286,7 @@ static void test_signed_tokens_go_only_to_listed_hosts(void)
 
 	/* Listed: every request to the registry carries it (the blob store still gets nothing). */
 	REQUIRE(registry_control(&reg, "DELETE", "/_testreg/requests", NULL, NULL, NULL) == 204);
-	REQUIRE_OK(olreg_options_new(&opts), err);
-	REQUIRE_OK(olreg_options_set_models_dir(opts, store), err);
-	REQUIRE_OK(olreg_options_set_key_file(opts, key), err);
-	REQUIRE_OK(olreg_options_set_docker_config(opts, NULL), err);
+	opts = options_for(store, key, NULL);
 	REQUIRE_OK(olreg_options_add_signed_host(opts, reg.host), err);
 	REQUIRE_OK(olreg_client_new(opts, &client, &err), err);
 	REQUIRE_OK(olreg_pull(client, name, NULL, NULL, NULL, NULL, &err), err);
@@ -410,21 +442,14 @@ static void watchdog_stop(struct watchdog *w)
 /* A client with a 1 s stall timeout, 2 attempts, and `min_speed` (UINT64_MAX: the default). */
 static olreg_client *trickle_client(const char *store, uint64_t min_speed)
 {
-	olreg_options *opts = NULL;
-	olreg_client *client = NULL;
+	olreg_options *opts = options_for(store, NULL, NULL);
 	olreg_error *err = NULL;
 
-	REQUIRE_OK(olreg_options_new(&opts), err);
-	REQUIRE_OK(olreg_options_set_models_dir(opts, store), err);
-	REQUIRE_OK(olreg_options_set_key_file(opts, NULL), err);
-	REQUIRE_OK(olreg_options_set_docker_config(opts, NULL), err);
 	REQUIRE_OK(olreg_options_set_retries(opts, 2, 10, 50), err);
 	REQUIRE_OK(olreg_options_set_timeouts(opts, 0, 1000), err);
 	if (min_speed != UINT64_MAX)
 		REQUIRE_OK(olreg_options_set_min_speed(opts, min_speed), err);
-	REQUIRE_OK(olreg_client_new(opts, &client, &err), err);
-	olreg_options_free(opts);
-	return client;
+	return client_from(opts);
 }
 
 /* Pulls `name` with a 60 s watchdog; returns the status and, in `message`, the error. */
@@ -491,18 +516,13 @@ static void test_trickles_end(void)
  */
 static void test_a_hang_up_mid_upload_is_an_error_not_a_signal(void)
 {
-	const char *const src_args[] = { "--model", "library/m:v1=8M", NULL };
 	static const char *const modes[] = { NULL, "--session-uploads" };
-	struct registry src;
-	char from[256], to[256], *store = tmpdir_new();
-	olreg_client *client = chunking_client(store);
+	struct pushing p;
 	olreg_error *err = NULL;
 	size_t i;
 	int round;
 
-	registry_start(&src, src_args);
-	REQUIRE_OK(olreg_pull(client, registry_name(&src, "library/m:v1", from, sizeof(from)), NULL,
-			      NULL, NULL, NULL, &err), err);
+	pushing_start(&p, "library/m:v1=8M");
 	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		const char *const dst_args[] = { modes[i], NULL };
 		struct registry dst;
@@ -510,19 +530,13 @@ static void test_a_hang_up_mid_upload_is_an_error_not_a_signal(void)
 		registry_start(&dst, dst_args);
 		registry_add_fault(&dst, "{\"target\":\"upload_put\",\"kind\":\"hang_up\",\"times\":0}");
 		for (round = 0; round < 3; round++) {
-			olreg_status st = olreg_push(client, registry_name(&dst, "library/m:v1", to,
-									   sizeof(to)),
-						     from, NULL, NULL, NULL, &err);
-
-			CHECK_STATUS(st, OLREG_NETWORK);
+			CHECK_STATUS(pushing_to(&p, &dst, &err), OLREG_NETWORK);
 			olreg_error_free(err);
 			err = NULL;
 		}
 		registry_stop(&dst);
 	}
-	olreg_client_free(client);
-	registry_stop(&src);
-	tmpdir_remove(store);
+	pushing_stop(&p);
 }
 
 int main(void)
