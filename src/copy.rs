@@ -217,12 +217,14 @@ impl Pump {
             if outgoing.is_empty() {
                 continue;
             }
-            let len = outgoing.len() as u64;
+            // Counted as it is handed over, as a file body counts its pieces:
+            // counted after, it could land after the blob's `Done` (the
+            // upload may finish before this task runs again).
+            (self.on_sent)(outgoing.len() as u64);
             if self.tx.send(Ok(outgoing)).await.is_err() {
                 // The request ended (failed, or was refused before its body).
                 return Ok(());
             }
-            (self.on_sent)(len);
         }
         if at < self.end {
             return Err(Error::network(
