@@ -62,7 +62,7 @@ fn pull_child(spec: &str) {
     let client = Client::builder()
         .models_dir(v["root"].as_str().unwrap())
         .no_key()
-        .docker_config(None)
+        .no_docker_config()
         .streams(v["streams"].as_u64().unwrap() as usize)
         .build()
         .unwrap();

@@ -10,26 +10,17 @@ use tokio_util::sync::CancellationToken;
 use crate::digest::Digest;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{Layer, Limits};
-use crate::name::{Name, NameMask, Scheme};
+use crate::mirror::Mirror;
+use crate::name::{Name, Scheme};
 use crate::platform::Platform;
 use crate::progress::{LogLevel, Reporter};
 use crate::remote::session::{Access, Session};
 use crate::remote::Transport;
 use crate::store::Store;
 
-/// A registry tried before the one a name points at.
-#[derive(Clone, Debug)]
-pub(crate) struct Mirror {
-    /// The registry host it stands in for; `None` for every host.
-    pub for_host: Option<String>,
-    pub scheme: Scheme,
-    pub host: String,
-}
-
 /// A client's settings, resolved from its options.
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
-    pub mask: NameMask,
     /// Parallel HTTP requests per operation.
     pub streams: usize,
     /// Blobs larger than this are fetched in ranged chunks in parallel.
@@ -42,7 +33,6 @@ pub(crate) struct Settings {
     /// The entry of an image index that pulls follow.
     pub platform: Platform,
     pub mirrors: Vec<Mirror>,
-    pub log_level: LogLevel,
 }
 
 /// One operation's context.
@@ -83,18 +73,12 @@ impl Op {
 
     /// The names to try for a pull of `name`: its mirrors, then itself.
     pub(crate) fn pull_sources(&self, name: &Name) -> Vec<Name> {
-        let mut out = Vec::new();
-        for m in &self.settings.mirrors {
-            let applies = m
-                .for_host
-                .as_deref()
-                .is_none_or(|h| h.eq_ignore_ascii_case(name.host()));
-            if applies {
-                if let Ok(n) = name.with_host(m.scheme, &m.host) {
-                    out.push(n);
-                }
-            }
-        }
+        let mut out: Vec<Name> = self
+            .settings
+            .mirrors
+            .iter()
+            .filter_map(|m| m.serve(name))
+            .collect();
         out.push(name.clone());
         out
     }

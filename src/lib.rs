@@ -16,8 +16,8 @@
 //!
 //! The layers, from the bottom: pure value types ([`name`], [`digest`],
 //! [`manifest`], [`index`], [`platform`]); the [`store`]; the registry
-//! protocol ([`remote`]); the transfer engines (`pull`, `push`); the
-//! [`Client`] that runs them; and `ffi`, the C ABI.
+//! protocol ([`remote`]); the engines (`pull`, `push`, `copy`, `verify`);
+//! the [`Client`] that runs them; and `ffi`, the C ABI.
 
 mod cancel;
 mod client;
@@ -28,6 +28,7 @@ pub mod error;
 pub mod index;
 pub mod layout;
 pub mod manifest;
+mod mirror;
 pub mod name;
 pub mod platform;
 pub mod progress;
@@ -35,15 +36,17 @@ mod pull;
 mod push;
 pub mod remote;
 pub mod store;
+mod verify;
 
 pub use cancel::CancelToken;
 pub use client::{
-    Client, ClientBuilder, LogFn, Watch, DEFAULT_MIN_SPEED, MAX_STREAMS, MIRRORS_ENV,
-    SIGNED_HOSTS_ENV, STREAMS_ENV,
+    Client, ClientBuilder, LogFn, Watch, DEFAULT_MIN_SPEED, MAX_STREAMS, SIGNED_HOSTS_ENV,
+    STREAMS_ENV,
 };
 pub use digest::Digest;
 pub use error::{Error, ErrorKind, Result, Status};
 pub use manifest::{Layer, Limits, Manifest};
+pub use mirror::MIRRORS_ENV;
 pub use name::{Name, NameMask, Scheme};
 pub use platform::Platform;
 pub use progress::{LogLevel, Progress, ProgressEvent};

@@ -277,7 +277,11 @@ fn ollama_pruning_in_a_loop_beside_a_pull() {
     slow_down(&reg, &model.layers[0].digest, 800);
     slow_down(&reg, &model.layers[1].digest, 400);
     let store = TempStore::new();
-    let client = builder(&store).chunking(1 << 20, 1 << 20).build().unwrap();
+    let client = builder(&store)
+        .chunk_threshold(1 << 20)
+        .chunk_size(1 << 20)
+        .build()
+        .unwrap();
     // Another model first, so the store is one Ollama would prune.
     let other = reg.add_model("ns/other:t", &[1000], 97);
     client

@@ -43,7 +43,8 @@ fn copy_collect(
 /// A client that sends blobs over 1 MiB in 1 MiB `PATCH` pieces.
 fn chunked_client(store: &TempStore) -> olreg::Client {
     builder(store)
-        .chunking(1 << 20, 1 << 20)
+        .chunk_threshold(1 << 20)
+        .chunk_size(1 << 20)
         .upload_chunk_size(1 << 20)
         .build()
         .unwrap()
@@ -98,7 +99,8 @@ fn copy_across_basic_and_token_registries_is_byte_identical_and_idempotent() {
     let copier = builder(&store)
         .credential(&basic.host(), "alice", "a-pw")
         .credential(&token.host(), "bob", "b-pw")
-        .chunking(1 << 20, 1 << 20)
+        .chunk_threshold(1 << 20)
+        .chunk_size(1 << 20)
         .upload_chunk_size(1 << 20)
         .build()
         .unwrap();
@@ -161,7 +163,8 @@ fn copy_between_ollamas_protocol_and_oci_both_ways() {
     let dist = distribution(DistributionAuth::None);
     let store = TempStore::new();
     let c = builder(&store)
-        .chunking(512 << 10, 512 << 10)
+        .chunk_threshold(512 << 10)
+        .chunk_size(512 << 10)
         .upload_chunk_size(512 << 10)
         .build()
         .unwrap();
@@ -259,7 +262,10 @@ fn a_corrupt_source_blob_leaves_no_manifest_and_no_blob_at_the_destination() {
         let store = TempStore::new();
         let mut b = builder(&store);
         if chunked {
-            b = b.chunking(64 << 10, 64 << 10).upload_chunk_size(64 << 10);
+            b = b
+                .chunk_threshold(64 << 10)
+                .chunk_size(64 << 10)
+                .upload_chunk_size(64 << 10);
         }
         let c = b.build().unwrap();
         let dst = format!("http://{}/library/bad:v1", dist.host());

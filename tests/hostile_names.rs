@@ -47,7 +47,7 @@ fn hostile_names_are_invalid_and_touch_nothing() {
     let client = olreg::Client::builder()
         .models_dir(&root)
         .no_key()
-        .docker_config(None)
+        .no_docker_config()
         .build()
         .unwrap();
     let cwd_before = files_under(&std::env::current_dir().unwrap().join("tests"));

@@ -141,7 +141,7 @@ fn pull_with_blob_fault(kind: FaultKind, chunked: bool) -> olreg::Error {
     let store = TempStore::new();
     let mut b = builder(&store);
     if chunked {
-        b = b.chunking(1 << 20, 1 << 20);
+        b = b.chunk_threshold(1 << 20).chunk_size(1 << 20);
     }
     let err = b
         .build()
@@ -182,7 +182,11 @@ fn a_server_without_ranges_still_serves_a_large_blob_in_one_stream() {
     let model = reg.add_model("ns/m:t", &[3 << 20], 1);
     reg.inject(Fault::new(Target::BlobStore { digest: None }, FaultKind::IgnoreRange).forever());
     let store = TempStore::new();
-    let client = builder(&store).chunking(1 << 20, 1 << 20).build().unwrap();
+    let client = builder(&store)
+        .chunk_threshold(1 << 20)
+        .chunk_size(1 << 20)
+        .build()
+        .unwrap();
     client
         .pull(&name_of(&reg, &model), Watch::default())
         .expect("falls back to one stream");

@@ -41,7 +41,8 @@ fn round_trip_through_docker_distribution_is_byte_identical() {
     // Small chunks and upload pieces so ranges and PATCH sessions are used.
     let opts = |s: &TempStore| {
         builder(s)
-            .chunking(1 << 20, 512 << 10)
+            .chunk_threshold(1 << 20)
+            .chunk_size(512 << 10)
             .upload_chunk_size(1 << 20)
             .build()
             .unwrap()
@@ -227,7 +228,7 @@ fn basic_auth_from_options_and_docker_config() {
     )
     .unwrap();
     let fresh = TempStore::new();
-    let from_config = builder(&fresh).docker_config(Some(config)).build().unwrap();
+    let from_config = builder(&fresh).docker_config(config).build().unwrap();
     from_config
         .pull(&target, Watch::default())
         .expect("pull with Basic from config.json");

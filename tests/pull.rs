@@ -96,7 +96,8 @@ fn large_layer_is_chunked_after_resolving_the_redirect_once() {
     let model = reg.add_model("ns/big:latest", &[3 << 20], 7);
     let store = TempStore::new();
     let client = builder(&store)
-        .chunking(1 << 20, 256 << 10)
+        .chunk_threshold(1 << 20)
+        .chunk_size(256 << 10)
         .streams(4)
         .build()
         .unwrap();
@@ -154,7 +155,8 @@ fn authorization_never_reaches_the_blob_store() {
     let client = builder(&store)
         .key_file(&key_path)
         .signed_host(reg.host())
-        .chunking(1 << 20, 1 << 20)
+        .chunk_threshold(1 << 20)
+        .chunk_size(1 << 20)
         .build()
         .unwrap();
     client
@@ -392,7 +394,8 @@ fn cancelling_mid_pull_is_prompt_and_leaves_the_store_consistent() {
     );
     let store = TempStore::new();
     let client = builder(&store)
-        .chunking(1 << 20, 1 << 20)
+        .chunk_threshold(1 << 20)
+        .chunk_size(1 << 20)
         .streams(2)
         .build()
         .unwrap();

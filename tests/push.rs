@@ -137,7 +137,8 @@ fn upload_sessions_with_chunks() {
     let model = src.add_model("ns/m:t", &[(3 << 20) + 17, 100], 4);
     let store = TempStore::new();
     let client = builder(&store)
-        .chunking(1 << 20, 1 << 20)
+        .chunk_threshold(1 << 20)
+        .chunk_size(1 << 20)
         .upload_chunk_size(1 << 20)
         .build()
         .unwrap();
@@ -272,7 +273,8 @@ fn a_failed_upload_chunk_resumes_where_the_session_stands() {
     let model = src.add_model("ns/m:t", &[(4 << 20) + 5], 6);
     let store = TempStore::new();
     let client = builder(&store)
-        .chunking(1 << 20, 1 << 20)
+        .chunk_threshold(1 << 20)
+        .chunk_size(1 << 20)
         .upload_chunk_size(1 << 20)
         .build()
         .unwrap();

@@ -75,9 +75,11 @@ fn a_failed_pull_costs_only_the_bytes_it_did_not_have() {
     );
     let store = TempStore::new();
     let client = builder(&store)
-        .chunking(1 << 20, 1 << 20)
+        .chunk_threshold(1 << 20)
+        .chunk_size(1 << 20)
         .streams(2)
-        .retries(2, Duration::from_millis(1))
+        .retry_attempts(2)
+        .retry_base_delay(Duration::from_millis(1))
         .build()
         .unwrap();
     client
@@ -101,7 +103,11 @@ fn a_failed_pull_costs_only_the_bytes_it_did_not_have() {
     reg.clear_faults();
     reg.clear_requests();
     // A new client, as after a restart.
-    let client = builder(&store).chunking(1 << 20, 1 << 20).build().unwrap();
+    let client = builder(&store)
+        .chunk_threshold(1 << 20)
+        .chunk_size(1 << 20)
+        .build()
+        .unwrap();
     client
         .pull(&name_of(&reg, &model), Watch::default())
         .expect("resumed pull");

@@ -96,7 +96,8 @@ fn every_pull_request_kind_is_retried() {
     );
     let store = TempStore::new();
     let client = builder(&store)
-        .chunking(1 << 20, 512 << 10)
+        .chunk_threshold(1 << 20)
+        .chunk_size(512 << 10)
         .build()
         .unwrap();
     client
@@ -160,7 +161,8 @@ fn every_request_kind_survives_a_cut_body() {
     let store = TempStore::new();
     let client = builder(&store)
         .key_file(&key)
-        .chunking(1 << 20, 1 << 20)
+        .chunk_threshold(1 << 20)
+        .chunk_size(1 << 20)
         .upload_chunk_size(1 << 20)
         .build()
         .unwrap();
@@ -232,7 +234,7 @@ fn retry_after_is_honoured() {
     ));
     let store = TempStore::new();
     let client = builder(&store)
-        .max_retry_delay(Duration::from_secs(5))
+        .retry_max_delay(Duration::from_secs(5))
         .build()
         .unwrap();
     let started = Instant::now();
@@ -253,7 +255,8 @@ fn attempts_are_bounded() {
     reg.inject(Fault::new(Target::Manifest, status(500)).forever());
     let store = TempStore::new();
     let client = builder(&store)
-        .retries(3, Duration::from_millis(1))
+        .retry_attempts(3)
+        .retry_base_delay(Duration::from_millis(1))
         .build()
         .unwrap();
     let err = client
@@ -280,7 +283,7 @@ fn cancellation_interrupts_a_backoff_at_once() {
     );
     let store = TempStore::new();
     let client = builder(&store)
-        .max_retry_delay(Duration::from_secs(60))
+        .retry_max_delay(Duration::from_secs(60))
         .build()
         .unwrap();
     let token = olreg::CancelToken::new();
@@ -359,7 +362,8 @@ fn an_expired_storage_url_is_resolved_again() {
     );
     let store = TempStore::new();
     let client = builder(&store)
-        .chunking(1 << 20, 1 << 20)
+        .chunk_threshold(1 << 20)
+        .chunk_size(1 << 20)
         .streams(1)
         .build()
         .unwrap();

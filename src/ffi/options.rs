@@ -152,7 +152,17 @@ pub unsafe extern "C" fn olreg_options_set_chunking(
     threshold: u64,
     chunk_size: u64,
 ) -> olreg_status {
-    unsafe { edit(opts, |b| Ok(b.chunking_or_default(threshold, chunk_size))) }
+    unsafe {
+        edit(opts, |mut b| {
+            if threshold > 0 {
+                b = b.chunk_threshold(threshold);
+            }
+            if chunk_size > 0 {
+                b = b.chunk_size(chunk_size);
+            }
+            Ok(b)
+        })
+    }
 }
 
 /// Upload sessions send blobs over the chunking threshold in PATCH pieces
@@ -241,8 +251,17 @@ pub unsafe extern "C" fn olreg_options_set_retries(
     max_delay_ms: u32,
 ) -> olreg_status {
     unsafe {
-        edit(opts, |b| {
-            Ok(b.retry_settings(attempts, base_delay_ms.into(), max_delay_ms.into()))
+        edit(opts, |mut b| {
+            if attempts > 0 {
+                b = b.retry_attempts(attempts);
+            }
+            if base_delay_ms > 0 {
+                b = b.retry_base_delay(Duration::from_millis(base_delay_ms.into()));
+            }
+            if max_delay_ms > 0 {
+                b = b.retry_max_delay(Duration::from_millis(max_delay_ms.into()));
+            }
+            Ok(b)
         })
     }
 }
@@ -361,7 +380,10 @@ pub unsafe extern "C" fn olreg_options_set_docker_config(
 ) -> olreg_status {
     unsafe {
         edit(opts, |b| {
-            Ok(b.docker_config(opt_arg(path, "path")?.map(Into::into)))
+            Ok(match opt_arg(path, "path")? {
+                Some(p) => b.docker_config(p),
+                None => b.no_docker_config(),
+            })
         })
     }
 }

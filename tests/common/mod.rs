@@ -43,9 +43,10 @@ pub fn builder(store: &TempStore) -> ClientBuilder {
     Client::builder()
         .models_dir(store.root())
         .no_key()
-        .docker_config(None)
-        .retries(4, Duration::from_millis(20))
-        .max_retry_delay(Duration::from_millis(200))
+        .no_docker_config()
+        .retry_attempts(4)
+        .retry_base_delay(Duration::from_millis(20))
+        .retry_max_delay(Duration::from_millis(200))
         .stall_timeout(Duration::from_secs(5))
 }
 
@@ -207,8 +208,9 @@ pub fn run_pull_child() {
     let mut builder = olreg::Client::builder()
         .models_dir(root)
         .no_key()
-        .docker_config(None)
-        .chunking(1 << 20, 1 << 20);
+        .no_docker_config()
+        .chunk_threshold(1 << 20)
+        .chunk_size(1 << 20);
     if let Ok(mirror) = std::env::var("OLREG_CHILD_MIRROR") {
         builder = builder.mirror(mirror);
     }
