@@ -337,14 +337,17 @@ bool olreg_cancel_is_cancelled(const struct olreg_cancel *cancel);
 void olreg_cancel_free(struct olreg_cancel *cancel);
 
 /*
- Creates a client from `opts` (NULL for the defaults) in `*out`. Loads the
- key and credentials, checks the options, starts olreg's worker threads.
+ Creates a client from `opts` (NULL for the defaults) in `*out`. Checks
+ every option, loads the key, CA files and credentials they name, starts
+ olreg's worker threads.
 
  Ownership: `opts` is only read (and may be freed right after); the caller
  frees `*out` with olreg_client_free().
  Threading: any thread. The log callback, if set, may run during this call.
  Returns OLREG_OK, OLREG_NULL_ARGUMENT, OLREG_INVALID_ARGUMENT (a bad
- option or unreadable key), OLREG_INVALID_NAME (a bad mask) or OLREG_IO.
+ option value, or a key or file that cannot be used), OLREG_INVALID_NAME
+ (a bad mask) or OLREG_IO (an unreadable file). For a bad option the
+ message names it, e.g. `option chunk_size: invalid argument: …`.
  */
 olreg_status olreg_client_new(const struct olreg_options *opts,
                               struct olreg_client **out,
@@ -619,43 +622,47 @@ olreg_status olreg_options_new(struct olreg_options **out);
 void olreg_options_free(struct olreg_options *opts);
 
 /*
- Sets the store root directory.
+ Sets the store root directory (not empty).
 
- Ownership: strings are copied. Threading: one thread at a time per
- options object (as for every setter). Returns OLREG_OK,
- OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
+ Every setter: copies its strings; is used by one thread at a time per
+ options object; only stores the value, which olreg_client_new() checks
+ with every other setting (it reports a bad one as OLREG_INVALID_ARGUMENT,
+ or the status its cause has, with a message naming the option, e.g.
+ `option models_dir: …`). Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
 olreg_status olreg_options_set_models_dir(struct olreg_options *opts, const char *dir);
 
 /*
  Sets the mask that completes names, e.g. `registry.ollama.ai/library/_:latest`
- or `http://127.0.0.1:5000/library/_:latest`. Checked by olreg_client_new().
+ or `http://127.0.0.1:5000/library/_:latest` (option `name_mask`; a bad
+ mask makes olreg_client_new() return OLREG_INVALID_NAME).
 
- Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
+ Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
 olreg_status olreg_options_set_name_mask(struct olreg_options *opts, const char *mask);
 
 /*
- Signs requests with the OpenSSH Ed25519 key at `path` (which must exist
- when the client is created). NULL makes every request anonymous, even
- if `~/.ollama/id_ed25519` exists.
+ Signs requests with the OpenSSH Ed25519 key at `path` (option
+ `key_file`; it must exist when the client is created). NULL makes every
+ request anonymous, even if `~/.ollama/id_ed25519` exists.
 
- Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
+ Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
 olreg_status olreg_options_set_key_file(struct olreg_options *opts, const char *path);
 
 /*
- Sets how many requests run in parallel per call (at least 1; at most 24
- are used, which bounds memory whatever the value).
+ Sets how many requests run in parallel per call (option `streams`: at
+ least 1; at most 24 are used, which bounds memory whatever the value).
 
- Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (0).
+ Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
 olreg_status olreg_options_set_streams(struct olreg_options *opts, uint32_t streams);
 
 /*
- Blobs over `threshold` bytes download in ranged chunks of `chunk_size`
- bytes over parallel connections (defaults 128 MiB and 8 MiB; 0 keeps a
- default).
+ Blobs over `threshold` bytes (option `chunk_threshold`, default 128 MiB)
+ download in ranged chunks of `chunk_size` bytes (option `chunk_size`,
+ default 8 MiB, at least 1 MiB) over parallel connections. 0 leaves a
+ value as it is.
 
  Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
@@ -665,24 +672,26 @@ olreg_status olreg_options_set_chunking(struct olreg_options *opts,
 
 /*
  Upload sessions send blobs over the chunking threshold in PATCH pieces
- of `size` bytes (default 64 MiB).
+ of `size` bytes (option `upload_chunk_size`, default 64 MiB, at least
+ 1 MiB). 0 leaves the value as it is.
 
- Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (0).
+ Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
 olreg_status olreg_options_set_upload_chunk_size(struct olreg_options *opts, uint64_t size);
 
 /*
- Sets the User-Agent header. The default is Ollama-shaped (ollama.com
- refuses other agents) and names olreg.
+ Sets the User-Agent header (option `user_agent`). The default is
+ Ollama-shaped (ollama.com refuses other agents) and names olreg.
 
- Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
+ Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
 olreg_status olreg_options_set_user_agent(struct olreg_options *opts, const char *user_agent);
 
 /*
- Sets the connect timeout and the stall timeout (how long a connection
- may deliver nothing, before or after its first byte, before it is
- abandoned and retried), in milliseconds. 0 keeps the default (30 s).
+ Sets the connect timeout (option `connect_timeout`) and the stall
+ timeout (option `stall_timeout`: how long a connection may deliver
+ nothing, before or after its first byte, before it is abandoned and
+ retried), in milliseconds. 0 leaves a value as it is (default 30 s).
 
  Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
@@ -692,22 +701,23 @@ olreg_status olreg_options_set_timeouts(struct olreg_options *opts,
 
 /*
  Sets the minimum speed of a response body, in bytes per second averaged
- over each stall timeout's worth of waiting (default 1024): a registry
- that keeps a connection alive with a trickle slower than this is treated
- as stalled (dropped and retried). 0 turns the rule off, leaving only the
- stall timeout.
+ over each stall timeout's worth of waiting (option `min_speed`, default
+ 1024): a registry that keeps a connection alive with a trickle slower
+ than this is treated as stalled (dropped and retried). 0 turns the rule
+ off, leaving only the stall timeout.
 
- Threading: one thread at a time per options object.
  Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
 olreg_status olreg_options_set_min_speed(struct olreg_options *opts, uint64_t bytes_per_second);
 
 /*
- Sets the attempts per request (the first included; 1 = no retries;
- default 6), the first backoff (default 250 ms) and the longest backoff
- (default 30 s), in milliseconds; 0 keeps a default. Backoff is
- exponential with full jitter; a registry's Retry-After is honoured up to
- the longest backoff. Only network errors, 429 and 5xx are retried.
+ Sets the attempts per request (option `retry_attempts`: the first
+ included; 1 = no retries; default 6), the first backoff (option
+ `retry_base_delay`, default 250 ms) and the longest backoff (option
+ `retry_max_delay`, default 30 s), in milliseconds; 0 leaves a value as
+ it is. Backoff is exponential with full jitter; a registry's Retry-After
+ is honoured up to the longest backoff. Only network errors, 429 and 5xx
+ are retried.
 
  Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
@@ -717,28 +727,30 @@ olreg_status olreg_options_set_retries(struct olreg_options *opts,
                                        uint32_t max_delay_ms);
 
 /*
- Sends every request through the proxy at `url` (NO_PROXY still applies);
- an empty `url` connects directly, ignoring the environment. Without this
- call the HTTPS_PROXY, HTTP_PROXY and NO_PROXY environment variables are
- honoured.
+ Sends every request through the proxy at `url` (option `proxy`;
+ NO_PROXY still applies); an empty `url` connects directly, ignoring the
+ environment. Without this call the HTTPS_PROXY, HTTP_PROXY and NO_PROXY
+ environment variables are honoured.
 
- Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
+ Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
 olreg_status olreg_options_set_proxy(struct olreg_options *opts, const char *url);
 
 /*
  Trusts the CA certificates in the PEM file at `path` as well as the
- system's. The file is read now.
+ system's (option `ca_file`). olreg_client_new() reads the file: an
+ unreadable one is OLREG_IO there, one without certificates
+ OLREG_INVALID_ARGUMENT.
 
- Returns OLREG_OK, OLREG_NULL_ARGUMENT, OLREG_INVALID_ARGUMENT (not UTF-8
- or not PEM) or OLREG_IO (unreadable file).
+ Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
 olreg_status olreg_options_add_ca_file(struct olreg_options *opts, const char *path);
 
 /*
- Trusts the CA certificates in `len` bytes of PEM at `pem` (copied).
+ Trusts the CA certificates in `len` bytes of PEM at `pem` (copied;
+ option `ca_pem`).
 
- Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not PEM).
+ Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
 olreg_status olreg_options_add_ca_pem(struct olreg_options *opts, const char *pem, size_t len);
 
@@ -752,11 +764,11 @@ olreg_status olreg_options_add_ca_pem(struct olreg_options *opts, const char *pe
 olreg_status olreg_options_set_insecure(struct olreg_options *opts, bool insecure);
 
 /*
- Adds a user name and password for `host` (`host[:port]`), used for Basic
- challenges from that host and for the token service it names. They are
- never sent to any other host.
+ Adds a user name and password for `host` (`host[:port]`; option
+ `credential`), used for Basic challenges from that host and for the
+ token service it names. They are never sent to any other host.
 
- Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
+ Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
 olreg_status olreg_options_add_credential(struct olreg_options *opts,
                                           const char *host,
@@ -764,52 +776,52 @@ olreg_status olreg_options_add_credential(struct olreg_options *opts,
                                           const char *password);
 
 /*
- Reads credentials from the Docker config.json at `path`: its `auths`
- (user names and passwords, used first), and the credential helpers its
- `credHelpers` and `credsStore` name (`docker-credential-<name>` on PATH,
- run when a registry asks for credentials). NULL reads none. Default:
+ Reads credentials from the Docker config.json at `path` (option
+ `docker_config`): its `auths` (user names and passwords, used first),
+ and the credential helpers its `credHelpers` and `credsStore` name
+ (`docker-credential-<name>` on PATH, run when a registry asks for
+ credentials). NULL reads none. Default:
  `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`, if present.
 
- Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
+ Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
 olreg_status olreg_options_set_docker_config(struct olreg_options *opts, const char *path);
 
 /*
  Sends Ollama's signed per-request token (made with the key) to `host`
- (`host[:port]`) without waiting for it to ask, as to registry.ollama.ai
- and ollama.com, which always get it over TLS. Any other registry gets a
- signature only by answering its own challenge. Without this call, the
- comma-separated hosts of the OLREG_SIGNED_HOSTS environment variable are
- used. Checked by olreg_client_new().
+ (`host[:port]`; option `signed_host`) without waiting for it to ask, as
+ to registry.ollama.ai and ollama.com, which always get it over TLS. Any
+ other registry gets a signature only by answering its own challenge.
+ Without this call, the comma-separated hosts of the OLREG_SIGNED_HOSTS
+ environment variable are used.
 
- Ownership: the string is copied. Threading: one thread at a time per
- options object. Returns OLREG_OK, OLREG_NULL_ARGUMENT or
- OLREG_INVALID_ARGUMENT (not UTF-8).
+ Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
 olreg_status olreg_options_add_signed_host(struct olreg_options *opts, const char *host);
 
 /*
- Adds a mirror tried before the named registry for pulls: `URL` for every
- host, or `HOST=URL` for one (`registry.ollama.ai=http://10.0.0.5:5000`).
- Models are still filed under their own names. Checked by olreg_client_new().
+ Adds a mirror tried before the named registry for pulls (option
+ `mirror`): `URL` for every host, or `HOST=URL` for one
+ (`registry.ollama.ai=http://10.0.0.5:5000`). Models are still filed
+ under their own names.
 
- Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
+ Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
 olreg_status olreg_options_add_mirror(struct olreg_options *opts, const char *spec);
 
 /*
  Sets the platform, `os/arch[/variant]` in Go's names (`linux/amd64`,
- `linux/arm64/v8`), whose entry of an image index or manifest list a pull
- follows (default: this machine's). Checked by olreg_client_new().
+ `linux/arm64/v8`; option `platform`), whose entry of an image index or
+ manifest list a pull follows (default: this machine's).
 
- Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
+ Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
 olreg_status olreg_options_set_platform(struct olreg_options *opts, const char *platform);
 
 /*
- Bounds what a registry's manifest may claim: its size in bytes (default
- 4 MiB), one blob's size (default 1 TiB) and the layer count (default
- 1000). 0 keeps a default.
+ Bounds what a registry's manifest may claim (option `limits`): its size
+ in bytes (default 4 MiB), one blob's size (default 1 TiB) and the layer
+ count (default 1000). 0 keeps a default.
 
  Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
@@ -820,7 +832,7 @@ olreg_status olreg_options_set_limits(struct olreg_options *opts,
 
 /*
  Routes the library's log lines at `level` or more severe (an
- OLREG_LOG_* value) to `cb`; NULL turns logging off.
+ OLREG_LOG_* value; option `log`) to `cb`; NULL turns logging off.
 
  Threading: `cb` runs on the thread of the olreg call that produced the
  line (olreg_client_new, olreg_pull, …), never on a thread of olreg's own.
@@ -829,8 +841,7 @@ olreg_status olreg_options_set_limits(struct olreg_options *opts,
  Ownership: `user_data` must stay valid as long as any client made from
  these options.
 
- Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (an
- unknown level).
+ Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
 olreg_status olreg_options_set_log_callback(struct olreg_options *opts,
                                             olreg_log_cb cb,

@@ -160,6 +160,7 @@ pub struct Error(Box<Inner>);
 
 struct Inner {
     kind: ErrorKind,
+    option: Option<&'static str>,
     model: Option<String>,
     blob: Option<Digest>,
 }
@@ -169,6 +170,7 @@ impl Error {
     pub fn new(kind: ErrorKind) -> Error {
         Error(Box::new(Inner {
             kind,
+            option: None,
             model: None,
             blob: None,
         }))
@@ -237,6 +239,16 @@ impl Error {
         Error::new(ErrorKind::Cancelled)
     }
 
+    /// Attaches the client option this error is about (a
+    /// [`ClientBuilder`](crate::ClientBuilder) setting, named as its setter),
+    /// unless one is already set.
+    pub fn with_option(mut self, option: &'static str) -> Error {
+        if self.0.option.is_none() {
+            self.0.option = Some(option);
+        }
+        self
+    }
+
     /// Attaches the model this error is about, unless one is already set.
     pub fn with_model(mut self, model: impl fmt::Display) -> Error {
         if self.0.model.is_none() {
@@ -256,6 +268,11 @@ impl Error {
     /// What went wrong.
     pub fn kind(&self) -> &ErrorKind {
         &self.0.kind
+    }
+
+    /// The client option the error concerns, if it is about one.
+    pub fn option(&self) -> Option<&str> {
+        self.0.option
     }
 
     /// The model (fully qualified name) the error concerns, if known.
@@ -410,6 +427,9 @@ impl fmt::Display for ErrorKind {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(option) = self.0.option {
+            write!(f, "option {option}: ")?;
+        }
         if let Some(model) = &self.0.model {
             write!(f, "{model}: ")?;
         }
@@ -424,6 +444,7 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Error")
             .field("kind", &self.0.kind)
+            .field("option", &self.0.option)
             .field("model", &self.0.model)
             .field("blob", &self.0.blob)
             .finish()

@@ -40,8 +40,8 @@ mod verify;
 
 pub use cancel::CancelToken;
 pub use client::{
-    Client, ClientBuilder, LogFn, Watch, DEFAULT_MIN_SPEED, MAX_STREAMS, SIGNED_HOSTS_ENV,
-    STREAMS_ENV,
+    Client, ClientBuilder, LogFn, Watch, DEFAULT_MIN_SPEED, MAX_STREAMS, MIN_CHUNK_SIZE,
+    SIGNED_HOSTS_ENV, STREAMS_ENV,
 };
 pub use digest::Digest;
 pub use error::{Error, ErrorKind, Result, Status};

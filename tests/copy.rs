@@ -163,9 +163,9 @@ fn copy_between_ollamas_protocol_and_oci_both_ways() {
     let dist = distribution(DistributionAuth::None);
     let store = TempStore::new();
     let c = builder(&store)
-        .chunk_threshold(512 << 10)
-        .chunk_size(512 << 10)
-        .upload_chunk_size(512 << 10)
+        .chunk_threshold(1 << 20)
+        .chunk_size(1 << 20)
+        .upload_chunk_size(1 << 20)
         .build()
         .unwrap();
     let oci = format!("http://{}/library/both:v1", dist.host());
@@ -246,14 +246,14 @@ fn copy_within_one_registry_mounts_instead_of_uploading() {
 #[test]
 fn a_corrupt_source_blob_leaves_no_manifest_and_no_blob_at_the_destination() {
     let src = TestRegistry::start(Options::default());
-    let model = src.add_model("library/bad:v1", &[300_000, 40], 84);
+    let model = src.add_model("library/bad:v1", &[3_000_000, 40], 84);
     let bad = model.layers[0].digest.clone();
     src.inject(
         Fault::new(
             Target::BlobStore {
                 digest: Some(bad.clone()),
             },
-            FaultKind::Corrupt { offset: 299_999 },
+            FaultKind::Corrupt { offset: 2_999_999 },
         )
         .forever(),
     );
@@ -263,9 +263,9 @@ fn a_corrupt_source_blob_leaves_no_manifest_and_no_blob_at_the_destination() {
         let mut b = builder(&store);
         if chunked {
             b = b
-                .chunk_threshold(64 << 10)
-                .chunk_size(64 << 10)
-                .upload_chunk_size(64 << 10);
+                .chunk_threshold(1 << 20)
+                .chunk_size(1 << 20)
+                .upload_chunk_size(1 << 20);
         }
         let c = b.build().unwrap();
         let dst = format!("http://{}/library/bad:v1", dist.host());

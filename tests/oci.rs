@@ -42,7 +42,7 @@ fn round_trip_through_docker_distribution_is_byte_identical() {
     let opts = |s: &TempStore| {
         builder(s)
             .chunk_threshold(1 << 20)
-            .chunk_size(512 << 10)
+            .chunk_size(1 << 20)
             .upload_chunk_size(1 << 20)
             .build()
             .unwrap()

@@ -93,11 +93,11 @@ fn pull_not_cached_then_cached_then_mixed() {
 #[test]
 fn large_layer_is_chunked_after_resolving_the_redirect_once() {
     let reg = TestRegistry::start(Options::default());
-    let model = reg.add_model("ns/big:latest", &[3 << 20], 7);
+    let model = reg.add_model("ns/big:latest", &[6 << 20], 7);
     let store = TempStore::new();
     let client = builder(&store)
         .chunk_threshold(1 << 20)
-        .chunk_size(256 << 10)
+        .chunk_size(1 << 20)
         .streams(4)
         .build()
         .unwrap();
@@ -122,19 +122,13 @@ fn large_layer_is_chunked_after_resolving_the_redirect_once() {
         .filter(|r| r.path_and_query.contains(layer.as_str()))
         .filter_map(|r| r.header("range").map(str::to_owned))
         .collect();
-    // The probe's byte, then 12 chunks ending on 256 KiB boundaries (the
+    // The probe's byte, then 6 chunks ending on 1 MiB boundaries (the
     // first one byte short), each asked for once.
     assert_eq!(ranges[0], "bytes=0-0");
     let mut chunks: Vec<String> = ranges[1..].to_vec();
     chunks.sort_by_key(|r| r[6..].split('-').next().unwrap().parse::<u64>().unwrap());
-    let expected: Vec<String> = (0..12u64)
-        .map(|i| {
-            format!(
-                "bytes={}-{}",
-                (i * (256 << 10)).max(1),
-                (i + 1) * (256 << 10) - 1
-            )
-        })
+    let expected: Vec<String> = (0..6u64)
+        .map(|i| format!("bytes={}-{}", (i << 20).max(1), ((i + 1) << 20) - 1))
         .collect();
     assert_eq!(chunks, expected);
 }

@@ -50,7 +50,7 @@ fn push_through(
 #[test]
 fn every_pull_request_kind_is_retried() {
     let reg = TestRegistry::start(Options::default());
-    let model = reg.add_model("ns/m:t", &[3 << 20, 1000], 11);
+    let model = reg.add_model("ns/m:t", &[6 << 20, 1000], 11);
     let big = model.layers[0].digest.clone();
     let small = model.layers[1].digest.clone();
     // The manifest fails twice, the small blob's redirect answers 502, its
@@ -97,7 +97,7 @@ fn every_pull_request_kind_is_retried() {
     let store = TempStore::new();
     let client = builder(&store)
         .chunk_threshold(1 << 20)
-        .chunk_size(512 << 10)
+        .chunk_size(1 << 20)
         .build()
         .unwrap();
     client

@@ -1,6 +1,11 @@
 //! [`ClientBuilder`]: a client's settings as the caller gives them, one
-//! setter per setting. [`ClientBuilder::build`] turns them into what a
-//! running client uses, loading the files they name.
+//! setter per setting. Setters only store; [`ClientBuilder::build`] checks
+//! every setting in one place ([`ClientBuilder::check`]), loads the files
+//! they name, and names the offending option in its error.
+//!
+//! A new setting is a field, a setter that stores it, and its check in
+//! `check` (with `Error::with_option` naming it), plus its C setter in
+//! `src/ffi/options.rs`, which only converts.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,7 +13,7 @@ use std::time::Duration;
 
 use super::Client;
 use crate::context::Settings;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::Limits;
 use crate::mirror::{self, Mirror};
 use crate::name::{NameMask, DEFAULT_MASK};
@@ -19,6 +24,10 @@ use crate::remote::retry::RetryPolicy;
 use crate::remote::signer::{SignedHosts, Signer};
 use crate::remote::{tls, NetConfig, Proxy};
 use crate::store::{home_dir, Store};
+
+/// The smallest download chunk and upload piece: smaller ones cost a request
+/// per few bytes and memory per request without making anything faster.
+pub const MIN_CHUNK_SIZE: u64 = 1 << 20;
 
 /// The environment variable that sets the default number of streams.
 pub const STREAMS_ENV: &str = "OLLAMA_REGISTRY_MAXSTREAMS";
@@ -63,6 +72,15 @@ enum DockerConfigSource {
     None,
 }
 
+/// Extra trusted CA certificates.
+#[derive(Clone, Debug)]
+enum CaSource {
+    /// PEM data.
+    Pem(Vec<u8>),
+    /// A PEM file, read by `build`.
+    File(PathBuf),
+}
+
 /// Configures and builds a [`Client`].
 #[derive(Clone)]
 pub struct ClientBuilder {
@@ -79,7 +97,7 @@ pub struct ClientBuilder {
     min_speed: u64,
     retry: RetryPolicy,
     proxy: Proxy,
-    extra_ca_pem: Vec<Vec<u8>>,
+    extra_cas: Vec<CaSource>,
     insecure: bool,
     credentials: Vec<Credential>,
     docker_config: DockerConfigSource,
@@ -113,7 +131,7 @@ impl ClientBuilder {
             min_speed: DEFAULT_MIN_SPEED,
             retry: RetryPolicy::default(),
             proxy: Proxy::FromEnvironment,
-            extra_ca_pem: Vec::new(),
+            extra_cas: Vec::new(),
             insecure: false,
             credentials: Vec::new(),
             docker_config: DockerConfigSource::Default,
@@ -163,14 +181,15 @@ impl ClientBuilder {
         self
     }
 
-    /// The size of those ranged chunks (default 8 MiB).
+    /// The size of those ranged chunks (default 8 MiB, at least
+    /// [`MIN_CHUNK_SIZE`]).
     pub fn chunk_size(mut self, bytes: u64) -> Self {
         self.chunk_size = bytes;
         self
     }
 
     /// Upload sessions send blobs over the chunking threshold in `PATCH`
-    /// pieces of this size (default 64 MiB).
+    /// pieces of this size (default 64 MiB, at least [`MIN_CHUNK_SIZE`]).
     pub fn upload_chunk_size(mut self, bytes: u64) -> Self {
         self.upload_chunk_size = bytes;
         self
@@ -182,14 +201,14 @@ impl ClientBuilder {
         self
     }
 
-    /// How long connecting may take (default 30 s).
+    /// How long connecting may take (default 30 s; more than zero).
     pub fn connect_timeout(mut self, t: Duration) -> Self {
         self.connect_timeout = t;
         self
     }
 
     /// How long a connection may deliver nothing before it is abandoned and
-    /// retried (default 30 s).
+    /// retried (default 30 s; more than zero).
     pub fn stall_timeout(mut self, t: Duration) -> Self {
         self.stall_timeout = t;
         self
@@ -204,7 +223,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Attempts per request, the first included (default 6; 1 never retries).
+    /// Attempts per request, the first included (default 6; 1 never
+    /// retries; at least 1).
     pub fn retry_attempts(mut self, attempts: u32) -> Self {
         self.retry.attempts = attempts;
         self
@@ -239,7 +259,13 @@ impl ClientBuilder {
 
     /// Trusts the CA certificates in this PEM data too.
     pub fn add_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.extra_ca_pem.push(pem.into());
+        self.extra_cas.push(CaSource::Pem(pem.into()));
+        self
+    }
+
+    /// Trusts the CA certificates in this PEM file too (read by `build`).
+    pub fn add_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.extra_cas.push(CaSource::File(path.into()));
         self
     }
 
@@ -291,7 +317,7 @@ impl ClientBuilder {
         self
     }
 
-    /// Bounds on what a manifest may claim.
+    /// Bounds on what a manifest may claim (each more than zero).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
@@ -318,41 +344,50 @@ impl ClientBuilder {
         Client::start(self.check()?)
     }
 
-    /// Checks every setting and loads what they name.
+    /// Checks every setting and loads what they name. Each error names its
+    /// option.
     fn check(self) -> Result<Checked> {
-        let mask = NameMask::parse(&self.mask)?;
-        let root = match self.models_dir {
+        let mask = NameMask::parse(&self.mask).map_err(named("name_mask"))?;
+        let root = match self.models_dir.clone() {
+            Some(dir) if dir.as_os_str().is_empty() => {
+                return Err(invalid("models_dir", "the store root must not be empty"))
+            }
             Some(dir) => dir,
-            None => Store::default_root()?,
+            None => Store::default_root().map_err(named("models_dir"))?,
         };
         let asked_streams = match self.streams {
-            Some(0) => return Err(Error::invalid_argument("streams must be at least 1")),
+            Some(0) => return Err(invalid("streams", "at least 1 stream is needed")),
             Some(n) => n,
             None => default_streams(),
         };
-        let streams = asked_streams.min(MAX_STREAMS);
-        if self.chunk_size == 0 || self.upload_chunk_size == 0 {
-            return Err(Error::invalid_argument(
-                "chunk sizes must be at least 1 byte",
-            ));
+        check_chunk("chunk_size", self.chunk_size)?;
+        check_chunk("upload_chunk_size", self.upload_chunk_size)?;
+        if let Some(ua) = &self.user_agent {
+            reqwest::header::HeaderValue::from_str(ua).map_err(|_| {
+                invalid("user_agent", format!("{ua:?} is not a valid header value"))
+            })?;
         }
-        let signer = match &self.key {
-            KeySource::Default => match home_dir() {
-                Some(home) => Signer::load(&home.join(".ollama").join("id_ed25519"))?,
-                None => None,
-            },
-            KeySource::File(path) => Some(Signer::load(path)?.ok_or_else(|| {
-                Error::invalid_argument(format!("key file {} does not exist", path.display()))
-            })?),
-            KeySource::None => None,
-        };
+        check_positive("connect_timeout", self.connect_timeout)?;
+        check_positive("stall_timeout", self.stall_timeout)?;
+        if self.retry.attempts == 0 {
+            return Err(invalid("retry_attempts", "at least 1 attempt is needed"));
+        }
+        if let Proxy::Url(url) = &self.proxy {
+            reqwest::Proxy::all(url.as_str())
+                .map_err(|e| invalid("proxy", format!("bad proxy URL {url:?}: {e}")))?;
+        }
+        let signer = self.load_key().map_err(named("key_file"))?;
+        let mut extra_roots = Vec::new();
+        for ca in &self.extra_cas {
+            extra_roots.extend(load_ca(ca)?);
+        }
         let docker = match self.docker_config {
             DockerConfigSource::Default => default_docker_config(),
             DockerConfigSource::File(path) => Some(path),
             DockerConfigSource::None => None,
         };
         let docker = match docker {
-            Some(path) => DockerConfig::read(&path)?,
+            Some(path) => DockerConfig::read(&path).map_err(named("docker_config"))?,
             None => DockerConfig::default(),
         };
         let credentials = Credentials::new(self.credentials, docker);
@@ -360,33 +395,33 @@ impl ClientBuilder {
             &self
                 .signed_hosts
                 .unwrap_or_else(|| env_list(SIGNED_HOSTS_ENV)),
-        )?;
-        let mut extra_roots = Vec::new();
-        for pem in &self.extra_ca_pem {
-            extra_roots.extend(tls::parse_pem_certificates(pem)?);
-        }
+        )
+        .map_err(named("signed_host"))?;
         let mirrors = self
             .mirrors
             .unwrap_or_else(|| env_list(mirror::MIRRORS_ENV))
             .iter()
             .map(|s| Mirror::parse(s))
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()
+            .map_err(named("mirror"))?;
         let platform = match &self.platform {
-            Some(text) => Platform::parse(text)?,
+            Some(text) => Platform::parse(text).map_err(named("platform"))?,
             None => Platform::host(),
         };
-        let mut retry = self.retry;
-        retry.attempts = retry.attempts.max(1);
+        let limits = self.limits;
+        if limits.max_manifest_bytes == 0 || limits.max_blob_size == 0 || limits.max_layers == 0 {
+            return Err(invalid("limits", "every limit must be more than zero"));
+        }
         Ok(Checked {
             mask,
             root,
             asked_streams,
             settings: Settings {
-                streams,
+                streams: asked_streams.min(MAX_STREAMS),
                 chunk_threshold: self.chunk_threshold,
                 chunk_size: self.chunk_size,
                 upload_chunk_size: self.upload_chunk_size,
-                limits: self.limits,
+                limits,
                 platform,
                 mirrors,
             },
@@ -395,7 +430,7 @@ impl ClientBuilder {
                 connect_timeout: self.connect_timeout,
                 stall_timeout: self.stall_timeout,
                 min_speed: self.min_speed,
-                retry,
+                retry: self.retry,
                 insecure: self.insecure,
                 proxy: self.proxy,
                 extra_roots,
@@ -405,6 +440,64 @@ impl ClientBuilder {
             credentials,
             log: self.log,
         })
+    }
+
+    /// The signing key the key setting names, if any.
+    fn load_key(&self) -> Result<Option<Signer>> {
+        match &self.key {
+            KeySource::Default => match home_dir() {
+                Some(home) => Signer::load(&home.join(".ollama").join("id_ed25519")),
+                None => Ok(None),
+            },
+            KeySource::File(path) => Signer::load(path)?.map(Some).ok_or_else(|| {
+                Error::invalid_argument(format!("key file {} does not exist", path.display()))
+            }),
+            KeySource::None => Ok(None),
+        }
+    }
+}
+
+/// Names `option` in an error.
+fn named(option: &'static str) -> impl Fn(Error) -> Error {
+    move |e| e.with_option(option)
+}
+
+/// An invalid value of `option`.
+fn invalid(option: &'static str, reason: impl Into<String>) -> Error {
+    Error::invalid_argument(reason).with_option(option)
+}
+
+fn check_chunk(option: &'static str, bytes: u64) -> Result<()> {
+    if bytes < MIN_CHUNK_SIZE {
+        return Err(invalid(
+            option,
+            format!("{bytes} bytes is below the minimum of {MIN_CHUNK_SIZE} (1 MiB)"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_positive(option: &'static str, t: Duration) -> Result<()> {
+    if t.is_zero() {
+        return Err(invalid(option, "must be more than zero"));
+    }
+    Ok(())
+}
+
+/// The certificates of one extra CA setting.
+fn load_ca(ca: &CaSource) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+    match ca {
+        CaSource::Pem(pem) => tls::parse_pem_certificates(pem).map_err(named("ca_pem")),
+        CaSource::File(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| Error::io("read", path, e).with_option("ca_file"))?;
+            tls::parse_pem_certificates(&pem).map_err(|e| match e.kind() {
+                ErrorKind::InvalidArgument { reason } => {
+                    invalid("ca_file", format!("{}: {reason}", path.display()))
+                }
+                _ => e.with_option("ca_file"),
+            })
+        }
     }
 }
 
@@ -473,6 +566,39 @@ fn default_docker_config() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refused(b: ClientBuilder) -> Error {
+        let b = b
+            .models_dir("/nonexistent/olreg")
+            .no_key()
+            .no_docker_config();
+        match b.check() {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn each_bad_setting_is_refused_by_name() {
+        let b = ClientBuilder::new;
+        let cases = [
+            (refused(b().streams(0)), "streams"),
+            (refused(b().chunk_size(MIN_CHUNK_SIZE - 1)), "chunk_size"),
+            (refused(b().upload_chunk_size(0)), "upload_chunk_size"),
+            (refused(b().retry_attempts(0)), "retry_attempts"),
+            (refused(b().stall_timeout(Duration::ZERO)), "stall_timeout"),
+            (refused(b().user_agent("a\nb")), "user_agent"),
+            (refused(b().mirror("ftp://x")), "mirror"),
+            (refused(b().add_ca_pem("no")), "ca_pem"),
+            (refused(b().name_mask("bad mask!")), "name_mask"),
+        ];
+        for (err, option) in cases {
+            assert_eq!(err.option(), Some(option), "{err}");
+            assert!(err.to_string().starts_with(&format!("option {option}: ")));
+        }
+        let empty = ClientBuilder::new().models_dir("").check().err().unwrap();
+        assert_eq!(empty.option(), Some("models_dir"));
+    }
 
     #[test]
     fn user_agent_is_ollama_shaped() {

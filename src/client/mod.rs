@@ -7,7 +7,8 @@ mod builder;
 
 pub use bridge::Watch;
 pub use builder::{
-    ClientBuilder, LogFn, DEFAULT_MIN_SPEED, MAX_STREAMS, SIGNED_HOSTS_ENV, STREAMS_ENV,
+    ClientBuilder, LogFn, DEFAULT_MIN_SPEED, MAX_STREAMS, MIN_CHUNK_SIZE, SIGNED_HOSTS_ENV,
+    STREAMS_ENV,
 };
 
 use std::future::Future;

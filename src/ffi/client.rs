@@ -19,14 +19,17 @@ pub struct olreg_client {
     client: Client,
 }
 
-/// Creates a client from `opts` (NULL for the defaults) in `*out`. Loads the
-/// key and credentials, checks the options, starts olreg's worker threads.
+/// Creates a client from `opts` (NULL for the defaults) in `*out`. Checks
+/// every option, loads the key, CA files and credentials they name, starts
+/// olreg's worker threads.
 ///
 /// Ownership: `opts` is only read (and may be freed right after); the caller
 /// frees `*out` with olreg_client_free().
 /// Threading: any thread. The log callback, if set, may run during this call.
 /// Returns OLREG_OK, OLREG_NULL_ARGUMENT, OLREG_INVALID_ARGUMENT (a bad
-/// option or unreadable key), OLREG_INVALID_NAME (a bad mask) or OLREG_IO.
+/// option value, or a key or file that cannot be used), OLREG_INVALID_NAME
+/// (a bad mask) or OLREG_IO (an unreadable file). For a bad option the
+/// message names it, e.g. `option chunk_size: invalid argument: …`.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_client_new(
     opts: *const olreg_options,
@@ -38,7 +41,7 @@ pub unsafe extern "C" fn olreg_client_new(
             return Err(super::null_argument("out"));
         }
         let builder = match unsafe { opts.as_ref() } {
-            Some(o) => o.builder.clone(),
+            Some(o) => o.builder()?,
             None => ClientBuilder::new(),
         };
         let client = Box::new(olreg_client {

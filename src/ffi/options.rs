@@ -9,7 +9,7 @@ use super::error::olreg_error;
 use super::status::{olreg_log_level, olreg_status};
 use super::strings::{arg, opt_arg};
 use crate::client::ClientBuilder;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind, Status};
 use crate::manifest::Limits;
 use crate::progress::LogLevel;
 
@@ -23,7 +23,23 @@ pub type olreg_log_cb = Option<
 /// the defaults, pass to olreg_client_new() (which copies them), free with
 /// olreg_options_free().
 pub struct olreg_options {
-    pub(crate) builder: ClientBuilder,
+    builder: ClientBuilder,
+    /// Values a setter could not convert, with their option's name: reported
+    /// by olreg_client_new() like any other invalid setting.
+    unconverted: Vec<(&'static str, String)>,
+}
+
+impl olreg_options {
+    /// The builder these options describe, or the first value a setter
+    /// could not convert.
+    pub(crate) fn builder(&self) -> Result<ClientBuilder, Error> {
+        match self.unconverted.first() {
+            Some((option, reason)) => {
+                Err(Error::invalid_argument(reason.clone()).with_option(option))
+            }
+            None => Ok(self.builder.clone()),
+        }
+    }
 }
 
 /// Creates options holding the defaults in `*out`: the store at
@@ -45,6 +61,7 @@ pub unsafe extern "C" fn olreg_options_new(out: *mut *mut olreg_options) -> olre
         }
         let opts = Box::new(olreg_options {
             builder: ClientBuilder::new(),
+            unconverted: Vec::new(),
         });
         // SAFETY: checked non-NULL above.
         unsafe { *out = Box::into_raw(opts) };
@@ -63,57 +80,100 @@ pub unsafe extern "C" fn olreg_options_free(opts: *mut olreg_options) {
     }
 }
 
-/// Applies `f` to the builder of `opts`.
+/// Stores a setting (named `option`, as the Rust setter) through `f`.
+///
+/// A NULL `opts` or required argument is OLREG_NULL_ARGUMENT at once. A
+/// value `f` cannot convert (a string that is not UTF-8, an unknown log
+/// level) is kept instead and reported by olreg_client_new(), which checks
+/// every setting: setters themselves only store. A later successful call of
+/// a `set` setter replaces an unconvertible value, as it replaces any other.
 unsafe fn edit(
     opts: *mut olreg_options,
+    option: &'static str,
+    replaces: bool,
     f: impl FnOnce(ClientBuilder) -> Result<ClientBuilder, Error>,
 ) -> olreg_status {
     super::fence(std::ptr::null_mut(), || {
         // SAFETY: `opts` is a live options object used by one thread at a time.
         let opts = unsafe { opts.as_mut() }.ok_or_else(|| super::null_argument("opts"))?;
-        // A failed setter leaves the options as they were.
-        opts.builder = f(opts.builder.clone())?;
+        match f(opts.builder.clone()) {
+            Ok(builder) => {
+                opts.builder = builder;
+                if replaces {
+                    opts.unconverted.retain(|(o, _)| *o != option);
+                }
+            }
+            Err(e) if e.status() == Status::NullArgument => return Err(e),
+            Err(e) => {
+                let reason = match e.kind() {
+                    ErrorKind::InvalidArgument { reason } => reason.clone(),
+                    _ => e.to_string(),
+                };
+                opts.unconverted.push((option, reason));
+            }
+        }
         Ok(())
     })
 }
 
-/// Sets the store root directory.
+/// Sets a setting: see [`edit`].
+unsafe fn set(
+    opts: *mut olreg_options,
+    option: &'static str,
+    f: impl FnOnce(ClientBuilder) -> Result<ClientBuilder, Error>,
+) -> olreg_status {
+    unsafe { edit(opts, option, true, f) }
+}
+
+/// Adds to a list setting: see [`edit`].
+unsafe fn add(
+    opts: *mut olreg_options,
+    option: &'static str,
+    f: impl FnOnce(ClientBuilder) -> Result<ClientBuilder, Error>,
+) -> olreg_status {
+    unsafe { edit(opts, option, false, f) }
+}
+
+/// Sets the store root directory (not empty).
 ///
-/// Ownership: strings are copied. Threading: one thread at a time per
-/// options object (as for every setter). Returns OLREG_OK,
-/// OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
+/// Every setter: copies its strings; is used by one thread at a time per
+/// options object; only stores the value, which olreg_client_new() checks
+/// with every other setting (it reports a bad one as OLREG_INVALID_ARGUMENT,
+/// or the status its cause has, with a message naming the option, e.g.
+/// `option models_dir: …`). Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_models_dir(
     opts: *mut olreg_options,
     dir: *const c_char,
 ) -> olreg_status {
-    unsafe { edit(opts, |b| Ok(b.models_dir(arg(dir, "dir")?))) }
+    unsafe { set(opts, "models_dir", |b| Ok(b.models_dir(arg(dir, "dir")?))) }
 }
 
 /// Sets the mask that completes names, e.g. `registry.ollama.ai/library/_:latest`
-/// or `http://127.0.0.1:5000/library/_:latest`. Checked by olreg_client_new().
+/// or `http://127.0.0.1:5000/library/_:latest` (option `name_mask`; a bad
+/// mask makes olreg_client_new() return OLREG_INVALID_NAME).
 ///
-/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
+/// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_name_mask(
     opts: *mut olreg_options,
     mask: *const c_char,
 ) -> olreg_status {
-    unsafe { edit(opts, |b| Ok(b.name_mask(arg(mask, "mask")?))) }
+    unsafe { set(opts, "name_mask", |b| Ok(b.name_mask(arg(mask, "mask")?))) }
 }
 
-/// Signs requests with the OpenSSH Ed25519 key at `path` (which must exist
-/// when the client is created). NULL makes every request anonymous, even
-/// if `~/.ollama/id_ed25519` exists.
+/// Signs requests with the OpenSSH Ed25519 key at `path` (option
+/// `key_file`; it must exist when the client is created). NULL makes every
+/// request anonymous, even if `~/.ollama/id_ed25519` exists.
 ///
-/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
+/// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_key_file(
     opts: *mut olreg_options,
     path: *const c_char,
 ) -> olreg_status {
     unsafe {
-        edit(opts, |b| {
+        set(opts, "key_file", |b| {
             Ok(match opt_arg(path, "path")? {
                 Some(p) => b.key_file(p),
                 None => b.no_key(),
@@ -122,28 +182,22 @@ pub unsafe extern "C" fn olreg_options_set_key_file(
     }
 }
 
-/// Sets how many requests run in parallel per call (at least 1; at most 24
-/// are used, which bounds memory whatever the value).
+/// Sets how many requests run in parallel per call (option `streams`: at
+/// least 1; at most 24 are used, which bounds memory whatever the value).
 ///
-/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (0).
+/// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_streams(
     opts: *mut olreg_options,
     streams: u32,
 ) -> olreg_status {
-    unsafe {
-        edit(opts, |b| {
-            if streams == 0 {
-                return Err(Error::invalid_argument("streams must be at least 1"));
-            }
-            Ok(b.streams(streams as usize))
-        })
-    }
+    unsafe { set(opts, "streams", |b| Ok(b.streams(streams as usize))) }
 }
 
-/// Blobs over `threshold` bytes download in ranged chunks of `chunk_size`
-/// bytes over parallel connections (defaults 128 MiB and 8 MiB; 0 keeps a
-/// default).
+/// Blobs over `threshold` bytes (option `chunk_threshold`, default 128 MiB)
+/// download in ranged chunks of `chunk_size` bytes (option `chunk_size`,
+/// default 8 MiB, at least 1 MiB) over parallel connections. 0 leaves a
+/// value as it is.
 ///
 /// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
@@ -153,7 +207,7 @@ pub unsafe extern "C" fn olreg_options_set_chunking(
     chunk_size: u64,
 ) -> olreg_status {
     unsafe {
-        edit(opts, |mut b| {
+        set(opts, "chunk_size", |mut b| {
             if threshold > 0 {
                 b = b.chunk_threshold(threshold);
             }
@@ -166,39 +220,46 @@ pub unsafe extern "C" fn olreg_options_set_chunking(
 }
 
 /// Upload sessions send blobs over the chunking threshold in PATCH pieces
-/// of `size` bytes (default 64 MiB).
+/// of `size` bytes (option `upload_chunk_size`, default 64 MiB, at least
+/// 1 MiB). 0 leaves the value as it is.
 ///
-/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (0).
+/// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_upload_chunk_size(
     opts: *mut olreg_options,
     size: u64,
 ) -> olreg_status {
     unsafe {
-        edit(opts, |b| {
-            if size == 0 {
-                return Err(Error::invalid_argument("size must be at least 1"));
-            }
-            Ok(b.upload_chunk_size(size))
+        set(opts, "upload_chunk_size", |b| {
+            Ok(if size > 0 {
+                b.upload_chunk_size(size)
+            } else {
+                b
+            })
         })
     }
 }
 
-/// Sets the User-Agent header. The default is Ollama-shaped (ollama.com
-/// refuses other agents) and names olreg.
+/// Sets the User-Agent header (option `user_agent`). The default is
+/// Ollama-shaped (ollama.com refuses other agents) and names olreg.
 ///
-/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
+/// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_user_agent(
     opts: *mut olreg_options,
     user_agent: *const c_char,
 ) -> olreg_status {
-    unsafe { edit(opts, |b| Ok(b.user_agent(arg(user_agent, "user_agent")?))) }
+    unsafe {
+        set(opts, "user_agent", |b| {
+            Ok(b.user_agent(arg(user_agent, "user_agent")?))
+        })
+    }
 }
 
-/// Sets the connect timeout and the stall timeout (how long a connection
-/// may deliver nothing, before or after its first byte, before it is
-/// abandoned and retried), in milliseconds. 0 keeps the default (30 s).
+/// Sets the connect timeout (option `connect_timeout`) and the stall
+/// timeout (option `stall_timeout`: how long a connection may deliver
+/// nothing, before or after its first byte, before it is abandoned and
+/// retried), in milliseconds. 0 leaves a value as it is (default 30 s).
 ///
 /// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
@@ -208,7 +269,7 @@ pub unsafe extern "C" fn olreg_options_set_timeouts(
     stall_ms: u32,
 ) -> olreg_status {
     unsafe {
-        edit(opts, |mut b| {
+        set(opts, "connect_timeout", |mut b| {
             if connect_ms > 0 {
                 b = b.connect_timeout(Duration::from_millis(connect_ms.into()));
             }
@@ -221,26 +282,27 @@ pub unsafe extern "C" fn olreg_options_set_timeouts(
 }
 
 /// Sets the minimum speed of a response body, in bytes per second averaged
-/// over each stall timeout's worth of waiting (default 1024): a registry
-/// that keeps a connection alive with a trickle slower than this is treated
-/// as stalled (dropped and retried). 0 turns the rule off, leaving only the
-/// stall timeout.
+/// over each stall timeout's worth of waiting (option `min_speed`, default
+/// 1024): a registry that keeps a connection alive with a trickle slower
+/// than this is treated as stalled (dropped and retried). 0 turns the rule
+/// off, leaving only the stall timeout.
 ///
-/// Threading: one thread at a time per options object.
 /// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_min_speed(
     opts: *mut olreg_options,
     bytes_per_second: u64,
 ) -> olreg_status {
-    unsafe { edit(opts, |b| Ok(b.min_speed(bytes_per_second))) }
+    unsafe { set(opts, "min_speed", |b| Ok(b.min_speed(bytes_per_second))) }
 }
 
-/// Sets the attempts per request (the first included; 1 = no retries;
-/// default 6), the first backoff (default 250 ms) and the longest backoff
-/// (default 30 s), in milliseconds; 0 keeps a default. Backoff is
-/// exponential with full jitter; a registry's Retry-After is honoured up to
-/// the longest backoff. Only network errors, 429 and 5xx are retried.
+/// Sets the attempts per request (option `retry_attempts`: the first
+/// included; 1 = no retries; default 6), the first backoff (option
+/// `retry_base_delay`, default 250 ms) and the longest backoff (option
+/// `retry_max_delay`, default 30 s), in milliseconds; 0 leaves a value as
+/// it is. Backoff is exponential with full jitter; a registry's Retry-After
+/// is honoured up to the longest backoff. Only network errors, 429 and 5xx
+/// are retried.
 ///
 /// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
@@ -251,7 +313,7 @@ pub unsafe extern "C" fn olreg_options_set_retries(
     max_delay_ms: u32,
 ) -> olreg_status {
     unsafe {
-        edit(opts, |mut b| {
+        set(opts, "retry_attempts", |mut b| {
             if attempts > 0 {
                 b = b.retry_attempts(attempts);
             }
@@ -266,19 +328,19 @@ pub unsafe extern "C" fn olreg_options_set_retries(
     }
 }
 
-/// Sends every request through the proxy at `url` (NO_PROXY still applies);
-/// an empty `url` connects directly, ignoring the environment. Without this
-/// call the HTTPS_PROXY, HTTP_PROXY and NO_PROXY environment variables are
-/// honoured.
+/// Sends every request through the proxy at `url` (option `proxy`;
+/// NO_PROXY still applies); an empty `url` connects directly, ignoring the
+/// environment. Without this call the HTTPS_PROXY, HTTP_PROXY and NO_PROXY
+/// environment variables are honoured.
 ///
-/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
+/// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_proxy(
     opts: *mut olreg_options,
     url: *const c_char,
 ) -> olreg_status {
     unsafe {
-        edit(opts, |b| {
+        set(opts, "proxy", |b| {
             Ok(match arg(url, "url")? {
                 "" => b.no_proxy(),
                 url => b.proxy(url),
@@ -288,29 +350,23 @@ pub unsafe extern "C" fn olreg_options_set_proxy(
 }
 
 /// Trusts the CA certificates in the PEM file at `path` as well as the
-/// system's. The file is read now.
+/// system's (option `ca_file`). olreg_client_new() reads the file: an
+/// unreadable one is OLREG_IO there, one without certificates
+/// OLREG_INVALID_ARGUMENT.
 ///
-/// Returns OLREG_OK, OLREG_NULL_ARGUMENT, OLREG_INVALID_ARGUMENT (not UTF-8
-/// or not PEM) or OLREG_IO (unreadable file).
+/// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_add_ca_file(
     opts: *mut olreg_options,
     path: *const c_char,
 ) -> olreg_status {
-    unsafe {
-        edit(opts, |b| {
-            let path = arg(path, "path")?;
-            let pem = std::fs::read(path)
-                .map_err(|e| Error::io("read", std::path::Path::new(path), e))?;
-            crate::remote::tls::parse_pem_certificates(&pem)?;
-            Ok(b.add_ca_pem(pem))
-        })
-    }
+    unsafe { add(opts, "ca_file", |b| Ok(b.add_ca_file(arg(path, "path")?))) }
 }
 
-/// Trusts the CA certificates in `len` bytes of PEM at `pem` (copied).
+/// Trusts the CA certificates in `len` bytes of PEM at `pem` (copied;
+/// option `ca_pem`).
 ///
-/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not PEM).
+/// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_add_ca_pem(
     opts: *mut olreg_options,
@@ -318,13 +374,12 @@ pub unsafe extern "C" fn olreg_options_add_ca_pem(
     len: usize,
 ) -> olreg_status {
     unsafe {
-        edit(opts, |b| {
+        add(opts, "ca_pem", |b| {
             if pem.is_null() {
                 return Err(super::null_argument("pem"));
             }
             // SAFETY: the caller passes `len` readable bytes.
             let bytes = std::slice::from_raw_parts(pem.cast::<u8>(), len).to_vec();
-            crate::remote::tls::parse_pem_certificates(&bytes)?;
             Ok(b.add_ca_pem(bytes))
         })
     }
@@ -340,14 +395,14 @@ pub unsafe extern "C" fn olreg_options_set_insecure(
     opts: *mut olreg_options,
     insecure: bool,
 ) -> olreg_status {
-    unsafe { edit(opts, |b| Ok(b.insecure(insecure))) }
+    unsafe { set(opts, "insecure", |b| Ok(b.insecure(insecure))) }
 }
 
-/// Adds a user name and password for `host` (`host[:port]`), used for Basic
-/// challenges from that host and for the token service it names. They are
-/// never sent to any other host.
+/// Adds a user name and password for `host` (`host[:port]`; option
+/// `credential`), used for Basic challenges from that host and for the
+/// token service it names. They are never sent to any other host.
 ///
-/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
+/// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_add_credential(
     opts: *mut olreg_options,
@@ -356,7 +411,7 @@ pub unsafe extern "C" fn olreg_options_add_credential(
     password: *const c_char,
 ) -> olreg_status {
     unsafe {
-        edit(opts, |b| {
+        add(opts, "credential", |b| {
             Ok(b.credential(
                 arg(host, "host")?,
                 arg(user, "user")?,
@@ -366,20 +421,21 @@ pub unsafe extern "C" fn olreg_options_add_credential(
     }
 }
 
-/// Reads credentials from the Docker config.json at `path`: its `auths`
-/// (user names and passwords, used first), and the credential helpers its
-/// `credHelpers` and `credsStore` name (`docker-credential-<name>` on PATH,
-/// run when a registry asks for credentials). NULL reads none. Default:
+/// Reads credentials from the Docker config.json at `path` (option
+/// `docker_config`): its `auths` (user names and passwords, used first),
+/// and the credential helpers its `credHelpers` and `credsStore` name
+/// (`docker-credential-<name>` on PATH, run when a registry asks for
+/// credentials). NULL reads none. Default:
 /// `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`, if present.
 ///
-/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
+/// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_docker_config(
     opts: *mut olreg_options,
     path: *const c_char,
 ) -> olreg_status {
     unsafe {
-        edit(opts, |b| {
+        set(opts, "docker_config", |b| {
             Ok(match opt_arg(path, "path")? {
                 Some(p) => b.docker_config(p),
                 None => b.no_docker_config(),
@@ -389,52 +445,59 @@ pub unsafe extern "C" fn olreg_options_set_docker_config(
 }
 
 /// Sends Ollama's signed per-request token (made with the key) to `host`
-/// (`host[:port]`) without waiting for it to ask, as to registry.ollama.ai
-/// and ollama.com, which always get it over TLS. Any other registry gets a
-/// signature only by answering its own challenge. Without this call, the
-/// comma-separated hosts of the OLREG_SIGNED_HOSTS environment variable are
-/// used. Checked by olreg_client_new().
+/// (`host[:port]`; option `signed_host`) without waiting for it to ask, as
+/// to registry.ollama.ai and ollama.com, which always get it over TLS. Any
+/// other registry gets a signature only by answering its own challenge.
+/// Without this call, the comma-separated hosts of the OLREG_SIGNED_HOSTS
+/// environment variable are used.
 ///
-/// Ownership: the string is copied. Threading: one thread at a time per
-/// options object. Returns OLREG_OK, OLREG_NULL_ARGUMENT or
-/// OLREG_INVALID_ARGUMENT (not UTF-8).
+/// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_add_signed_host(
     opts: *mut olreg_options,
     host: *const c_char,
 ) -> olreg_status {
-    unsafe { edit(opts, |b| Ok(b.signed_host(arg(host, "host")?))) }
+    unsafe {
+        add(opts, "signed_host", |b| {
+            Ok(b.signed_host(arg(host, "host")?))
+        })
+    }
 }
 
-/// Adds a mirror tried before the named registry for pulls: `URL` for every
-/// host, or `HOST=URL` for one (`registry.ollama.ai=http://10.0.0.5:5000`).
-/// Models are still filed under their own names. Checked by olreg_client_new().
+/// Adds a mirror tried before the named registry for pulls (option
+/// `mirror`): `URL` for every host, or `HOST=URL` for one
+/// (`registry.ollama.ai=http://10.0.0.5:5000`). Models are still filed
+/// under their own names.
 ///
-/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
+/// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_add_mirror(
     opts: *mut olreg_options,
     spec: *const c_char,
 ) -> olreg_status {
-    unsafe { edit(opts, |b| Ok(b.mirror(arg(spec, "spec")?))) }
+    unsafe { add(opts, "mirror", |b| Ok(b.mirror(arg(spec, "spec")?))) }
 }
 
 /// Sets the platform, `os/arch[/variant]` in Go's names (`linux/amd64`,
-/// `linux/arm64/v8`), whose entry of an image index or manifest list a pull
-/// follows (default: this machine's). Checked by olreg_client_new().
+/// `linux/arm64/v8`; option `platform`), whose entry of an image index or
+/// manifest list a pull follows (default: this machine's).
 ///
-/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (not UTF-8).
+/// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_platform(
     opts: *mut olreg_options,
     platform: *const c_char,
 ) -> olreg_status {
-    unsafe { edit(opts, |b| Ok(b.platform(arg(platform, "platform")?))) }
+    unsafe {
+        set(opts, "platform", |b| {
+            Ok(b.platform(arg(platform, "platform")?))
+        })
+    }
 }
 
-/// Bounds what a registry's manifest may claim: its size in bytes (default
-/// 4 MiB), one blob's size (default 1 TiB) and the layer count (default
-/// 1000). 0 keeps a default.
+/// Bounds what a registry's manifest may claim (option `limits`): its size
+/// in bytes (default 4 MiB), one blob's size (default 1 TiB) and the layer
+/// count (default 1000). 0 keeps a default.
 ///
 /// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
@@ -445,7 +508,7 @@ pub unsafe extern "C" fn olreg_options_set_limits(
     max_layers: u32,
 ) -> olreg_status {
     unsafe {
-        edit(opts, |b| {
+        set(opts, "limits", |b| {
             let mut limits = Limits::default();
             if max_manifest_bytes > 0 {
                 limits.max_manifest_bytes =
@@ -482,7 +545,7 @@ unsafe impl Send for LogCallback {}
 unsafe impl Sync for LogCallback {}
 
 /// Routes the library's log lines at `level` or more severe (an
-/// OLREG_LOG_* value) to `cb`; NULL turns logging off.
+/// OLREG_LOG_* value; option `log`) to `cb`; NULL turns logging off.
 ///
 /// Threading: `cb` runs on the thread of the olreg call that produced the
 /// line (olreg_client_new, olreg_pull, …), never on a thread of olreg's own.
@@ -491,8 +554,7 @@ unsafe impl Sync for LogCallback {}
 /// Ownership: `user_data` must stay valid as long as any client made from
 /// these options.
 ///
-/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_INVALID_ARGUMENT (an
-/// unknown level).
+/// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_options_set_log_callback(
     opts: *mut olreg_options,
@@ -501,7 +563,7 @@ pub unsafe extern "C" fn olreg_options_set_log_callback(
     level: olreg_log_level,
 ) -> olreg_status {
     unsafe {
-        edit(opts, |b| {
+        set(opts, "log", |b| {
             let level = match level {
                 1 => LogLevel::Error,
                 2 => LogLevel::Warn,

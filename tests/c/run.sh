@@ -4,7 +4,7 @@
 # test registry (and Docker Distribution, /usr/bin/docker-registry), and an
 # install into a temporary prefix.
 #
-# Usage: tests/c/run.sh [header|test_null|test_api|test_cancel|test_threads|test_distribution|test_transfer|test_interop|test_security|install]...
+# Usage: tests/c/run.sh [header|test_null|test_options|test_api|test_cancel|test_threads|test_distribution|test_transfer|test_interop|test_security|install]...
 #        (no argument: all of them; `make lib` first, or use `make test-c`)
 set -u
 
@@ -31,7 +31,7 @@ trap 'rm -rf "$HOME"' EXIT
 
 make -s -C "$here" OLREG_LIB_DIR="$OLREG_LIB_DIR" OLREG_INCLUDE_DIR="$OLREG_INCLUDE_DIR" all || exit 1
 
-all="header test_null test_api test_cancel test_threads test_distribution test_transfer test_interop test_security install"
+all="header test_null test_options test_api test_cancel test_threads test_distribution test_transfer test_interop test_security install"
 failed=""
 for name in ${*:-$all}; do
 	echo "== $name"
