@@ -26,6 +26,7 @@ fn main() {
     }
 
     println!("cargo:rerun-if-changed=src/ffi");
+    println!("cargo:rerun-if-changed=src/status_table.rs");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-env-changed=OLREG_SKIP_HEADER");
     if env::var_os("OLREG_SKIP_HEADER").is_some() {
@@ -38,7 +39,8 @@ fn main() {
         "\n#define OLREG_VERSION \"{version}\"\n\
          #define OLREG_VERSION_MAJOR {major}\n\
          #define OLREG_VERSION_MINOR {minor}\n\
-         #define OLREG_VERSION_PATCH {patch}\n"
+         #define OLREG_VERSION_PATCH {patch}\n{}",
+        status_defines()
     ));
     // Only src/ffi is the C ABI: parse it alone, so nothing else leaks in.
     let header = cbindgen::Builder::new()
@@ -47,4 +49,30 @@ fn main() {
         .generate()
         .expect("the C ABI in src/ffi is expressible in C");
     header.write_to_file(crate_dir.join("include/olreg.h"));
+}
+
+// The status table, expanded into the header's constants (the crate expands
+// the same table into `olreg::Status` and the Rust `OLREG_*` constants).
+macro_rules! statuses {
+    ($( $(#[doc = $doc:literal])* $variant:ident = $code:literal, $c_name:ident, $text:literal; )*) => {
+        /// Each status: C name, number, doc lines.
+        const STATUSES: &[(&str, i32, &[&str])] = &[$( (stringify!($c_name), $code, &[$($doc),*]), )*];
+    };
+}
+
+include!("src/status_table.rs");
+
+/// `#define OLREG_<NAME> <n>` for every status, documented as cbindgen
+/// documents the other constants.
+fn status_defines() -> String {
+    let mut out = String::from("\n/* Statuses (olreg_status values). */\n");
+    for (name, code, doc) in STATUSES {
+        out.push_str("\n/*\n");
+        for line in *doc {
+            out.push_str(line);
+            out.push('\n');
+        }
+        out.push_str(&format!(" */\n#define {name} {code}\n"));
+    }
+    out
 }

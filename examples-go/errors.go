@@ -16,7 +16,8 @@ import (
 // an *Error matches (errors.Is) the sentinel of its Status.
 type Status int32
 
-// The statuses of olreg.h, with the same numbers.
+// The statuses of olreg.h, with the same numbers (cgo reads them from the
+// header; TestStatusesMatchTheLibrary checks that none is missing).
 const (
 	StatusOK              Status = C.OLREG_OK
 	StatusNullArgument    Status = C.OLREG_NULL_ARGUMENT
@@ -36,6 +37,7 @@ const (
 	StatusCancelled       Status = C.OLREG_CANCELLED
 	StatusReentrant       Status = C.OLREG_REENTRANT
 	StatusPanic           Status = C.OLREG_PANIC
+	StatusInternal        Status = C.OLREG_INTERNAL
 )
 
 // Sentinel errors, for errors.Is. Every error a Client returns for a failed
@@ -58,6 +60,7 @@ var (
 	ErrCancelled       error = StatusCancelled
 	ErrReentrant       error = StatusReentrant
 	ErrPanic           error = StatusPanic
+	ErrInternal        error = StatusInternal
 )
 
 // ErrClosed is returned by calls on a closed Client. A call that was running
@@ -69,6 +72,15 @@ var ErrClosed = errors.New("olreg: client is closed")
 // (olreg_status_str), e.g. "not found".
 func (s Status) String() string {
 	return C.GoString(C.olreg_status_str(C.olreg_status(s)))
+}
+
+// Name is the status's C name (olreg_status_name), e.g. "OLREG_NOT_FOUND",
+// or "" for a number the library does not know.
+func (s Status) Name() string {
+	if name := C.olreg_status_name(C.olreg_status(s)); name != nil {
+		return C.GoString(name)
+	}
+	return ""
 }
 
 // Error makes a Status usable as a sentinel error.

@@ -26,6 +26,114 @@
 #define OLREG_VERSION_MINOR 1
 #define OLREG_VERSION_PATCH 0
 
+/* Statuses (olreg_status values). */
+
+/*
+ Success.
+ */
+#define OLREG_OK 0
+
+/*
+ A required pointer argument was NULL (C ABI only).
+ */
+#define OLREG_NULL_ARGUMENT 1
+
+/*
+ An argument or option is out of range or malformed (including a
+ non-UTF-8 string); for an option, the message names it.
+ */
+#define OLREG_INVALID_ARGUMENT 2
+
+/*
+ A model name does not follow
+ `[scheme://][host/][namespace/]model[:tag][@digest]`.
+ */
+#define OLREG_INVALID_NAME 3
+
+/*
+ A digest is not `sha256:` followed by 64 lowercase hex digits.
+ */
+#define OLREG_INVALID_DIGEST 4
+
+/*
+ The model, manifest or blob does not exist (locally, or on the
+ registry: 404, MANIFEST_UNKNOWN, BLOB_UNKNOWN).
+ */
+#define OLREG_NOT_FOUND 5
+
+/*
+ The registry refused the credentials, or asked for some and none are
+ configured (401, 403, UNAUTHORIZED, DENIED).
+ */
+#define OLREG_UNAUTHORIZED 6
+
+/*
+ A manifest cannot be used (not JSON, no layers, a null layer, a bad
+ digest, a size over the limits).
+ */
+#define OLREG_INVALID_MANIFEST 7
+
+/*
+ Any other error answer from a registry; see olreg_error_http_status().
+ */
+#define OLREG_HTTP 8
+
+/*
+ The connection failed, stalled, broke, or TLS verification failed,
+ after every retry.
+ */
+#define OLREG_NETWORK 9
+
+/*
+ A peer broke the protocol: a refused redirect, a wrong Content-Range,
+ a body longer than announced, an invalid upload Location.
+ */
+#define OLREG_PROTOCOL 10
+
+/*
+ Bytes do not hash to the digest they were fetched as.
+ */
+#define OLREG_DIGEST_MISMATCH 11
+
+/*
+ A local blob's size differs from its manifest's.
+ */
+#define OLREG_SIZE_MISMATCH 12
+
+/*
+ A file-system operation failed; the message names the path.
+ */
+#define OLREG_IO 13
+
+/*
+ The store's file system is full or too small for the download.
+ */
+#define OLREG_NO_SPACE 14
+
+/*
+ Cancelled by a cancel token or by a non-zero return from a progress
+ callback.
+ */
+#define OLREG_CANCELLED 15
+
+/*
+ A blocking olreg function was called from inside one of olreg's
+ callbacks.
+ */
+#define OLREG_REENTRANT 16
+
+/*
+ A bug inside olreg: a panic, caught before it reached the caller.
+ Please report it.
+ */
+#define OLREG_PANIC 17
+
+/*
+ A bug inside olreg that is not a panic (a background task was lost,
+ an operation ended without a result). Please report it.
+ */
+#define OLREG_INTERNAL 18
+
 
 /*
  A cancel token. Pass it to any number of calls; olreg_cancel_cancel()
@@ -65,7 +173,9 @@ typedef struct olreg_string_list olreg_string_list;
 
 /*
  A status code. 0 is success; every other value is one of the
- `OLREG_*` constants below, whose numbers never change.
+ `OLREG_*` status constants, whose numbers never change
+ (olreg_status_name() gives a number's name, olreg_status_str() its
+ meaning).
  */
 typedef int32_t olreg_status;
 
@@ -142,101 +252,6 @@ typedef int32_t olreg_log_level;
  borrowed for the duration of the call.
  */
 typedef void (*olreg_log_cb)(void *user_data, olreg_log_level level, const char *message);
-
-/*
- Success.
- */
-#define OLREG_OK 0
-
-/*
- A required pointer argument was NULL.
- */
-#define OLREG_NULL_ARGUMENT 1
-
-/*
- An argument or option is out of range or malformed (including a non-UTF-8 string).
- */
-#define OLREG_INVALID_ARGUMENT 2
-
-/*
- A model name does not follow `[scheme://][host/][namespace/]model[:tag][@digest]`.
- */
-#define OLREG_INVALID_NAME 3
-
-/*
- A digest is not `sha256:` followed by 64 lowercase hex digits.
- */
-#define OLREG_INVALID_DIGEST 4
-
-/*
- The model, manifest or blob does not exist (locally, or on the registry:
- 404, MANIFEST_UNKNOWN, BLOB_UNKNOWN).
- */
-#define OLREG_NOT_FOUND 5
-
-/*
- The registry refused the credentials, or asked for some and none are
- configured (401, 403, UNAUTHORIZED, DENIED).
- */
-#define OLREG_UNAUTHORIZED 6
-
-/*
- A manifest cannot be used (not JSON, no layers, a null layer, a bad
- digest, a size over the limits).
- */
-#define OLREG_INVALID_MANIFEST 7
-
-/*
- Any other error answer from a registry; see olreg_error_http_status().
- */
-#define OLREG_HTTP 8
-
-/*
- The connection failed, stalled, broke, or TLS verification failed, after
- every retry.
- */
-#define OLREG_NETWORK 9
-
-/*
- A peer broke the protocol: a refused redirect, a wrong Content-Range, a
- body longer than announced, an invalid upload Location.
- */
-#define OLREG_PROTOCOL 10
-
-/*
- Bytes do not hash to the digest they were fetched as.
- */
-#define OLREG_DIGEST_MISMATCH 11
-
-/*
- A local blob's size differs from its manifest's.
- */
-#define OLREG_SIZE_MISMATCH 12
-
-/*
- A file-system operation failed; the message names the path.
- */
-#define OLREG_IO 13
-
-/*
- The store's file system is full or too small for the download.
- */
-#define OLREG_NO_SPACE 14
-
-/*
- Cancelled by a cancel token or by a non-zero return from a progress callback.
- */
-#define OLREG_CANCELLED 15
-
-/*
- A blocking olreg function was called from inside one of olreg's callbacks.
- */
-#define OLREG_REENTRANT 16
-
-/*
- A bug inside olreg (a caught panic). Please report it.
- */
-#define OLREG_PANIC 17
 
 /*
  The manifest is known; totals are set. Sent once, before any transfer.
@@ -849,13 +864,25 @@ olreg_status olreg_options_set_log_callback(struct olreg_options *opts,
                                             olreg_log_level level);
 
 /*
- A static, NUL-terminated English description of `status`.
+ A static, NUL-terminated English description of `status`, e.g.
+ "not found".
 
  Ownership: the string is static; never free it.
  Threading: callable from any thread.
  Returns "unknown status" for numbers that are not statuses.
  */
 const char *olreg_status_str(olreg_status status);
+
+/*
+ The static, NUL-terminated C name of `status`, e.g. "OLREG_NOT_FOUND":
+ for bindings that mirror the statuses, and for logs.
+
+ Ownership: the string is static; never free it.
+ Threading: callable from any thread.
+ Returns NULL for numbers that are not statuses (so the statuses of this
+ library are the numbers from 0 up to the first NULL).
+ */
+const char *olreg_status_name(olreg_status status);
 
 /*
  The library's version, "MAJOR.MINOR.PATCH" (the same as OLREG_VERSION

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use reqwest::Url;
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::digest::Digest;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::manifest::{Layer, Limits};
 use crate::mirror::Mirror;
 use crate::name::{Name, Scheme};
@@ -112,11 +112,7 @@ pub(crate) async fn join_all(
 ) -> Result<()> {
     let mut failure: Option<Error> = None;
     while let Some(joined) = tasks.join_next().await {
-        let result = joined.unwrap_or_else(|e| {
-            Err(Error::new(ErrorKind::Internal {
-                message: format!("a task failed: {e}"),
-            }))
-        });
+        let result = joined.unwrap_or_else(|e| Err(task_failed(e)));
         if let Err(e) = result {
             if failure
                 .as_ref()
@@ -133,13 +129,20 @@ pub(crate) async fn join_all(
     failure.map_or(Ok(()), Err)
 }
 
+/// Why a task returned no result: it panicked (a bug, `Panic`), or it was
+/// aborted — by a sibling's failure or a cancel, so `Cancelled`: the cause
+/// that made it stop is reported by whoever aborted it.
+pub(crate) fn task_failed(e: JoinError) -> Error {
+    match e.try_into_panic() {
+        Ok(payload) => Error::panic(payload),
+        Err(e) if e.is_cancelled() => Error::cancelled(),
+        Err(e) => Error::internal(format!("a task failed: {e}")),
+    }
+}
+
 /// Runs blocking file work off the async workers.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        Error::new(ErrorKind::Internal {
-            message: format!("a blocking task failed: {e}"),
-        })
-    })?
+    tokio::task::spawn_blocking(f).await.map_err(task_failed)?
 }

@@ -13,90 +13,49 @@ use std::time::Duration;
 
 use crate::digest::Digest;
 
-/// Stable status numbers, shared by the Rust and C APIs. Numbers are never
-/// reused; new ones are appended.
-#[repr(i32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Status {
-    Ok = 0,
-    NullArgument = 1,
-    InvalidArgument = 2,
-    InvalidName = 3,
-    InvalidDigest = 4,
-    NotFound = 5,
-    Unauthorized = 6,
-    InvalidManifest = 7,
-    Http = 8,
-    Network = 9,
-    Protocol = 10,
-    DigestMismatch = 11,
-    SizeMismatch = 12,
-    Io = 13,
-    NoSpace = 14,
-    Cancelled = 15,
-    Reentrant = 16,
-    Panic = 17,
-}
-
-impl Status {
-    /// A short, static description.
-    pub fn as_str(self) -> &'static str {
-        self.as_c_str()
-            .to_str()
-            .expect("the descriptions are ASCII")
-    }
-
-    /// The description NUL-terminated, for the C ABI.
-    pub fn as_c_str(self) -> &'static std::ffi::CStr {
-        match self {
-            Status::Ok => c"ok",
-            Status::NullArgument => c"a required argument was NULL",
-            Status::InvalidArgument => c"invalid argument",
-            Status::InvalidName => c"invalid model name",
-            Status::InvalidDigest => c"invalid digest",
-            Status::NotFound => c"not found",
-            Status::Unauthorized => c"unauthorized",
-            Status::InvalidManifest => c"invalid manifest",
-            Status::Http => c"registry error",
-            Status::Network => c"network error",
-            Status::Protocol => c"registry protocol violation",
-            Status::DigestMismatch => c"digest mismatch",
-            Status::SizeMismatch => c"size mismatch",
-            Status::Io => c"I/O error",
-            Status::NoSpace => c"not enough disk space",
-            Status::Cancelled => c"cancelled",
-            Status::Reentrant => c"called from inside a callback of the same client",
-            Status::Panic => c"internal error (panic)",
+/// Expands the status table (`src/status_table.rs`) into [`Status`].
+macro_rules! statuses {
+    ($( $(#[doc = $doc:literal])* $variant:ident = $code:literal, $c_name:ident, $text:literal; )*) => {
+        /// Stable status numbers, shared by the Rust and C APIs: what kind of
+        /// failure an [`Error`] is ([`Error::status`]). Numbers are never
+        /// reused; new ones are appended. `Ok` and `NullArgument` only occur
+        /// in the C ABI.
+        #[repr(i32)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Status {
+            $( $(#[doc = $doc])* $variant = $code, )*
         }
-    }
 
-    /// Every status, for tables and tests.
-    pub const ALL: [Status; 18] = [
-        Status::Ok,
-        Status::NullArgument,
-        Status::InvalidArgument,
-        Status::InvalidName,
-        Status::InvalidDigest,
-        Status::NotFound,
-        Status::Unauthorized,
-        Status::InvalidManifest,
-        Status::Http,
-        Status::Network,
-        Status::Protocol,
-        Status::DigestMismatch,
-        Status::SizeMismatch,
-        Status::Io,
-        Status::NoSpace,
-        Status::Cancelled,
-        Status::Reentrant,
-        Status::Panic,
-    ];
+        impl Status {
+            /// Every status, in number order.
+            pub const ALL: &'static [Status] = &[$(Status::$variant),*];
 
-    /// The status with this number, if any.
-    pub fn from_code(code: i32) -> Option<Status> {
-        Status::ALL.into_iter().find(|s| *s as i32 == code)
-    }
+            /// The status with this number, if any.
+            pub fn from_code(code: i32) -> Option<Status> {
+                match code {
+                    $( $code => Some(Status::$variant), )*
+                    _ => None,
+                }
+            }
+
+            /// The C name, e.g. `OLREG_NOT_FOUND`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( Status::$variant => stringify!($c_name), )*
+                }
+            }
+
+            /// A short, static English description, e.g. "not found".
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( Status::$variant => $text, )*
+                }
+            }
+        }
+    };
 }
+
+include!("status_table.rs");
 
 /// What went wrong.
 #[derive(Debug)]
@@ -111,8 +70,6 @@ pub enum ErrorKind {
     },
     /// An option or argument out of range.
     InvalidArgument { reason: String },
-    /// A required pointer argument of the C API was NULL.
-    NullArgument { what: String },
     /// Something local does not exist: a model in the store, a blob it needs.
     NotFound { what: String },
     /// A manifest that cannot be used, and why.
@@ -130,6 +87,8 @@ pub enum ErrorKind {
     /// TLS failed: an untrusted or invalid certificate, or a failed handshake.
     Tls { url: String, message: String },
     /// A bug: a panic inside the library, caught before it reached the caller.
+    Panic { message: String },
+    /// A bug that is not a panic: a task lost, an operation without a result.
     Internal { message: String },
     /// The peer broke the protocol (bad redirect, wrong range, oversize body).
     Protocol { url: String, reason: String },
@@ -239,6 +198,22 @@ impl Error {
         Error::new(ErrorKind::Cancelled)
     }
 
+    /// A caught panic, with its message when it carries one.
+    pub(crate) fn panic(payload: Box<dyn std::any::Any + Send>) -> Error {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_owned());
+        Error::new(ErrorKind::Panic { message })
+    }
+
+    pub(crate) fn internal(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Internal {
+            message: message.into(),
+        })
+    }
+
     /// Attaches the client option this error is about (a
     /// [`ClientBuilder`](crate::ClientBuilder) setting, named as its setter),
     /// unless one is already set.
@@ -307,14 +282,14 @@ impl Error {
             ErrorKind::InvalidName { .. } => Status::InvalidName,
             ErrorKind::InvalidDigest { .. } => Status::InvalidDigest,
             ErrorKind::InvalidArgument { .. } => Status::InvalidArgument,
-            ErrorKind::NullArgument { .. } => Status::NullArgument,
             ErrorKind::NotFound { .. } => Status::NotFound,
             ErrorKind::InvalidManifest { .. } => Status::InvalidManifest,
             ErrorKind::Registry { status, code, .. } => registry_status(*status, code.as_deref()),
             ErrorKind::Network { .. } => Status::Network,
             ErrorKind::Protocol { .. } => Status::Protocol,
             ErrorKind::Tls { .. } => Status::Network,
-            ErrorKind::Internal { .. } => Status::Panic,
+            ErrorKind::Panic { .. } => Status::Panic,
+            ErrorKind::Internal { .. } => Status::Internal,
             ErrorKind::DigestMismatch { .. } => Status::DigestMismatch,
             ErrorKind::SizeMismatch { .. } => Status::SizeMismatch,
             ErrorKind::Io { .. } => Status::Io,
@@ -372,7 +347,6 @@ impl fmt::Display for ErrorKind {
                 write!(f, "invalid digest {digest:?}: {reason}")
             }
             ErrorKind::InvalidArgument { reason } => write!(f, "invalid argument: {reason}"),
-            ErrorKind::NullArgument { what } => write!(f, "{what} is NULL"),
             ErrorKind::NotFound { what } => write!(f, "{what} not found"),
             ErrorKind::InvalidManifest { reason } => write!(f, "invalid manifest: {reason}"),
             ErrorKind::Registry {
@@ -394,6 +368,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Network { url, message } => write!(f, "network error: {message} ({url})"),
             ErrorKind::Protocol { url, reason } => write!(f, "{reason} ({url})"),
             ErrorKind::Tls { url, message } => write!(f, "TLS failed: {message} ({url})"),
+            ErrorKind::Panic { message } => write!(f, "internal error (panic): {message}"),
             ErrorKind::Internal { message } => write!(f, "internal error: {message}"),
             ErrorKind::DigestMismatch { expected, actual } => write!(
                 f,

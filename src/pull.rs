@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::context::{blocking, join_all, Op};
+use crate::context::{blocking, join_all, task_failed, Op};
 use crate::digest::Digest;
 use crate::error::{Error, ErrorKind, Result, Status};
 use crate::index::{Document, Index};
@@ -376,7 +376,7 @@ impl BlobJob {
                 }
                 let abandon = partial.clone();
                 tokio::select! {
-                    joined = hashing => joined.unwrap_or_else(|e| Err(Error::new(ErrorKind::Internal { message: e.to_string() }))),
+                    joined = hashing => joined.unwrap_or_else(|e| Err(task_failed(e))),
                     _ = self.session.cancel_token().cancelled() => {
                         abandon.abandon();
                         Err(Error::cancelled())
@@ -401,9 +401,7 @@ impl BlobJob {
             }
         };
         let partial = Arc::try_unwrap(partial).map_err(|_| {
-            Error::new(ErrorKind::Internal {
-                message: "the partial download is still shared after its transfer ended".into(),
-            })
+            Error::internal("the partial download is still shared after its transfer ended")
         })?;
         blocking(move || partial.finish(actual)).await?;
         self.op.reporter.blob(self.index, ProgressEvent::Done, None);

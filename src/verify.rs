@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::context::{blocking, Op};
+use crate::context::{blocking, task_failed, Op};
 use crate::error::{Error, Result};
 use crate::manifest::Layer;
 use crate::name::Name;
@@ -84,9 +84,7 @@ pub(crate) async fn verify(op: Arc<Op>, name: Option<Name>) -> Result<Vec<Verify
                 failure.get_or_insert(e);
             }
             Err(e) => {
-                failure.get_or_insert(Error::new(crate::error::ErrorKind::Internal {
-                    message: e.to_string(),
-                }));
+                failure.get_or_insert(task_failed(e));
             }
         }
     }

@@ -141,14 +141,7 @@ impl Bridge {
             let result = AssertUnwindSafe(future)
                 .catch_unwind()
                 .await
-                .unwrap_or_else(|panic| {
-                    let message = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "a panic".to_owned());
-                    Err(Error::new(ErrorKind::Internal { message }))
-                });
+                .unwrap_or_else(|panic| Err(Error::panic(panic)));
             ticker.abort();
             reporter.flush();
             *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
@@ -172,11 +165,7 @@ impl Bridge {
             }
         }
         let taken = result_slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-        taken.unwrap_or_else(|| {
-            Err(Error::new(ErrorKind::Internal {
-                message: "the operation ended without a result".into(),
-            }))
-        })
+        taken.unwrap_or_else(|| Err(Error::internal("the operation ended without a result")))
     }
 }
 

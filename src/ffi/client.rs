@@ -3,14 +3,13 @@
 use std::ffi::{c_char, c_void};
 
 use super::cancel::olreg_cancel;
-use super::error::olreg_error;
+use super::error::{olreg_error, CallError};
 use super::manifest::olreg_manifest;
 use super::options::olreg_options;
 use super::progress::{deliver, olreg_progress_cb};
 use super::status::olreg_status;
 use super::strings::{arg, malloc_bytes, olreg_string_list, opt_arg};
 use crate::client::{Client, ClientBuilder, Watch};
-use crate::error::Error;
 use crate::progress::Progress;
 
 /// A client bound to one store. Thread-safe: any number of threads may run
@@ -68,7 +67,7 @@ pub unsafe extern "C" fn olreg_client_free(client: *mut olreg_client) {
     }
 }
 
-pub(super) unsafe fn client_ref<'a>(client: *const olreg_client) -> Result<&'a Client, Error> {
+pub(super) unsafe fn client_ref<'a>(client: *const olreg_client) -> Result<&'a Client, CallError> {
     unsafe { client.as_ref() }
         .map(|c| &c.client)
         .ok_or_else(|| super::null_argument("client"))
@@ -153,7 +152,8 @@ pub unsafe extern "C" fn olreg_push(
         let client = unsafe { client_ref(client)? };
         let name = unsafe { arg(name, "name")? };
         let from = unsafe { opt_arg(from, "from")? };
-        unsafe { with_watch(cb, user_data, cancel, |w| client.push(name, from, w)) }.map(drop)
+        unsafe { with_watch(cb, user_data, cancel, |w| client.push(name, from, w))? };
+        Ok(())
     })
 }
 
@@ -254,7 +254,7 @@ pub unsafe extern "C" fn olreg_remove(
     super::fence(err, || {
         let client = unsafe { client_ref(client)? };
         let name = unsafe { arg(name, "name")? };
-        client.remove(name)
+        Ok(client.remove(name)?)
     })
 }
 

@@ -4,7 +4,30 @@ use std::ffi::{c_char, CString};
 use std::ptr;
 
 use super::status::olreg_status;
-use crate::error::Error;
+use crate::error::{Error, Status};
+
+/// Why a C call failed: an error of the library, or a NULL required
+/// argument, the one failure only the C ABI has.
+pub(crate) enum CallError {
+    Library(Error),
+    /// The required pointer argument of this name was NULL.
+    NullArgument(&'static str),
+}
+
+impl From<Error> for CallError {
+    fn from(e: Error) -> CallError {
+        CallError::Library(e)
+    }
+}
+
+impl CallError {
+    pub(crate) fn status(&self) -> Status {
+        match self {
+            CallError::Library(e) => e.status(),
+            CallError::NullArgument(_) => Status::NullArgument,
+        }
+    }
+}
 
 /// An error object: status, message, HTTP status and registry code.
 /// Created by a failing call when its `err` argument is not NULL; freed by
@@ -22,15 +45,23 @@ pub(crate) fn c_text(s: &str) -> CString {
 }
 
 /// Writes a new error object to `*err` when `err` is not NULL.
-pub(crate) fn store(err: *mut *mut olreg_error, e: Error) {
+pub(crate) fn store(err: *mut *mut olreg_error, e: &CallError) {
     if err.is_null() {
         return;
     }
-    let object = Box::new(olreg_error {
-        status: e.status() as olreg_status,
-        message: c_text(&e.to_string()),
-        http_status: e.http_status().unwrap_or(0),
-        registry_code: e.registry_code().map(c_text),
+    let object = Box::new(match e {
+        CallError::Library(e) => olreg_error {
+            status: e.status() as olreg_status,
+            message: c_text(&e.to_string()),
+            http_status: e.http_status().unwrap_or(0),
+            registry_code: e.registry_code().map(c_text),
+        },
+        CallError::NullArgument(what) => olreg_error {
+            status: Status::NullArgument as olreg_status,
+            message: c_text(&format!("{what} is NULL")),
+            http_status: 0,
+            registry_code: None,
+        },
     });
     // SAFETY: the caller passed a writable `olreg_error **`.
     unsafe { *err = Box::into_raw(object) };

@@ -32,32 +32,22 @@ pub use transfer::*;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
+use error::CallError;
 
-/// Runs `f`, turning a panic into `OLREG_PANIC` (and an error object).
-fn fence(err: *mut *mut olreg_error, f: impl FnOnce() -> Result<(), Error>) -> olreg_status {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(())) => OLREG_OK,
-        Ok(Err(e)) => {
-            let status = e.status() as olreg_status;
-            error::store(err, e);
-            status
-        }
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic".into());
-            error::store(err, Error::new(ErrorKind::Internal { message }));
-            OLREG_PANIC
-        }
-    }
+/// Runs `f`, turning its error into a status (and an error object), and a
+/// panic into `OLREG_PANIC`: nothing unwinds into the caller.
+fn fence(err: *mut *mut olreg_error, f: impl FnOnce() -> Result<(), CallError>) -> olreg_status {
+    let failure = match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => return OLREG_OK,
+        Ok(Err(e)) => e,
+        Err(panic) => CallError::Library(Error::panic(panic)),
+    };
+    error::store(err, &failure);
+    failure.status() as olreg_status
 }
 
 /// The error for a NULL required argument.
-fn null_argument(what: &str) -> Error {
-    Error::new(ErrorKind::NullArgument {
-        what: what.to_owned(),
-    })
+fn null_argument(what: &'static str) -> CallError {
+    CallError::NullArgument(what)
 }

@@ -5,11 +5,11 @@ use std::ffi::{c_char, c_void, CString};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::error::olreg_error;
+use super::error::{olreg_error, CallError};
 use super::status::{olreg_log_level, olreg_status};
 use super::strings::{arg, opt_arg};
 use crate::client::ClientBuilder;
-use crate::error::{Error, ErrorKind, Status};
+use crate::error::{Error, ErrorKind};
 use crate::manifest::Limits;
 use crate::progress::LogLevel;
 
@@ -91,7 +91,7 @@ unsafe fn edit(
     opts: *mut olreg_options,
     option: &'static str,
     replaces: bool,
-    f: impl FnOnce(ClientBuilder) -> Result<ClientBuilder, Error>,
+    f: impl FnOnce(ClientBuilder) -> Result<ClientBuilder, CallError>,
 ) -> olreg_status {
     super::fence(std::ptr::null_mut(), || {
         // SAFETY: `opts` is a live options object used by one thread at a time.
@@ -103,8 +103,8 @@ unsafe fn edit(
                     opts.unconverted.retain(|(o, _)| *o != option);
                 }
             }
-            Err(e) if e.status() == Status::NullArgument => return Err(e),
-            Err(e) => {
+            Err(e @ CallError::NullArgument(_)) => return Err(e),
+            Err(CallError::Library(e)) => {
                 let reason = match e.kind() {
                     ErrorKind::InvalidArgument { reason } => reason.clone(),
                     _ => e.to_string(),
@@ -120,7 +120,7 @@ unsafe fn edit(
 unsafe fn set(
     opts: *mut olreg_options,
     option: &'static str,
-    f: impl FnOnce(ClientBuilder) -> Result<ClientBuilder, Error>,
+    f: impl FnOnce(ClientBuilder) -> Result<ClientBuilder, CallError>,
 ) -> olreg_status {
     unsafe { edit(opts, option, true, f) }
 }
@@ -129,7 +129,7 @@ unsafe fn set(
 unsafe fn add(
     opts: *mut olreg_options,
     option: &'static str,
-    f: impl FnOnce(ClientBuilder) -> Result<ClientBuilder, Error>,
+    f: impl FnOnce(ClientBuilder) -> Result<ClientBuilder, CallError>,
 ) -> olreg_status {
     unsafe { edit(opts, option, false, f) }
 }
@@ -572,7 +572,8 @@ pub unsafe extern "C" fn olreg_options_set_log_callback(
                 other => {
                     return Err(Error::invalid_argument(format!(
                         "log level {other} is not an OLREG_LOG_* value"
-                    )))
+                    ))
+                    .into())
                 }
             };
             let Some(cb) = cb else {

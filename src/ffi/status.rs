@@ -1,54 +1,44 @@
 //! Status codes, event kinds and log levels as C constants.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, CStr};
 
 use crate::error::Status;
 
 /// A status code. 0 is success; every other value is one of the
-/// `OLREG_*` constants below, whose numbers never change.
+/// `OLREG_*` status constants, whose numbers never change
+/// (olreg_status_name() gives a number's name, olreg_status_str() its
+/// meaning).
 pub type olreg_status = i32;
 
-/// Success.
-pub const OLREG_OK: olreg_status = 0;
-/// A required pointer argument was NULL.
-pub const OLREG_NULL_ARGUMENT: olreg_status = 1;
-/// An argument or option is out of range or malformed (including a non-UTF-8 string).
-pub const OLREG_INVALID_ARGUMENT: olreg_status = 2;
-/// A model name does not follow `[scheme://][host/][namespace/]model[:tag][@digest]`.
-pub const OLREG_INVALID_NAME: olreg_status = 3;
-/// A digest is not `sha256:` followed by 64 lowercase hex digits.
-pub const OLREG_INVALID_DIGEST: olreg_status = 4;
-/// The model, manifest or blob does not exist (locally, or on the registry:
-/// 404, MANIFEST_UNKNOWN, BLOB_UNKNOWN).
-pub const OLREG_NOT_FOUND: olreg_status = 5;
-/// The registry refused the credentials, or asked for some and none are
-/// configured (401, 403, UNAUTHORIZED, DENIED).
-pub const OLREG_UNAUTHORIZED: olreg_status = 6;
-/// A manifest cannot be used (not JSON, no layers, a null layer, a bad
-/// digest, a size over the limits).
-pub const OLREG_INVALID_MANIFEST: olreg_status = 7;
-/// Any other error answer from a registry; see olreg_error_http_status().
-pub const OLREG_HTTP: olreg_status = 8;
-/// The connection failed, stalled, broke, or TLS verification failed, after
-/// every retry.
-pub const OLREG_NETWORK: olreg_status = 9;
-/// A peer broke the protocol: a refused redirect, a wrong Content-Range, a
-/// body longer than announced, an invalid upload Location.
-pub const OLREG_PROTOCOL: olreg_status = 10;
-/// Bytes do not hash to the digest they were fetched as.
-pub const OLREG_DIGEST_MISMATCH: olreg_status = 11;
-/// A local blob's size differs from its manifest's.
-pub const OLREG_SIZE_MISMATCH: olreg_status = 12;
-/// A file-system operation failed; the message names the path.
-pub const OLREG_IO: olreg_status = 13;
-/// The store's file system is full or too small for the download.
-pub const OLREG_NO_SPACE: olreg_status = 14;
-/// Cancelled by a cancel token or by a non-zero return from a progress callback.
-pub const OLREG_CANCELLED: olreg_status = 15;
-/// A blocking olreg function was called from inside one of olreg's callbacks.
-pub const OLREG_REENTRANT: olreg_status = 16;
-/// A bug inside olreg (a caught panic). Please report it.
-pub const OLREG_PANIC: olreg_status = 17;
+/// Expands the status table (`src/status_table.rs`) into the `OLREG_*`
+/// constants for Rust (the header's come from `build.rs`, which expands the
+/// same table: cbindgen does not expand macros) and the C strings of each
+/// status.
+macro_rules! statuses {
+    ($( $(#[doc = $doc:literal])* $variant:ident = $code:literal, $c_name:ident, $text:literal; )*) => {
+        $( $(#[doc = $doc])* pub const $c_name: olreg_status = $code; )*
+
+        /// `status`'s C name and text, NUL-terminated.
+        fn c_strings(status: Status) -> (&'static CStr, &'static CStr) {
+            match status {
+                $( Status::$variant => (
+                    const { c_str(concat!(stringify!($c_name), "\0")) },
+                    const { c_str(concat!($text, "\0")) },
+                ), )*
+            }
+        }
+    };
+}
+
+include!("../status_table.rs");
+
+/// A NUL-terminated literal as a `CStr`.
+const fn c_str(s: &'static str) -> &'static CStr {
+    match CStr::from_bytes_with_nul(s.as_bytes()) {
+        Ok(c) => c,
+        Err(_) => panic!("a status string has an interior NUL"),
+    }
+}
 
 /// The kind of a progress event (olreg_progress.event).
 pub type olreg_event = i32;
@@ -82,7 +72,8 @@ pub const OLREG_LOG_WARN: olreg_log_level = 2;
 pub const OLREG_LOG_INFO: olreg_log_level = 3;
 pub const OLREG_LOG_DEBUG: olreg_log_level = 4;
 
-/// A static, NUL-terminated English description of `status`.
+/// A static, NUL-terminated English description of `status`, e.g.
+/// "not found".
 ///
 /// Ownership: the string is static; never free it.
 /// Threading: callable from any thread.
@@ -90,8 +81,23 @@ pub const OLREG_LOG_DEBUG: olreg_log_level = 4;
 #[no_mangle]
 pub extern "C" fn olreg_status_str(status: olreg_status) -> *const c_char {
     match Status::from_code(status) {
-        Some(s) => s.as_c_str().as_ptr(),
+        Some(s) => c_strings(s).1.as_ptr(),
         None => c"unknown status".as_ptr(),
+    }
+}
+
+/// The static, NUL-terminated C name of `status`, e.g. "OLREG_NOT_FOUND":
+/// for bindings that mirror the statuses, and for logs.
+///
+/// Ownership: the string is static; never free it.
+/// Threading: callable from any thread.
+/// Returns NULL for numbers that are not statuses (so the statuses of this
+/// library are the numbers from 0 up to the first NULL).
+#[no_mangle]
+pub extern "C" fn olreg_status_name(status: olreg_status) -> *const c_char {
+    match Status::from_code(status) {
+        Some(s) => c_strings(s).0.as_ptr(),
+        None => std::ptr::null(),
     }
 }
 
@@ -108,35 +114,22 @@ pub extern "C" fn olreg_version() -> *const c_char {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::ffi::CStr;
 
     #[test]
-    fn constants_match_the_rust_statuses() {
-        let constants = [
-            OLREG_OK,
-            OLREG_NULL_ARGUMENT,
-            OLREG_INVALID_ARGUMENT,
-            OLREG_INVALID_NAME,
-            OLREG_INVALID_DIGEST,
-            OLREG_NOT_FOUND,
-            OLREG_UNAUTHORIZED,
-            OLREG_INVALID_MANIFEST,
-            OLREG_HTTP,
-            OLREG_NETWORK,
-            OLREG_PROTOCOL,
-            OLREG_DIGEST_MISMATCH,
-            OLREG_SIZE_MISMATCH,
-            OLREG_IO,
-            OLREG_NO_SPACE,
-            OLREG_CANCELLED,
-            OLREG_REENTRANT,
-            OLREG_PANIC,
-        ];
-        for (c, s) in constants.iter().zip(Status::ALL) {
-            assert_eq!(*c, s as i32);
-            let text = unsafe { CStr::from_ptr(olreg_status_str(*c)) };
+    fn names_and_texts_come_from_the_table() {
+        for s in Status::ALL {
+            let code = *s as olreg_status;
+            let name = unsafe { CStr::from_ptr(olreg_status_name(code)) };
+            assert_eq!(name.to_str().unwrap(), s.name());
+            let text = unsafe { CStr::from_ptr(olreg_status_str(code)) };
             assert_eq!(text.to_str().unwrap(), s.as_str());
         }
+        assert_eq!(OLREG_NOT_FOUND, Status::NotFound as i32);
+        assert_eq!(Status::NotFound.name(), "OLREG_NOT_FOUND");
+        // Numbers are dense: 0 up to the first unknown one.
+        let count = Status::ALL.len() as olreg_status;
+        assert!(olreg_status_name(count).is_null());
+        assert!(olreg_status_name(-1).is_null());
         let unknown = unsafe { CStr::from_ptr(olreg_status_str(999)) };
         assert_eq!(unknown.to_str().unwrap(), "unknown status");
     }

@@ -4,22 +4,25 @@
 use std::ffi::{c_char, CStr, CString};
 use std::ptr;
 
-use super::error::c_text;
+use super::error::{c_text, CallError};
 use crate::error::{Error, Result};
 
 /// Reads a required NUL-terminated UTF-8 argument.
-pub(crate) unsafe fn arg<'a>(p: *const c_char, what: &str) -> Result<&'a str> {
+pub(crate) unsafe fn arg<'a>(p: *const c_char, what: &'static str) -> Result<&'a str, CallError> {
     if p.is_null() {
         return Err(super::null_argument(what));
     }
     // SAFETY: the caller passes a NUL-terminated string valid for the call.
     unsafe { CStr::from_ptr(p) }
         .to_str()
-        .map_err(|_| Error::invalid_argument(format!("{what} is not valid UTF-8")))
+        .map_err(|_| Error::invalid_argument(format!("{what} is not valid UTF-8")).into())
 }
 
 /// Reads an optional argument (NULL is `None`).
-pub(crate) unsafe fn opt_arg<'a>(p: *const c_char, what: &str) -> Result<Option<&'a str>> {
+pub(crate) unsafe fn opt_arg<'a>(
+    p: *const c_char,
+    what: &'static str,
+) -> Result<Option<&'a str>, CallError> {
     if p.is_null() {
         Ok(None)
     } else {
@@ -29,7 +32,10 @@ pub(crate) unsafe fn opt_arg<'a>(p: *const c_char, what: &str) -> Result<Option<
 
 /// Reads a required file-system path: any bytes but NUL (paths need not be
 /// UTF-8), not empty.
-pub(crate) unsafe fn path_arg<'a>(p: *const c_char, what: &str) -> Result<&'a std::path::Path> {
+pub(crate) unsafe fn path_arg<'a>(
+    p: *const c_char,
+    what: &'static str,
+) -> Result<&'a std::path::Path, CallError> {
     use std::os::unix::ffi::OsStrExt;
     if p.is_null() {
         return Err(super::null_argument(what));
@@ -37,7 +43,7 @@ pub(crate) unsafe fn path_arg<'a>(p: *const c_char, what: &str) -> Result<&'a st
     // SAFETY: the caller passes a NUL-terminated string valid for the call.
     let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
     if bytes.is_empty() {
-        return Err(Error::invalid_argument(format!("{what} is empty")));
+        return Err(Error::invalid_argument(format!("{what} is empty")).into());
     }
     Ok(std::path::Path::new(std::ffi::OsStr::from_bytes(bytes)))
 }

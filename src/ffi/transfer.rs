@@ -88,7 +88,8 @@ pub unsafe extern "C" fn olreg_export(
         let client = unsafe { client_ref(client)? };
         let name = unsafe { arg(name, "name")? };
         let dest = unsafe { path_arg(dest, "dest")? };
-        unsafe { with_watch(cb, user_data, cancel, |w| client.export(name, dest, w)) }.map(drop)
+        unsafe { with_watch(cb, user_data, cancel, |w| client.export(name, dest, w))? };
+        Ok(())
     })
 }
 

@@ -43,7 +43,7 @@ int main(void)
 		OLREG_INVALID_DIGEST, OLREG_NOT_FOUND, OLREG_UNAUTHORIZED, OLREG_INVALID_MANIFEST,
 		OLREG_HTTP, OLREG_NETWORK, OLREG_PROTOCOL, OLREG_DIGEST_MISMATCH,
 		OLREG_SIZE_MISMATCH, OLREG_IO, OLREG_NO_SPACE, OLREG_CANCELLED,
-		OLREG_REENTRANT, OLREG_PANIC,
+		OLREG_REENTRANT, OLREG_PANIC, OLREG_INTERNAL,
 	};
 	olreg_event events[] = {
 		OLREG_EVENT_RESOLVED, OLREG_EVENT_QUEUED, OLREG_EVENT_STARTED, OLREG_EVENT_BYTES,
@@ -80,7 +80,7 @@ int main(void)
 		(any_fn)olreg_options_set_insecure, (any_fn)olreg_options_add_credential,
 		(any_fn)olreg_options_set_docker_config, (any_fn)olreg_options_add_mirror,
 		(any_fn)olreg_options_set_limits, (any_fn)olreg_options_set_log_callback,
-		(any_fn)olreg_status_str, (any_fn)olreg_version,
+		(any_fn)olreg_status_str, (any_fn)olreg_status_name, (any_fn)olreg_version,
 		(any_fn)olreg_string_free, (any_fn)olreg_string_list_len,
 		(any_fn)olreg_string_list_get, (any_fn)olreg_string_list_free,
 	};

@@ -400,10 +400,19 @@ static void test_status_strings(void)
 {
 	olreg_status s;
 
-	for (s = OLREG_OK; s <= OLREG_PANIC; s++) {
+	/* Every status has a text and its C name; the numbers are dense. */
+	for (s = OLREG_OK; s <= OLREG_INTERNAL; s++) {
 		CHECK(olreg_status_str(s) != NULL);
 		CHECK(strcmp(olreg_status_str(s), "unknown status") != 0);
+		CHECK(olreg_status_name(s) != NULL);
 	}
+	CHECK_STR(olreg_status_name(OLREG_OK), "OLREG_OK");
+	CHECK_STR(olreg_status_name(OLREG_NOT_FOUND), "OLREG_NOT_FOUND");
+	CHECK_STR(olreg_status_name(OLREG_CANCELLED), "OLREG_CANCELLED");
+	CHECK_STR(olreg_status_name(OLREG_INTERNAL), "OLREG_INTERNAL");
+	CHECK_STR(olreg_status_str(OLREG_NOT_FOUND), "not found");
+	CHECK(olreg_status_name(OLREG_INTERNAL + 1) == NULL);
+	CHECK(olreg_status_name(-1) == NULL);
 	CHECK_STR(olreg_status_str(9999), "unknown status");
 	CHECK_STR(olreg_status_str(-1), "unknown status");
 	CHECK_STR(olreg_version(), OLREG_VERSION);
