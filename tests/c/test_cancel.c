@@ -2,11 +2,14 @@
  * Cancellation: by a progress callback's non-zero return, by
  * olreg_cancel_cancel() from another thread while a download stalls, by a
  * token cancelled beforehand; each returns OLREG_CANCELLED promptly, and
- * the next pull resumes what was downloaded.
+ * the next pull resumes what was downloaded. And 200 cancels at random
+ * moments of a chunked pull: every one OLREG_CANCELLED, the store
+ * consistent after each.
  */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -180,6 +183,110 @@ static void test_cancelled_token(void)
 	tmpdir_remove(store);
 }
 
+/* How many random cancels, and the latest moment one lands (after the call starts). */
+#define RANDOM_CANCELS 200
+#define LATEST_CANCEL_US 10000
+
+struct delayed_cancel {
+	const olreg_cancel *token;
+	long delay_us;
+};
+
+static void *cancel_after(void *arg)
+{
+	struct delayed_cancel *d = arg;
+	struct timespec pause = { 0, d->delay_us * 1000 };
+
+	nanosleep(&pause, NULL);
+	olreg_cancel_cancel(d->token);
+	return NULL;
+}
+
+static int note_bytes(void *user_data, const olreg_progress *p)
+{
+	atomic_int *transferring = user_data;
+
+	if (p->event == OLREG_EVENT_STARTED || p->event == OLREG_EVENT_BYTES)
+		atomic_store(transferring, 1);
+	return 0;
+}
+
+/*
+ * A chunked pull (8 chunks of 1 MiB, all at once) of a blob whose every
+ * response stalls halfway, so that it never finishes on its own, cancelled
+ * from another thread after a random delay: before the manifest, during
+ * the probe, while chunks stream or stall. Cancelled siblings must not
+ * turn into OLREG_PANIC or OLREG_INTERNAL. Replay with OLREG_CANCEL_SEED.
+ */
+static void test_random_cancels_of_a_chunked_pull(void)
+{
+	char *store = tmpdir_new();
+	olreg_options *opts = NULL;
+	olreg_client *client = NULL;
+	olreg_error *err = NULL;
+	const char *seed_env = getenv("OLREG_CANCEL_SEED");
+	unsigned seed = seed_env ? (unsigned)strtoul(seed_env, NULL, 10) : (unsigned)time(NULL);
+	int i, wrong = 0, transferring_at_cancel = 0;
+	double start = now_seconds();
+
+	REQUIRE_OK(olreg_options_new(&opts), err);
+	REQUIRE_OK(olreg_options_set_models_dir(opts, store), err);
+	REQUIRE_OK(olreg_options_set_key_file(opts, NULL), err);
+	REQUIRE_OK(olreg_options_set_docker_config(opts, NULL), err);
+	REQUIRE_OK(olreg_options_set_streams(opts, 10), err);
+	REQUIRE_OK(olreg_options_set_chunking(opts, 1 << 20, 1 << 20), err);
+	REQUIRE_OK(olreg_client_new(opts, &client, &err), err);
+	olreg_options_free(opts);
+
+	/* Each response sends 256 KiB, then pauses 2 s (longer than any delay below). */
+	registry_add_fault(&reg, "{\"target\":{\"blob_store\":{\"digest\":null}},"
+			   "\"kind\":{\"stall\":{\"after_bytes\":262144,\"millis\":2000}},\"times\":0}");
+	fprintf(stderr, "   seed %u (OLREG_CANCEL_SEED replays it)\n", seed);
+	for (i = 0; i < RANDOM_CANCELS && wrong < 5; i++) {
+		struct delayed_cancel d;
+		olreg_cancel *token = NULL;
+		olreg_string_list *list = NULL, *problems = NULL;
+		atomic_int transferring = 0;
+		pthread_t thread;
+		olreg_status st;
+
+		REQUIRE_OK(olreg_cancel_new(&token), err);
+		d.token = token;
+		d.delay_us = (long)(rand_r(&seed) % LATEST_CANCEL_US);
+		REQUIRE(pthread_create(&thread, NULL, cancel_after, &d) == 0);
+		st = olreg_pull(client, model, note_bytes, &transferring, token, NULL, &err);
+		pthread_join(thread, NULL);
+		transferring_at_cancel += atomic_load(&transferring);
+		if (st != OLREG_CANCELLED) {
+			harness_fail(__FILE__, __LINE__, "cancel %d after %ld us: %s (%s)", i, d.delay_us,
+				     olreg_status_name(st), err ? olreg_error_message(err) : "");
+			wrong++;
+		}
+		olreg_error_free(err);
+		err = NULL;
+		olreg_cancel_free(token);
+
+		/* Consistent: nothing linked; every blob present hashes to its name. */
+		REQUIRE_OK(olreg_list(client, &list, &err), err);
+		CHECK_INT(olreg_string_list_len(list), 0);
+		olreg_string_list_free(list);
+		REQUIRE_OK(olreg_verify(client, NULL, NULL, NULL, NULL, &problems, &err), err);
+		CHECK_INT(olreg_string_list_len(problems), 0);
+		olreg_string_list_free(problems);
+		/* Partials go too: the next pull starts from nothing again. */
+		REQUIRE_OK(olreg_prune(client, NULL, NULL, &err), err);
+	}
+	registry_clear_faults(&reg);
+	fprintf(stderr, "   %d cancels in %.1fs, %d of them while blobs were transferring\n", i,
+		now_seconds() - start, transferring_at_cancel);
+	/* Most cancels must land in the chunked download, or this tests little. */
+	if (i == RANDOM_CANCELS)
+		CHECK(transferring_at_cancel >= RANDOM_CANCELS / 4);
+
+	olreg_client_free(client);
+	tmpdir_remove(store);
+}
+
 int main(void)
 {
 	static const char *const args[] = { "--model", "library/stalls:latest=8M,1K", NULL };
@@ -190,6 +297,7 @@ int main(void)
 	RUN(test_callback_cancels);
 	RUN(test_cancel_from_another_thread);
 	RUN(test_cancelled_token);
+	RUN(test_random_cancels_of_a_chunked_pull);
 
 	registry_stop(&reg);
 	return harness_finish();
