@@ -111,8 +111,8 @@
 #define OLREG_NO_SPACE 14
 
 /*
- Cancelled by a cancel token or by a non-zero return from a progress
- callback.
+ Cancelled by a cancel token, by a non-zero return from a progress
+ callback, or by closing (or freeing) the client.
  */
 #define OLREG_CANCELLED 15
 
@@ -143,7 +143,8 @@ typedef struct olreg_cancel olreg_cancel;
 
 /*
  A client bound to one store. Thread-safe: any number of threads may run
- calls on one client at the same time.
+ calls on one client at the same time, and olreg_client_close() or
+ olreg_client_free() may run while they do.
  */
 typedef struct olreg_client olreg_client;
 
@@ -369,8 +370,34 @@ olreg_status olreg_client_new(const struct olreg_options *opts,
                               struct olreg_error **err);
 
 /*
- Frees a client. NULL is ignored. Safe from any thread, but no call may be
- running on the client (their results would be lost and their memory freed).
+ Closes a client: cancels every call running on it in other threads
+ (they return OLREG_CANCELLED) and waits for them to return, then stops
+ its worker threads. Later calls on `client` return OLREG_CANCELLED at
+ once ("the client is closed"). Closing again does nothing.
+
+ Ownership: the handle stays valid until olreg_client_free(). This is
+ how bindings close a client whose calls may still be starting on other
+ threads: close when the user asks, free when nothing can use the handle
+ any more (a finalizer), so no call can race with the free.
+ Threading: any thread, while calls run on the client. From inside one
+ of olreg's callbacks it cannot wait (a call is running on that thread):
+ the calls are cancelled and it returns OLREG_REENTRANT.
+ Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_REENTRANT.
+ */
+olreg_status olreg_client_close(const struct olreg_client *client);
+
+/*
+ Frees a client. NULL is ignored. It first closes the client as
+ olreg_client_close() does: calls still running on other threads are
+ cancelled (they return OLREG_CANCELLED) and olreg_client_free() waits
+ for them to return, so their callbacks and `user_data` are done with
+ when it returns.
+
+ Threading: any thread, once per client, while calls run on it; but no
+ call may *start* on the client once olreg_client_free() has begun (use
+ olreg_client_close() where that cannot be ruled out). From inside one of
+ olreg's callbacks it cannot wait: the calls are cancelled and the client
+ is freed when the last one returns.
  */
 void olreg_client_free(struct olreg_client *client);
 

@@ -110,6 +110,8 @@ pub enum ErrorKind {
     },
     /// The caller cancelled the operation.
     Cancelled,
+    /// The client was closed: its operations are refused.
+    Closed,
     /// A blocking call was made from inside one of this library's callbacks.
     Reentrant,
 }
@@ -294,7 +296,7 @@ impl Error {
             ErrorKind::SizeMismatch { .. } => Status::SizeMismatch,
             ErrorKind::Io { .. } => Status::Io,
             ErrorKind::NoSpace { .. } => Status::NoSpace,
-            ErrorKind::Cancelled => Status::Cancelled,
+            ErrorKind::Cancelled | ErrorKind::Closed => Status::Cancelled,
             ErrorKind::Reentrant => Status::Reentrant,
         }
     }
@@ -392,6 +394,7 @@ impl fmt::Display for ErrorKind {
                 Ok(())
             }
             ErrorKind::Cancelled => write!(f, "cancelled"),
+            ErrorKind::Closed => write!(f, "cancelled: the client is closed"),
             ErrorKind::Reentrant => write!(
                 f,
                 "a blocking olreg call was made from inside one of olreg's callbacks"

@@ -44,8 +44,8 @@ statuses! {
     Io = 13, OLREG_IO, "I/O error";
     /// The store's file system is full or too small for the download.
     NoSpace = 14, OLREG_NO_SPACE, "not enough disk space";
-    /// Cancelled by a cancel token or by a non-zero return from a progress
-    /// callback.
+    /// Cancelled by a cancel token, by a non-zero return from a progress
+    /// callback, or by closing (or freeing) the client.
     Cancelled = 15, OLREG_CANCELLED, "cancelled";
     /// A blocking olreg function was called from inside one of olreg's
     /// callbacks.

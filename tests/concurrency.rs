@@ -183,3 +183,54 @@ fn lock_files_do_not_pile_up() {
     );
     assert_store_consistent(store.root());
 }
+
+#[test]
+fn closing_a_client_cancels_its_running_operations_and_refuses_new_ones() {
+    let reg = TestRegistry::start(Options::default());
+    let model = reg.add_model("ns/m:t", &[2 << 20], 5);
+    reg.inject(
+        Fault::new(
+            Target::BlobStore { digest: None },
+            FaultKind::Stall {
+                after_bytes: 65536,
+                millis: 20_000,
+            },
+        )
+        .forever(),
+    );
+    let store = TempStore::new();
+    let client = Arc::new(client(&store));
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let pulling = {
+        let (client, name) = (client.clone(), name_of(&reg, &model));
+        std::thread::spawn(move || {
+            let mut progress = |p: &olreg::Progress| {
+                if p.event == ProgressEvent::Bytes {
+                    let _ = started_tx.send(());
+                }
+                true
+            };
+            client.pull(
+                &name,
+                Watch {
+                    progress: Some(&mut progress),
+                    cancel: None,
+                },
+            )
+        })
+    };
+    started
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the pull is under way");
+    let begun = std::time::Instant::now();
+    client.close().unwrap();
+    assert!(begun.elapsed() < std::time::Duration::from_secs(2));
+    let err = pulling.join().unwrap().unwrap_err();
+    assert_eq!(err.status(), olreg::Status::Cancelled, "{err}");
+    let refused = client.list().unwrap_err();
+    assert!(
+        matches!(refused.kind(), olreg::ErrorKind::Closed),
+        "{refused}"
+    );
+    client.close().unwrap();
+}

@@ -6,11 +6,15 @@
 //! callbacks always run on the caller's own thread. The calling thread never
 //! enters the runtime, so a call from inside another async runtime is safe,
 //! and a call from inside one of olreg's callbacks is refused (`Reentrant`).
+//!
+//! The bridge also counts the calls in progress, so that closing a client
+//! can cancel them and wait for them to return, once, here: bindings need
+//! not track calls themselves.
 
 use std::cell::Cell;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures_util::FutureExt as _;
@@ -47,11 +51,40 @@ fn as_callback<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
-/// A client's runtime and its log callback.
+/// A client's runtime, its log callback and the calls in progress.
 pub(crate) struct Bridge {
-    runtime: Option<tokio::runtime::Runtime>,
+    /// Taken (and shut down) when the client is closed.
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    handle: tokio::runtime::Handle,
     log: Option<LogFn>,
     log_level: LogLevel,
+    calls: Mutex<Calls>,
+    /// Signalled when the last call in progress returns.
+    idle: Condvar,
+    /// Cancelled when the client is closed; every operation follows it.
+    closing: CancellationToken,
+}
+
+/// The calls in progress on a client.
+#[derive(Default)]
+struct Calls {
+    running: usize,
+    closed: bool,
+}
+
+/// One call in progress: counted from [`Bridge::enter`] until dropped.
+pub(crate) struct Call<'a> {
+    bridge: &'a Bridge,
+}
+
+impl Drop for Call<'_> {
+    fn drop(&mut self) {
+        let mut calls = self.bridge.calls();
+        calls.running -= 1;
+        if calls.running == 0 {
+            self.bridge.idle.notify_all();
+        }
+    }
 }
 
 impl Bridge {
@@ -73,31 +106,71 @@ impl Bridge {
             None => (LogLevel::Error, None),
         };
         Ok(Bridge {
-            runtime: Some(runtime),
+            handle: runtime.handle().clone(),
+            runtime: Mutex::new(Some(runtime)),
             log,
             log_level,
+            calls: Mutex::new(Calls::default()),
+            idle: Condvar::new(),
+            closing: CancellationToken::new(),
         })
     }
 
-    fn runtime(&self) -> &tokio::runtime::Runtime {
-        self.runtime
-            .as_ref()
-            .expect("the runtime lives as long as the bridge")
+    fn calls(&self) -> MutexGuard<'_, Calls> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs `f` inside the runtime's context (for things that spawn into it
     /// when they are built, like the HTTP client's connection pool).
     pub(crate) fn within<T>(&self, f: impl FnOnce() -> T) -> T {
-        let _guard = self.runtime().enter();
+        let _guard = self.handle.enter();
         f()
     }
 
-    /// Refuses a blocking call made from inside one of olreg's callbacks.
-    pub(crate) fn guard(&self) -> Result<()> {
+    /// Starts a call: refused from inside one of olreg's callbacks
+    /// (`Reentrant`) and once the client is closed (`Closed`).
+    pub(crate) fn enter(&self) -> Result<Call<'_>> {
         if IN_CALLBACK.with(Cell::get) {
             return Err(Error::new(ErrorKind::Reentrant));
         }
+        let mut calls = self.calls();
+        if calls.closed {
+            return Err(Error::new(ErrorKind::Closed));
+        }
+        calls.running += 1;
+        Ok(Call { bridge: self })
+    }
+
+    /// Closes the client: later calls fail with `Closed`, the calls in
+    /// progress are cancelled, and once they have returned the runtime's
+    /// threads stop. From inside a callback it cannot wait for them (the
+    /// callback's own call is one): it cancels them and returns `Reentrant`.
+    pub(crate) fn close(&self) -> Result<()> {
+        self.calls().closed = true;
+        self.closing.cancel();
+        if IN_CALLBACK.with(Cell::get) {
+            return Err(Error::new(ErrorKind::Reentrant));
+        }
+        let mut calls = self.calls();
+        while calls.running > 0 {
+            calls = self.idle.wait(calls).unwrap_or_else(|p| p.into_inner());
+        }
+        drop(calls);
+        self.shut_down();
         Ok(())
+    }
+
+    /// Stops the runtime without waiting for it. Safe from any thread, even
+    /// inside a runtime.
+    fn shut_down(&self) {
+        let runtime = self
+            .runtime
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(runtime) = runtime {
+            runtime.shutdown_background();
+        }
     }
 
     /// Hands a log line to the caller's log function, on this thread.
@@ -117,7 +190,7 @@ impl Bridge {
         F: FnOnce(Arc<Reporter>, CancellationToken) -> Fut,
         Fut: Future<Output = Result<T>> + Send + 'static,
     {
-        self.guard()?;
+        let _call = self.enter()?;
         let (tx, rx) = mpsc::channel();
         let reporter = Arc::new(Reporter::new(tx, self.log_level));
         let cancel = match watch.cancel {
@@ -126,8 +199,20 @@ impl Bridge {
         };
         let result_slot: Arc<Mutex<Option<Result<T>>>> = Arc::new(Mutex::new(None));
         let slot = result_slot.clone();
-        let future = job(reporter.clone(), cancel.clone());
-        self.runtime().spawn(async move {
+        let job = job(reporter.clone(), cancel.clone());
+        // Closing the client cancels the operation too.
+        let (closing, on_close) = (self.closing.clone(), cancel.clone());
+        let future = async move {
+            tokio::pin!(job);
+            tokio::select! {
+                result = &mut job => result,
+                _ = closing.cancelled() => {
+                    on_close.cancel();
+                    job.await
+                }
+            }
+        };
+        self.handle.spawn(async move {
             let ticker = {
                 let reporter = reporter.clone();
                 tokio::spawn(async move {
@@ -171,9 +256,6 @@ impl Bridge {
 
 impl Drop for Bridge {
     fn drop(&mut self) {
-        // Never blocks, and is safe from any thread, even inside a runtime.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
+        self.shut_down();
     }
 }

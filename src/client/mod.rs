@@ -193,13 +193,13 @@ impl Client {
 
     /// Every local model, sorted.
     pub fn list(&self) -> Result<Vec<Name>> {
-        self.bridge.guard()?;
+        let _call = self.bridge.enter()?;
         self.store.list()
     }
 
     /// The exact bytes of the local manifest of `name`.
     pub fn show(&self, name: &str) -> Result<Vec<u8>> {
-        self.bridge.guard()?;
+        let _call = self.bridge.enter()?;
         let name = self.parse_name(name)?;
         self.store
             .read_manifest(&name, &self.settings.limits)
@@ -208,7 +208,7 @@ impl Client {
 
     /// Removes `name` from the store; its blobs stay until `prune`.
     pub fn remove(&self, name: &str) -> Result<()> {
-        self.bridge.guard()?;
+        let _call = self.bridge.enter()?;
         let name = self.parse_name(name)?;
         self.store
             .remove_manifest(&name)
@@ -217,7 +217,7 @@ impl Client {
 
     /// Deletes blobs no manifest or running operation needs.
     pub fn prune(&self) -> Result<PruneReport> {
-        self.bridge.guard()?;
+        let _call = self.bridge.enter()?;
         self.store.prune()
     }
 
@@ -226,6 +226,16 @@ impl Client {
     pub fn verify(&self, name: Option<&str>, watch: Watch<'_>) -> Result<Vec<VerifyIssue>> {
         let name = name.map(|n| self.parse_name(n)).transpose()?;
         self.run(watch, move |op| verify::verify(op, name))
+    }
+
+    /// Cancels every operation running on this client (from other threads)
+    /// and waits for them to return; they fail with `Cancelled`. Later
+    /// operations fail with `Closed` at once, and the client's worker
+    /// threads stop. Calling it again does nothing. From inside one of
+    /// olreg's callbacks it cannot wait (a call runs on that thread): it
+    /// cancels and returns `Reentrant`.
+    pub fn close(&self) -> Result<()> {
+        self.bridge.close()
     }
 
     /// Runs an engine's job on the bridge with this client's context.

@@ -1,6 +1,7 @@
 //! `olreg_client` and the operations.
 
 use std::ffi::{c_char, c_void};
+use std::sync::Arc;
 
 use super::cancel::olreg_cancel;
 use super::error::{olreg_error, CallError};
@@ -13,9 +14,12 @@ use crate::client::{Client, ClientBuilder, Watch};
 use crate::progress::Progress;
 
 /// A client bound to one store. Thread-safe: any number of threads may run
-/// calls on one client at the same time.
+/// calls on one client at the same time, and olreg_client_close() or
+/// olreg_client_free() may run while they do.
 pub struct olreg_client {
-    client: Client,
+    /// Each call holds a reference while it runs, so the client outlives
+    /// a free made from inside one of its callbacks.
+    client: Arc<Client>,
 }
 
 /// Creates a client from `opts` (NULL for the defaults) in `*out`. Checks
@@ -44,7 +48,7 @@ pub unsafe extern "C" fn olreg_client_new(
             None => ClientBuilder::new(),
         };
         let client = Box::new(olreg_client {
-            client: builder.build()?,
+            client: Arc::new(builder.build()?),
         });
         // SAFETY: checked non-NULL above.
         unsafe { *out = Box::into_raw(client) };
@@ -52,24 +56,60 @@ pub unsafe extern "C" fn olreg_client_new(
     })
 }
 
-/// Frees a client. NULL is ignored. Safe from any thread, but no call may be
-/// running on the client (their results would be lost and their memory freed).
+/// Closes a client: cancels every call running on it in other threads
+/// (they return OLREG_CANCELLED) and waits for them to return, then stops
+/// its worker threads. Later calls on `client` return OLREG_CANCELLED at
+/// once ("the client is closed"). Closing again does nothing.
+///
+/// Ownership: the handle stays valid until olreg_client_free(). This is
+/// how bindings close a client whose calls may still be starting on other
+/// threads: close when the user asks, free when nothing can use the handle
+/// any more (a finalizer), so no call can race with the free.
+/// Threading: any thread, while calls run on the client. From inside one
+/// of olreg's callbacks it cannot wait (a call is running on that thread):
+/// the calls are cancelled and it returns OLREG_REENTRANT.
+/// Returns OLREG_OK, OLREG_NULL_ARGUMENT or OLREG_REENTRANT.
+#[no_mangle]
+pub unsafe extern "C" fn olreg_client_close(client: *const olreg_client) -> olreg_status {
+    super::fence(std::ptr::null_mut(), || {
+        let client = unsafe { client_ref(client)? };
+        Ok(client.close()?)
+    })
+}
+
+/// Frees a client. NULL is ignored. It first closes the client as
+/// olreg_client_close() does: calls still running on other threads are
+/// cancelled (they return OLREG_CANCELLED) and olreg_client_free() waits
+/// for them to return, so their callbacks and `user_data` are done with
+/// when it returns.
+///
+/// Threading: any thread, once per client, while calls run on it; but no
+/// call may *start* on the client once olreg_client_free() has begun (use
+/// olreg_client_close() where that cannot be ruled out). From inside one of
+/// olreg's callbacks it cannot wait: the calls are cancelled and the client
+/// is freed when the last one returns.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_client_free(client: *mut olreg_client) {
     if !client.is_null() {
-        // Unlike the other frees, this one runs real code (the runtime's
-        // shutdown): fence it too. There is no status to report a panic in.
-        // SAFETY: created by Box::into_raw in olreg_client_new, freed once.
+        // Unlike the other frees, this one runs real code (the close and the
+        // runtime's shutdown): fence it too. There is no status to report a
+        // panic in.
         let _ = super::fence(std::ptr::null_mut(), || {
-            drop(unsafe { Box::from_raw(client) });
+            // SAFETY: created by Box::into_raw in olreg_client_new, freed once.
+            let handle = unsafe { Box::from_raw(client) };
+            // Reentrant (from a callback) still cancelled everything; the
+            // calls in progress hold the client until they return.
+            let _ = handle.client.close();
+            drop(handle);
             Ok(())
         });
     }
 }
 
-pub(super) unsafe fn client_ref<'a>(client: *const olreg_client) -> Result<&'a Client, CallError> {
+/// The client behind a handle, held for the duration of a call.
+pub(super) unsafe fn client_ref(client: *const olreg_client) -> Result<Arc<Client>, CallError> {
     unsafe { client.as_ref() }
-        .map(|c| &c.client)
+        .map(|c| c.client.clone())
         .ok_or_else(|| super::null_argument("client"))
 }
 

@@ -59,7 +59,7 @@ int main(void)
 	any_fn functions[] = {
 		(any_fn)olreg_cancel_new, (any_fn)olreg_cancel_cancel,
 		(any_fn)olreg_cancel_is_cancelled, (any_fn)olreg_cancel_free,
-		(any_fn)olreg_client_new, (any_fn)olreg_client_free,
+		(any_fn)olreg_client_new, (any_fn)olreg_client_close, (any_fn)olreg_client_free,
 		(any_fn)olreg_pull, (any_fn)olreg_push, (any_fn)olreg_resolve,
 		(any_fn)olreg_list, (any_fn)olreg_show, (any_fn)olreg_remove,
 		(any_fn)olreg_prune, (any_fn)olreg_verify,

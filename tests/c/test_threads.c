@@ -4,10 +4,19 @@
  * other's blobs, not fail or write them twice). Each thread's progress
  * callback runs on that thread. Then the store must verify clean, and the
  * client may be freed from a thread other than the one that made it.
+ *
+ * A client may be freed (or closed) while calls run on other threads: they
+ * return OLREG_CANCELLED, and olreg_client_free() returns only after them,
+ * so no callback runs once it has returned (ASan sees the callbacks'
+ * user_data freed right after). From inside a callback, close and free
+ * cancel without waiting.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 
@@ -146,6 +155,221 @@ static void test_two_clients_one_store(void)
 	tmpdir_remove(store);
 }
 
+/* How long freeing or closing a client with calls in progress may take. */
+#define PROMPT 1.0
+
+/* Every blob response sends 64 KiB, then nothing for 20 s. */
+static void stall_downloads(void)
+{
+	registry_add_fault(&reg, "{\"target\":{\"blob_store\":{\"digest\":null}},"
+			   "\"kind\":{\"stall\":{\"after_bytes\":65536,\"millis\":20000}},\"times\":0}");
+}
+
+/* What the log callback writes to: freed right after the client. */
+struct log_sink {
+	atomic_int lines;
+};
+
+static void count_line(void *user_data, olreg_log_level level, const char *message)
+{
+	struct log_sink *sink = user_data;
+
+	(void)level;
+	(void)message;
+	atomic_fetch_add(&sink->lines, 1);
+}
+
+/* A client on `store` logging everything into `sink`. */
+static olreg_client *logging_client(const char *store, struct log_sink *sink)
+{
+	olreg_options *opts = NULL;
+	olreg_client *client = NULL;
+	olreg_error *err = NULL;
+
+	REQUIRE_OK(olreg_options_new(&opts), err);
+	REQUIRE_OK(olreg_options_set_models_dir(opts, store), err);
+	REQUIRE_OK(olreg_options_set_key_file(opts, NULL), err);
+	REQUIRE_OK(olreg_options_set_docker_config(opts, NULL), err);
+	REQUIRE_OK(olreg_options_set_log_callback(opts, count_line, sink, OLREG_LOG_DEBUG), err);
+	REQUIRE_OK(olreg_client_new(opts, &client, &err), err);
+	olreg_options_free(opts);
+	return client;
+}
+
+/* A pull in progress on its own thread; `started` once its blobs flow. */
+struct running_pull {
+	const olreg_client *client;
+	const char *model;
+	atomic_int *started;
+	int counted;
+	olreg_status status;
+	char message[512];
+};
+
+static int note_started(void *user_data, const olreg_progress *p)
+{
+	struct running_pull *r = user_data;
+
+	if (p->event == OLREG_EVENT_BYTES && !r->counted) {
+		r->counted = 1;
+		atomic_fetch_add(r->started, 1);
+	}
+	return 0;
+}
+
+static void *run_pull(void *arg)
+{
+	struct running_pull *r = arg;
+	olreg_error *err = NULL;
+
+	r->status = olreg_pull(r->client, r->model, note_started, r, NULL, NULL, &err);
+	snprintf(r->message, sizeof(r->message), "%s", olreg_error_message(err));
+	olreg_error_free(err);
+	return NULL;
+}
+
+/*
+ * Starts a stalled pull of each model on its own thread and returns once
+ * every one is transferring: all are inside olreg_pull.
+ */
+static void start_pulls(const olreg_client *client, struct running_pull *pulls,
+			pthread_t *threads, atomic_int *started)
+{
+	struct timespec pause = { 0, 5 * 1000 * 1000 };
+	double deadline = now_seconds() + 20;
+	int i;
+
+	for (i = 0; i < MODELS; i++) {
+		memset(&pulls[i], 0, sizeof(pulls[i]));
+		pulls[i].client = client;
+		pulls[i].model = models[i];
+		pulls[i].started = started;
+		REQUIRE(pthread_create(&threads[i], NULL, run_pull, &pulls[i]) == 0);
+	}
+	while (atomic_load(started) < MODELS && now_seconds() < deadline)
+		nanosleep(&pause, NULL);
+	REQUIRE(atomic_load(started) == MODELS);
+}
+
+/* Joins the pulls: each was cancelled. */
+static void join_cancelled(struct running_pull *pulls, pthread_t *threads)
+{
+	int i;
+
+	for (i = 0; i < MODELS; i++) {
+		pthread_join(threads[i], NULL);
+		if (pulls[i].status != OLREG_CANCELLED)
+			harness_fail(__FILE__, __LINE__, "pull %d: %s (%s)", i,
+				     olreg_status_name(pulls[i].status), pulls[i].message);
+	}
+}
+
+static void test_free_while_calls_run(void)
+{
+	char *store = tmpdir_new();
+	struct log_sink *sink = calloc(1, sizeof(*sink));
+	struct running_pull pulls[MODELS];
+	pthread_t threads[MODELS];
+	atomic_int started = 0;
+	olreg_client *client;
+	double start, took;
+
+	REQUIRE(sink);
+	client = logging_client(store, sink);
+	stall_downloads();
+	start_pulls(client, pulls, threads, &started);
+
+	start = now_seconds();
+	olreg_client_free(client);
+	took = now_seconds() - start;
+	/* Every call has returned: nothing may touch the callbacks' data now. */
+	free(sink);
+	join_cancelled(pulls, threads);
+	fprintf(stderr, "   olreg_client_free with %d pulls running took %.3fs\n", MODELS, took);
+	if (took > PROMPT)
+		harness_fail(__FILE__, __LINE__, "olreg_client_free took %.2fs", took);
+	registry_clear_faults(&reg);
+	tmpdir_remove(store);
+}
+
+static void test_close_while_calls_run(void)
+{
+	char *store = tmpdir_new();
+	struct log_sink sink = { 0 };
+	struct running_pull pulls[MODELS];
+	pthread_t threads[MODELS];
+	atomic_int started = 0;
+	olreg_client *client = logging_client(store, &sink);
+	olreg_string_list *list = NULL;
+	olreg_error *err = NULL;
+
+	stall_downloads();
+	start_pulls(client, pulls, threads, &started);
+	CHECK_STATUS(olreg_client_close(client), OLREG_OK);
+	join_cancelled(pulls, threads);
+
+	/* Closed: every later call is refused at once, the handle still valid. */
+	CHECK_STATUS(olreg_list(client, &list, &err), OLREG_CANCELLED);
+	CHECK(list == NULL);
+	CHECK(strstr(olreg_error_message(err), "closed") != NULL);
+	olreg_error_free(err);
+	err = NULL;
+	CHECK_STATUS(olreg_pull(client, models[1], NULL, NULL, NULL, NULL, &err), OLREG_CANCELLED);
+	olreg_error_free(err);
+	CHECK_STATUS(olreg_client_close(client), OLREG_OK);
+	CHECK_STATUS(olreg_client_close(NULL), OLREG_NULL_ARGUMENT);
+	olreg_client_free(client);
+	registry_clear_faults(&reg);
+	tmpdir_remove(store);
+}
+
+/* Closing or freeing from inside a callback cancels without waiting. */
+struct from_callback {
+	olreg_client *client;
+	bool free_it;
+	olreg_status closed;
+	int calls;
+};
+
+static int close_from_callback(void *user_data, const olreg_progress *p)
+{
+	struct from_callback *f = user_data;
+
+	if (p->event != OLREG_EVENT_BYTES || f->calls++ > 0)
+		return 0;
+	if (f->free_it)
+		olreg_client_free(f->client);
+	else
+		f->closed = olreg_client_close(f->client);
+	return 0;
+}
+
+static void test_close_and_free_from_a_callback(void)
+{
+	char *store = tmpdir_new();
+	struct from_callback f = { NULL, false, OLREG_OK, 0 };
+	olreg_error *err = NULL;
+
+	stall_downloads();
+	f.client = test_client(store, 1);
+	CHECK_STATUS(olreg_pull(f.client, models[2], close_from_callback, &f, NULL, NULL, &err),
+		     OLREG_CANCELLED);
+	CHECK_STATUS(f.closed, OLREG_REENTRANT);
+	olreg_error_free(err);
+	err = NULL;
+	olreg_client_free(f.client);
+
+	/* Freed by its own callback: the pull still returns, and only then is it freed. */
+	f.client = test_client(store, 1);
+	f.free_it = true;
+	f.calls = 0;
+	CHECK_STATUS(olreg_pull(f.client, models[2], close_from_callback, &f, NULL, NULL, &err),
+		     OLREG_CANCELLED);
+	olreg_error_free(err);
+	registry_clear_faults(&reg);
+	tmpdir_remove(store);
+}
+
 int main(void)
 {
 	static const char *const args[] = {
@@ -166,6 +390,9 @@ int main(void)
 
 	RUN(test_shared_client);
 	RUN(test_two_clients_one_store);
+	RUN(test_free_while_calls_run);
+	RUN(test_close_while_calls_run);
+	RUN(test_close_and_free_from_a_callback);
 
 	registry_stop(&reg);
 	return harness_finish();
