@@ -32,6 +32,7 @@ import (
 	"runtime/cgo"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -41,32 +42,39 @@ func Version() string { return C.GoString(C.olreg_version()) }
 // Client is a handle on one model store and its settings. Create it with
 // Open and release it with Close.
 type Client struct {
-	res     *resources
-	cleanup runtime.Cleanup
-
-	mu     sync.Mutex
-	idle   *sync.Cond // signalled when active becomes empty
-	closed bool
-	active map[*C.olreg_cancel]struct{} // tokens of running calls
+	res    *resources
+	closed atomic.Bool
 }
 
-// resources are what Close (or the garbage collector, for a Client that was
-// never closed) frees: the C client, then the Logger's handle.
+// resources are the library's client and the Logger's handle. The library
+// client is freed by the garbage collector once the Client is unreachable
+// (no call can then be using it); Close only closes it.
 type resources struct {
-	ptr    *C.olreg_client
-	logger cgo.Handle
+	ptr        *C.olreg_client
+	logger     cgo.Handle
+	loggerGone sync.Once
 }
 
+// releaseLogger deletes the Logger's handle, once the library can no longer
+// call it (the client is closed).
+func (r *resources) releaseLogger() {
+	r.loggerGone.Do(func() {
+		if r.logger != 0 {
+			r.logger.Delete()
+		}
+	})
+}
+
+// free frees the library's client (closing it first, if Close was not
+// called) and the Logger's handle.
 func (r *resources) free() {
 	C.olreg_client_free(r.ptr)
-	if r.logger != 0 {
-		r.logger.Delete()
-	}
+	r.releaseLogger()
 }
 
 // Open creates a Client from opts: loads the key and credentials, checks the
 // options and starts the library's worker threads. The Logger, if any, may
-// run during Open.
+// run during Open. A bad option is an *Error naming it.
 func Open(opts Options) (*Client, error) {
 	var o *C.olreg_options
 	if st := C.olreg_options_new(&o); st != C.OLREG_OK {
@@ -81,55 +89,40 @@ func Open(opts Options) (*Client, error) {
 	b := optionsBuilder{o: o}
 	b.apply(&opts, C.uintptr_t(res.logger))
 	if b.err != nil {
-		if res.logger != 0 {
-			res.logger.Delete()
-		}
+		res.releaseLogger()
 		return nil, b.err
 	}
 	var cerr *C.olreg_error
 	if st := C.olreg_client_new(o, &res.ptr, &cerr); st != C.OLREG_OK {
-		if res.logger != 0 {
-			res.logger.Delete()
-		}
+		res.releaseLogger()
 		return nil, takeError(st, cerr)
 	}
-	c := &Client{res: res, active: make(map[*C.olreg_cancel]struct{})}
-	c.idle = sync.NewCond(&c.mu)
-	c.cleanup = runtime.AddCleanup(c, (*resources).free, res)
+	c := &Client{res: res}
+	runtime.AddCleanup(c, (*resources).free, res)
 	return c, nil
 }
 
 // Close cancels the calls still running on c (they return an *Error matching
-// ErrCancelled and ErrClosed), waits for them to return, and frees the
-// library's client. Later calls return ErrClosed; Close itself may be called
-// again and returns nil. It must not be called from a progress func or a
-// Logger.
+// ErrCancelled and ErrClosed), waits for them to return, and stops the
+// library's worker threads for c. Later calls return ErrClosed; Close itself
+// may be called again and returns nil. It must not be called from a
+// progress func or a Logger.
 func (c *Client) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if c.closed.Swap(true) {
 		return nil
 	}
-	c.closed = true
-	for tok := range c.active {
-		C.olreg_cancel_cancel(tok)
-	}
-	for len(c.active) > 0 {
-		c.idle.Wait()
-	}
-	res := c.res
-	c.res = nil
-	c.mu.Unlock()
-	c.cleanup.Stop()
-	res.free()
+	// The library cancels the calls in progress and waits for them; calls
+	// that start meanwhile are refused. The handle stays valid until the
+	// garbage collector frees it, so no call can use a freed client.
+	C.olreg_client_close(c.res.ptr)
+	c.res.releaseLogger()
 	return nil
 }
 
 // Version is the package-level Version, for convenience.
 func (c *Client) Version() string { return Version() }
 
-// call is one library call in flight: its cancel token, tied to the context
-// and to Close.
+// call is one library call in flight: its cancel token, tied to the context.
 type call struct {
 	c      *Client
 	ctx    context.Context
@@ -139,7 +132,7 @@ type call struct {
 	ranOut chan struct{} // closed once the watcher has cancelled
 }
 
-// begin registers a call. It fails if ctx is already done or c is closed.
+// begin starts a call. It fails if ctx is already done or c is closed.
 func (c *Client) begin(ctx context.Context) (*call, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -147,21 +140,14 @@ func (c *Client) begin(ctx context.Context) (*call, error) {
 	if ctx.Err() != nil {
 		return nil, &Error{Status: StatusCancelled, Message: "cancelled before the call started", causes: contextCauses(ctx)}
 	}
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
 	var tok *C.olreg_cancel
 	if st := C.olreg_cancel_new(&tok); st != C.OLREG_OK {
 		return nil, takeError(st, nil)
 	}
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		C.olreg_cancel_free(tok)
-		return nil, ErrClosed
-	}
-	c.active[tok] = struct{}{}
-	ptr := c.res.ptr
-	c.mu.Unlock()
-
-	cl := &call{c: c, ctx: ctx, ptr: ptr, tok: tok, ranOut: make(chan struct{})}
+	cl := &call{c: c, ctx: ctx, ptr: c.res.ptr, tok: tok, ranOut: make(chan struct{})}
 	// A goroutine waits on ctx.Done() and cancels the token; it is started
 	// only if and when the context is done.
 	cl.stop = context.AfterFunc(ctx, func() {
@@ -171,19 +157,15 @@ func (c *Client) begin(ctx context.Context) (*call, error) {
 	return cl, nil
 }
 
-// end detaches the context, unregisters the token and frees it.
+// end detaches the context and frees the token.
 func (cl *call) end() {
 	if !cl.stop() {
 		<-cl.ranOut // the watcher started: let it finish with the token
 	}
-	c := cl.c
-	c.mu.Lock()
-	delete(c.active, cl.tok)
-	if len(c.active) == 0 {
-		c.idle.Broadcast()
-	}
-	c.mu.Unlock()
 	C.olreg_cancel_free(cl.tok)
+	// The Client, whose cleanup frees the library's client, stays reachable
+	// until the call has returned.
+	runtime.KeepAlive(cl.c)
 }
 
 // fail converts a failed status; a cancelled call learns why it was cancelled.
@@ -191,12 +173,8 @@ func (cl *call) fail(st C.olreg_status, cerr *C.olreg_error) error {
 	e := takeError(st, cerr)
 	if e.Status == StatusCancelled {
 		e.causes = contextCauses(cl.ctx)
-		if e.causes == nil {
-			cl.c.mu.Lock()
-			if cl.c.closed {
-				e.causes = []error{ErrClosed}
-			}
-			cl.c.mu.Unlock()
+		if e.causes == nil && cl.c.closed.Load() {
+			e.causes = []error{ErrClosed}
 		}
 	}
 	return e

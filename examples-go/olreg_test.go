@@ -787,6 +787,52 @@ func TestClose(t *testing.T) {
 	}
 }
 
+// Close while calls keep starting on other goroutines: every call returns
+// or fails with ErrClosed (running ones with ErrCancelled too), nothing
+// crashes or races, and the library, not the binding, waits for the calls.
+func TestCloseWhileCallsStart(t *testing.T) {
+	_, name := stalled(t)
+	c, err := olreg.Open(olreg.Options{ModelsDir: t.TempDir(), NoKey: true, NoDockerConfig: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	unexpected := make(chan error, 16)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				var err error
+				if i%2 == 0 {
+					_, err = c.List()
+				} else {
+					_, err = c.Pull(context.Background(), name, nil)
+				}
+				if err != nil {
+					if !errors.Is(err, olreg.ErrClosed) {
+						unexpected <- err
+					}
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	wg.Wait()
+	close(unexpected)
+	for err := range unexpected {
+		t.Errorf("a call during Close: %v, want ErrClosed", err)
+	}
+}
+
 func TestUnclosedClientIsCollected(t *testing.T) {
 	for range 10 {
 		if _, err := olreg.Open(olreg.Options{ModelsDir: t.TempDir(), NoKey: true, NoDockerConfig: true,

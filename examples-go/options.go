@@ -13,13 +13,10 @@ import (
 	"unsafe"
 )
 
-// Options configure a Client. The zero value means "the library's defaults":
-// the store at $OLLAMA_MODELS or ~/.ollama/models, the key
-// ~/.ollama/id_ed25519 if present, the mask registry.ollama.ai/library/_:latest,
-// streams from $OLLAMA_REGISTRY_MAXSTREAMS or the CPU count, chunks of 8 MiB
-// above 128 MiB, 30 s timeouts, 6 attempts per request, proxies from the
-// environment, credentials from ~/.docker/config.json, mirrors from
-// $OLREG_MIRRORS.
+// Options configure a Client. A zero field means the library's default for
+// it (olreg.h documents each, at olreg_options_new and the setters; the
+// README's configuration table lists them). The library checks every
+// option when the Client is opened; a bad one is an *Error naming it.
 type Options struct {
 	// ModelsDir is the store root (Ollama's layout).
 	ModelsDir string
@@ -32,13 +29,14 @@ type Options struct {
 	// exists. It excludes KeyFile.
 	NoKey bool
 
-	// Streams is how many requests run in parallel per call (0: default).
+	// Streams is how many requests run in parallel per call.
 	Streams int
 	// Blobs over ChunkThreshold bytes download in ranged chunks of ChunkSize
-	// bytes over parallel connections (0: defaults, 128 MiB and 8 MiB).
+	// bytes (at least 1 MiB) over parallel connections.
 	ChunkThreshold int64
 	ChunkSize      int64
-	// UploadChunkSize is the PATCH piece size of upload sessions (0: 64 MiB).
+	// UploadChunkSize is the PATCH piece size of upload sessions (at least
+	// 1 MiB).
 	UploadChunkSize int64
 
 	// UserAgent replaces the default (Ollama-shaped) User-Agent.
@@ -46,16 +44,15 @@ type Options struct {
 
 	// ConnectTimeout bounds connecting; StallTimeout bounds how long a
 	// connection may deliver nothing before it is abandoned and retried.
-	// 0 keeps the default (30 s). Millisecond resolution.
+	// Millisecond resolution.
 	ConnectTimeout time.Duration
 	StallTimeout   time.Duration
 
 	// Retries is how many times a failed request is tried again (network
-	// errors, 429 and 5xx only): 0 keeps the default (5, so 6 attempts), a
-	// negative value disables retries.
+	// errors, 429 and 5xx only); a negative value disables retries.
 	Retries int
 	// RetryBaseDelay and RetryMaxDelay bound the exponential, jittered
-	// backoff (0: 250 ms and 30 s).
+	// backoff.
 	RetryBaseDelay time.Duration
 	RetryMaxDelay  time.Duration
 
@@ -94,11 +91,11 @@ type Options struct {
 	SignedHosts []string
 	// MinSpeed is the least a response body must deliver, in bytes per
 	// second averaged over the stall timeout; slower counts as a stall.
-	// 0 keeps the default (1 KiB/s); a negative value turns the rule off.
+	// A negative value turns the rule off.
 	MinSpeed int64
 
-	// Limits on what a registry's manifest may claim (0: 4 MiB of manifest,
-	// 1 TiB per blob, 1000 layers).
+	// Limits on what a registry's manifest may claim: its size, one blob's
+	// size, the layer count.
 	MaxManifestBytes int64
 	MaxBlobSize      int64
 	MaxLayers        int
@@ -120,22 +117,17 @@ type Credential struct {
 	Password string
 }
 
-// Library defaults the C setters need restated when only part of a group is
-// given (olreg_options_set_chunking, olreg_options_set_retries).
-const (
-	defaultChunkThreshold = 128 << 20
-	defaultChunkSize      = 8 << 20
-	defaultAttempts       = 6
-	defaultRetryBase      = 250 * time.Millisecond
-	defaultRetryMax       = 30 * time.Second
-)
-
-// optionsBuilder fills a C options object and stops at the first error.
+// optionsBuilder fills a C options object and stops at the first value Go
+// cannot pass (a negative size, a NUL in a string). The library checks the
+// values themselves in olreg_client_new; every setter passes 0 to mean "the
+// library's default", as the C setters do.
 type optionsBuilder struct {
 	o   *C.olreg_options
 	err error
 }
 
+// check records a setter's failure. Setters only store and fail only on a
+// NULL argument, which the builder never passes.
 func (b *optionsBuilder) check(what string, st C.olreg_status) {
 	if b.err == nil && st != C.OLREG_OK {
 		b.err = invalid(Status(st), fmt.Sprintf("option %s: %s", what, Status(st).String()))
@@ -209,14 +201,7 @@ func (b *optionsBuilder) apply(opts *Options, logger C.uintptr_t) {
 		b.check("Streams", C.olreg_options_set_streams(o, C.uint32_t(opts.Streams)))
 	}
 	if opts.ChunkThreshold != 0 || opts.ChunkSize != 0 {
-		threshold, size := opts.ChunkThreshold, opts.ChunkSize
-		if threshold == 0 {
-			threshold = defaultChunkThreshold
-		}
-		if size == 0 {
-			size = defaultChunkSize
-		}
-		t, s := nonNegative("ChunkThreshold", threshold, b), nonNegative("ChunkSize", size, b)
+		t, s := nonNegative("ChunkThreshold", opts.ChunkThreshold, b), nonNegative("ChunkSize", opts.ChunkSize, b)
 		if b.err == nil {
 			b.check("ChunkSize", C.olreg_options_set_chunking(o, t, s))
 		}
@@ -237,21 +222,14 @@ func (b *optionsBuilder) apply(opts *Options, logger C.uintptr_t) {
 		}
 	}
 	if opts.Retries != 0 || opts.RetryBaseDelay != 0 || opts.RetryMaxDelay != 0 {
-		attempts := int64(defaultAttempts)
+		var attempts int64 // 0: the library's default
 		switch {
 		case opts.Retries < 0:
 			attempts = 1
 		case opts.Retries > 0:
 			attempts = min(int64(opts.Retries)+1, math.MaxUint32)
 		}
-		base, maxDelay := opts.RetryBaseDelay, opts.RetryMaxDelay
-		if base == 0 {
-			base = defaultRetryBase
-		}
-		if maxDelay == 0 {
-			maxDelay = defaultRetryMax
-		}
-		bm, mm := millis("RetryBaseDelay", base, b), millis("RetryMaxDelay", maxDelay, b)
+		bm, mm := millis("RetryBaseDelay", opts.RetryBaseDelay, b), millis("RetryMaxDelay", opts.RetryMaxDelay, b)
 		if b.err == nil {
 			b.check("Retries", C.olreg_options_set_retries(o, C.uint32_t(attempts), bm, mm))
 		}
