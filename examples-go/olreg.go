@@ -18,6 +18,9 @@
 // t.Fatal in a test), the call is cancelled the same way and the calling
 // goroutine then exits with runtime.Goexit. A progress func may call the
 // Client's other methods, but not Close.
+//
+// The package checks when it is loaded that the libolreg it is linked with
+// has the ABI it was written for; if not, Open returns an *ABIError.
 package olreg
 
 /*
@@ -76,6 +79,9 @@ func (r *resources) free() {
 // options and starts the library's worker threads. The Logger, if any, may
 // run during Open. A bad option is an *Error naming it.
 func Open(opts Options) (*Client, error) {
+	if abiErr != nil {
+		return nil, abiErr
+	}
 	var o *C.olreg_options
 	if st := C.olreg_options_new(&o); st != C.OLREG_OK {
 		return nil, takeError(st, nil)
