@@ -61,7 +61,7 @@ include!("status_table.rs");
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// A model name that does not follow the grammar (DESIGN.md §3).
+    /// A model name that does not follow the grammar (docs/design.md §3).
     InvalidName { name: String, reason: String },
     /// A digest that is not `sha256:` and 64 lowercase hex digits.
     InvalidDigest {

@@ -1,6 +1,6 @@
 //! Model names: `[scheme://][host/][namespace/]model[:tag][@digest]`.
 //!
-//! A name is parsed from the right (DESIGN.md §3), each part is checked
+//! A name is parsed from the right (docs/design.md §3), each part is checked
 //! against its character rules, and missing parts are filled in from a mask
 //! (`registry.ollama.ai/library/_:latest` by default). A [`Name`] that exists
 //! is valid: every part is safe to use as a single path component and inside

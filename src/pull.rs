@@ -1,4 +1,4 @@
-//! The pull engine (DESIGN.md §5): resolve the manifest, skip blobs already
+//! The pull engine (docs/design.md §6): resolve the manifest, skip blobs already
 //! present, fetch the rest in parallel — large blobs as ranged chunks over
 //! separate connections, written at their offsets while a hasher consumes
 //! the completed prefix — and link the manifest last.

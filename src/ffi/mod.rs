@@ -1,4 +1,4 @@
-//! The C ABI (DESIGN.md §6). Only conversions live here: C strings to Rust
+//! The C ABI (docs/design.md §8). Only conversions live here: C strings to Rust
 //! strings, handles to references, results to status codes and error
 //! objects, and the panic fence. Everything else is the Rust API's.
 //!

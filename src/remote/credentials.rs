@@ -1,4 +1,4 @@
-//! User names and passwords for registries (DESIGN.md §3), used for
+//! User names and passwords for registries (docs/design.md §5), used for
 //! `Basic` challenges and for token services, and only ever for the host
 //! they were given for. They come, in this order, from the client options,
 //! the `auths` of Docker's `config.json` (entries with a password), and the

@@ -1,4 +1,4 @@
-//! The registry protocol's verbs (DESIGN.md §3) on top of a [`Session`]:
+//! The registry protocol's verbs (docs/design.md §5) on top of a [`Session`]:
 //! manifests, blob ranges, and the steps of an upload. Each verb checks the
 //! answer's shape (status, `Content-Range`, `Location`, digests) so the
 //! transfer engines only see well-formed results.

@@ -1,4 +1,4 @@
-//! Ollama's Ed25519 request signatures (DESIGN.md §3): the key of
+//! Ollama's Ed25519 request signatures (docs/design.md §5): the key of
 //! `~/.ollama/id_ed25519` signs a per-request token for Ollama's registry
 //! and, in ollama.com's challenge flow, the request to the token realm.
 //!

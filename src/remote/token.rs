@@ -1,4 +1,4 @@
-//! Answering a registry's `401` (DESIGN.md §3): what a session sends in
+//! Answering a registry's `401` (docs/design.md §5): what a session sends in
 //! `Authorization`, `Basic` and `Bearer` challenges, the request to a
 //! bearer token's realm (with a password or the Ed25519 signature, where
 //! the realm may receive them), and the token cache shared by a client's

@@ -1,4 +1,4 @@
-//! Ollama's on-disk model store, and the invariants of DESIGN.md §4.
+//! Ollama's on-disk model store, and the invariants of docs/design.md §4.
 //!
 //! Layout under the root (Ollama's own, so Ollama sees what olreg pulls):
 //!
