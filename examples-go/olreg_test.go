@@ -742,6 +742,19 @@ func TestLogger(t *testing.T) {
 	}
 }
 
+// closePromptly closes c, which has calls running: they are cancelled, so
+// Close returns within a couple of seconds.
+func closePromptly(t *testing.T, c *olreg.Client) {
+	t.Helper()
+	start := time.Now()
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Close took %v", d)
+	}
+}
+
 func TestClose(t *testing.T) {
 	_, name := stalled(t)
 	c, err := olreg.Open(olreg.Options{ModelsDir: t.TempDir(), NoKey: true, NoDockerConfig: true})
@@ -765,13 +778,7 @@ func TestClose(t *testing.T) {
 		t.Fatal("the pull never started")
 	}
 	time.Sleep(100 * time.Millisecond)
-	start := time.Now()
-	if err := c.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("Close took %v", d)
-	}
+	closePromptly(t, c)
 	err = <-result
 	if !errors.Is(err, olreg.ErrCancelled) || !errors.Is(err, olreg.ErrClosed) {
 		t.Errorf("Pull running during Close: %v, want ErrCancelled and ErrClosed", err)
@@ -819,13 +826,7 @@ func TestCloseWhileCallsStart(t *testing.T) {
 		}()
 	}
 	time.Sleep(200 * time.Millisecond)
-	start := time.Now()
-	if err := c.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("Close took %v", d)
-	}
+	closePromptly(t, c)
 	wg.Wait()
 	close(unexpected)
 	for err := range unexpected {

@@ -12,16 +12,7 @@ fn two_threads_pulling_one_model_write_each_blob_once() {
     let reg = TestRegistry::start(Options::default());
     let model = reg.add_model("ns/m:t", &[300_000, 200_000, 1000], 31);
     // Slow every blob down so the two pulls surely overlap.
-    reg.inject(
-        Fault::new(
-            Target::BlobStore { digest: None },
-            FaultKind::Stall {
-                after_bytes: 100,
-                millis: 300,
-            },
-        )
-        .forever(),
-    );
+    stall_every_blob(&reg, 100, 300);
     let store = TempStore::new();
     let client = Arc::new(client(&store));
     let name = name_of(&reg, &model);
@@ -72,16 +63,7 @@ fn concurrent_child() {
 fn two_processes_pulling_one_model_both_succeed() {
     let reg = TestRegistry::start(Options::default());
     let model = reg.add_model("ns/m:t", &[400_000, 100_000], 32);
-    reg.inject(
-        Fault::new(
-            Target::BlobStore { digest: None },
-            FaultKind::Stall {
-                after_bytes: 100,
-                millis: 400,
-            },
-        )
-        .forever(),
-    );
+    stall_every_blob(&reg, 100, 400);
     let store = TempStore::new();
     let children: Vec<_> = (0..2)
         .map(|_| spawn_pull_child("concurrent_child", &name_of(&reg, &model), store.root()))
@@ -115,16 +97,7 @@ fn prune_keeps_what_a_running_pull_needs_and_what_it_does_not_own() {
 
     // `a` goes away; `b` (sharing a's first layer) is being pulled, slowly.
     client.remove(&name_of(&reg, &first)).unwrap();
-    reg.inject(
-        Fault::new(
-            Target::BlobStore { digest: None },
-            FaultKind::Stall {
-                after_bytes: 10,
-                millis: 600,
-            },
-        )
-        .forever(),
-    );
+    stall_every_blob(&reg, 10, 600);
     let puller = {
         let (client, name) = (client.clone(), name_of(&reg, &second));
         std::thread::spawn(move || client.pull(&name, Watch::default()))
@@ -188,16 +161,7 @@ fn lock_files_do_not_pile_up() {
 fn closing_a_client_cancels_its_running_operations_and_refuses_new_ones() {
     let reg = TestRegistry::start(Options::default());
     let model = reg.add_model("ns/m:t", &[2 << 20], 5);
-    reg.inject(
-        Fault::new(
-            Target::BlobStore { digest: None },
-            FaultKind::Stall {
-                after_bytes: 65536,
-                millis: 20_000,
-            },
-        )
-        .forever(),
-    );
+    stall_every_blob(&reg, 65536, 20_000);
     let store = TempStore::new();
     let client = Arc::new(client(&store));
     let (started_tx, started) = std::sync::mpsc::channel();

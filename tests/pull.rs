@@ -376,16 +376,7 @@ fn cancelling_mid_pull_is_prompt_and_leaves_the_store_consistent() {
     let reg = TestRegistry::start(Options::default());
     let model = reg.add_model("ns/m:t", &[8 << 20], 5);
     // Slow the blob store down so the pull is surely mid-way when cancelled.
-    reg.inject(
-        Fault::new(
-            Target::BlobStore { digest: None },
-            FaultKind::Stall {
-                after_bytes: 512 << 10,
-                millis: 10_000,
-            },
-        )
-        .forever(),
-    );
+    stall_every_blob(&reg, 512 << 10, 10_000);
     let store = TempStore::new();
     let client = builder(&store)
         .chunk_threshold(1 << 20)
@@ -440,16 +431,7 @@ fn cancelling_mid_pull_is_prompt_and_leaves_the_store_consistent() {
 fn a_progress_callback_can_cancel() {
     let reg = TestRegistry::start(Options::default());
     let model = reg.add_model("ns/m:t", &[4 << 20], 5);
-    reg.inject(
-        Fault::new(
-            Target::BlobStore { digest: None },
-            FaultKind::Stall {
-                after_bytes: 1 << 20,
-                millis: 5_000,
-            },
-        )
-        .forever(),
-    );
+    stall_every_blob(&reg, 1 << 20, 5_000);
     let store = TempStore::new();
     let client = client(&store);
     let mut calls = 0;

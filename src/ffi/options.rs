@@ -80,17 +80,25 @@ pub unsafe extern "C" fn olreg_options_free(opts: *mut olreg_options) {
     }
 }
 
+/// Whether a setter replaces its setting's value or adds to a list.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Setter {
+    Replaces,
+    Adds,
+}
+use Setter::{Adds, Replaces};
+
 /// Stores a setting (named `option`, as the Rust setter) through `f`.
 ///
 /// A NULL `opts` or required argument is OLREG_NULL_ARGUMENT at once. A
 /// value `f` cannot convert (a string that is not UTF-8, an unknown log
 /// level) is kept instead and reported by olreg_client_new(), which checks
 /// every setting: setters themselves only store. A later successful call of
-/// a `set` setter replaces an unconvertible value, as it replaces any other.
+/// a setter that replaces its value replaces an unconvertible one too.
 unsafe fn edit(
     opts: *mut olreg_options,
     option: &'static str,
-    replaces: bool,
+    setter: Setter,
     f: impl FnOnce(ClientBuilder) -> Result<ClientBuilder, CallError>,
 ) -> olreg_status {
     super::fence(std::ptr::null_mut(), || {
@@ -99,7 +107,7 @@ unsafe fn edit(
         match f(opts.builder.clone()) {
             Ok(builder) => {
                 opts.builder = builder;
-                if replaces {
+                if setter == Replaces {
                     opts.unconverted.retain(|(o, _)| *o != option);
                 }
             }
@@ -116,24 +124,6 @@ unsafe fn edit(
     })
 }
 
-/// Sets a setting: see [`edit`].
-unsafe fn set(
-    opts: *mut olreg_options,
-    option: &'static str,
-    f: impl FnOnce(ClientBuilder) -> Result<ClientBuilder, CallError>,
-) -> olreg_status {
-    unsafe { edit(opts, option, true, f) }
-}
-
-/// Adds to a list setting: see [`edit`].
-unsafe fn add(
-    opts: *mut olreg_options,
-    option: &'static str,
-    f: impl FnOnce(ClientBuilder) -> Result<ClientBuilder, CallError>,
-) -> olreg_status {
-    unsafe { edit(opts, option, false, f) }
-}
-
 /// Sets the store root directory (not empty).
 ///
 /// Every setter: copies its strings; is used by one thread at a time per
@@ -146,7 +136,11 @@ pub unsafe extern "C" fn olreg_options_set_models_dir(
     opts: *mut olreg_options,
     dir: *const c_char,
 ) -> olreg_status {
-    unsafe { set(opts, "models_dir", |b| Ok(b.models_dir(arg(dir, "dir")?))) }
+    unsafe {
+        edit(opts, "models_dir", Replaces, |b| {
+            Ok(b.models_dir(arg(dir, "dir")?))
+        })
+    }
 }
 
 /// Sets the mask that completes names, e.g. `registry.ollama.ai/library/_:latest`
@@ -159,7 +153,11 @@ pub unsafe extern "C" fn olreg_options_set_name_mask(
     opts: *mut olreg_options,
     mask: *const c_char,
 ) -> olreg_status {
-    unsafe { set(opts, "name_mask", |b| Ok(b.name_mask(arg(mask, "mask")?))) }
+    unsafe {
+        edit(opts, "name_mask", Replaces, |b| {
+            Ok(b.name_mask(arg(mask, "mask")?))
+        })
+    }
 }
 
 /// Signs requests with the OpenSSH Ed25519 key at `path` (option
@@ -173,7 +171,7 @@ pub unsafe extern "C" fn olreg_options_set_key_file(
     path: *const c_char,
 ) -> olreg_status {
     unsafe {
-        set(opts, "key_file", |b| {
+        edit(opts, "key_file", Replaces, |b| {
             Ok(match opt_arg(path, "path")? {
                 Some(p) => b.key_file(p),
                 None => b.no_key(),
@@ -191,7 +189,11 @@ pub unsafe extern "C" fn olreg_options_set_streams(
     opts: *mut olreg_options,
     streams: u32,
 ) -> olreg_status {
-    unsafe { set(opts, "streams", |b| Ok(b.streams(streams as usize))) }
+    unsafe {
+        edit(opts, "streams", Replaces, |b| {
+            Ok(b.streams(streams as usize))
+        })
+    }
 }
 
 /// Blobs over `threshold` bytes (option `chunk_threshold`, default 128 MiB)
@@ -207,7 +209,7 @@ pub unsafe extern "C" fn olreg_options_set_chunking(
     chunk_size: u64,
 ) -> olreg_status {
     unsafe {
-        set(opts, "chunk_size", |mut b| {
+        edit(opts, "chunk_size", Replaces, |mut b| {
             if threshold > 0 {
                 b = b.chunk_threshold(threshold);
             }
@@ -230,7 +232,7 @@ pub unsafe extern "C" fn olreg_options_set_upload_chunk_size(
     size: u64,
 ) -> olreg_status {
     unsafe {
-        set(opts, "upload_chunk_size", |b| {
+        edit(opts, "upload_chunk_size", Replaces, |b| {
             Ok(if size > 0 {
                 b.upload_chunk_size(size)
             } else {
@@ -250,7 +252,7 @@ pub unsafe extern "C" fn olreg_options_set_user_agent(
     user_agent: *const c_char,
 ) -> olreg_status {
     unsafe {
-        set(opts, "user_agent", |b| {
+        edit(opts, "user_agent", Replaces, |b| {
             Ok(b.user_agent(arg(user_agent, "user_agent")?))
         })
     }
@@ -269,7 +271,7 @@ pub unsafe extern "C" fn olreg_options_set_timeouts(
     stall_ms: u32,
 ) -> olreg_status {
     unsafe {
-        set(opts, "connect_timeout", |mut b| {
+        edit(opts, "connect_timeout", Replaces, |mut b| {
             if connect_ms > 0 {
                 b = b.connect_timeout(Duration::from_millis(connect_ms.into()));
             }
@@ -293,7 +295,11 @@ pub unsafe extern "C" fn olreg_options_set_min_speed(
     opts: *mut olreg_options,
     bytes_per_second: u64,
 ) -> olreg_status {
-    unsafe { set(opts, "min_speed", |b| Ok(b.min_speed(bytes_per_second))) }
+    unsafe {
+        edit(opts, "min_speed", Replaces, |b| {
+            Ok(b.min_speed(bytes_per_second))
+        })
+    }
 }
 
 /// Sets the attempts per request (option `retry_attempts`: the first
@@ -313,7 +319,7 @@ pub unsafe extern "C" fn olreg_options_set_retries(
     max_delay_ms: u32,
 ) -> olreg_status {
     unsafe {
-        set(opts, "retry_attempts", |mut b| {
+        edit(opts, "retry_attempts", Replaces, |mut b| {
             if attempts > 0 {
                 b = b.retry_attempts(attempts);
             }
@@ -340,7 +346,7 @@ pub unsafe extern "C" fn olreg_options_set_proxy(
     url: *const c_char,
 ) -> olreg_status {
     unsafe {
-        set(opts, "proxy", |b| {
+        edit(opts, "proxy", Replaces, |b| {
             Ok(match arg(url, "url")? {
                 "" => b.no_proxy(),
                 url => b.proxy(url),
@@ -360,7 +366,11 @@ pub unsafe extern "C" fn olreg_options_add_ca_file(
     opts: *mut olreg_options,
     path: *const c_char,
 ) -> olreg_status {
-    unsafe { add(opts, "ca_file", |b| Ok(b.add_ca_file(arg(path, "path")?))) }
+    unsafe {
+        edit(opts, "ca_file", Adds, |b| {
+            Ok(b.add_ca_file(arg(path, "path")?))
+        })
+    }
 }
 
 /// Trusts the CA certificates in `len` bytes of PEM at `pem` (copied;
@@ -374,7 +384,7 @@ pub unsafe extern "C" fn olreg_options_add_ca_pem(
     len: usize,
 ) -> olreg_status {
     unsafe {
-        add(opts, "ca_pem", |b| {
+        edit(opts, "ca_pem", Adds, |b| {
             if pem.is_null() {
                 return Err(super::null_argument("pem"));
             }
@@ -395,7 +405,7 @@ pub unsafe extern "C" fn olreg_options_set_insecure(
     opts: *mut olreg_options,
     insecure: bool,
 ) -> olreg_status {
-    unsafe { set(opts, "insecure", |b| Ok(b.insecure(insecure))) }
+    unsafe { edit(opts, "insecure", Replaces, |b| Ok(b.insecure(insecure))) }
 }
 
 /// Adds a user name and password for `host` (`host[:port]`; option
@@ -411,7 +421,7 @@ pub unsafe extern "C" fn olreg_options_add_credential(
     password: *const c_char,
 ) -> olreg_status {
     unsafe {
-        add(opts, "credential", |b| {
+        edit(opts, "credential", Adds, |b| {
             Ok(b.credential(
                 arg(host, "host")?,
                 arg(user, "user")?,
@@ -435,7 +445,7 @@ pub unsafe extern "C" fn olreg_options_set_docker_config(
     path: *const c_char,
 ) -> olreg_status {
     unsafe {
-        set(opts, "docker_config", |b| {
+        edit(opts, "docker_config", Replaces, |b| {
             Ok(match opt_arg(path, "path")? {
                 Some(p) => b.docker_config(p),
                 None => b.no_docker_config(),
@@ -458,7 +468,7 @@ pub unsafe extern "C" fn olreg_options_add_signed_host(
     host: *const c_char,
 ) -> olreg_status {
     unsafe {
-        add(opts, "signed_host", |b| {
+        edit(opts, "signed_host", Adds, |b| {
             Ok(b.signed_host(arg(host, "host")?))
         })
     }
@@ -475,7 +485,7 @@ pub unsafe extern "C" fn olreg_options_add_mirror(
     opts: *mut olreg_options,
     spec: *const c_char,
 ) -> olreg_status {
-    unsafe { add(opts, "mirror", |b| Ok(b.mirror(arg(spec, "spec")?))) }
+    unsafe { edit(opts, "mirror", Adds, |b| Ok(b.mirror(arg(spec, "spec")?))) }
 }
 
 /// Sets the platform, `os/arch[/variant]` in Go's names (`linux/amd64`,
@@ -489,7 +499,7 @@ pub unsafe extern "C" fn olreg_options_set_platform(
     platform: *const c_char,
 ) -> olreg_status {
     unsafe {
-        set(opts, "platform", |b| {
+        edit(opts, "platform", Replaces, |b| {
             Ok(b.platform(arg(platform, "platform")?))
         })
     }
@@ -508,7 +518,7 @@ pub unsafe extern "C" fn olreg_options_set_limits(
     max_layers: u32,
 ) -> olreg_status {
     unsafe {
-        set(opts, "limits", |b| {
+        edit(opts, "limits", Replaces, |b| {
             let mut limits = Limits::default();
             if max_manifest_bytes > 0 {
                 limits.max_manifest_bytes =
@@ -563,7 +573,7 @@ pub unsafe extern "C" fn olreg_options_set_log_callback(
     level: olreg_log_level,
 ) -> olreg_status {
     unsafe {
-        set(opts, "log", |b| {
+        edit(opts, "log", Replaces, |b| {
             let level = match level {
                 1 => LogLevel::Error,
                 2 => LogLevel::Warn,

@@ -388,10 +388,9 @@ void tmpdir_remove(char *dir)
 	free(dir);
 }
 
-olreg_client *test_client(const char *store, uint32_t attempts)
+olreg_options *store_options(const char *store)
 {
 	olreg_options *opts = NULL;
-	olreg_client *client = NULL;
 	olreg_error *err = NULL;
 
 	REQUIRE_OK(olreg_options_new(&opts), err);
@@ -399,11 +398,27 @@ olreg_client *test_client(const char *store, uint32_t attempts)
 	/* Neither the developer's ~/.ollama key nor their Docker logins. */
 	REQUIRE_OK(olreg_options_set_key_file(opts, NULL), err);
 	REQUIRE_OK(olreg_options_set_docker_config(opts, NULL), err);
-	REQUIRE_OK(olreg_options_set_retries(opts, attempts, 10, 200), err);
-	REQUIRE_OK(olreg_options_set_streams(opts, 4), err);
+	return opts;
+}
+
+olreg_client *client_from(olreg_options *opts)
+{
+	olreg_client *client = NULL;
+	olreg_error *err = NULL;
+
 	REQUIRE_OK(olreg_client_new(opts, &client, &err), err);
 	olreg_options_free(opts);
 	return client;
+}
+
+olreg_client *test_client(const char *store, uint32_t attempts)
+{
+	olreg_options *opts = store_options(store);
+	olreg_error *err = NULL;
+
+	REQUIRE_OK(olreg_options_set_retries(opts, attempts, 10, 200), err);
+	REQUIRE_OK(olreg_options_set_streams(opts, 4), err);
+	return client_from(opts);
 }
 
 bool list_contains(const olreg_string_list *list, const char *s)

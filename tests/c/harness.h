@@ -132,6 +132,15 @@ void registry_clear_faults(const struct registry *r);
 char *tmpdir_new(void);
 void tmpdir_remove(char *dir);
 
+/*
+ * Options on `store`, anonymous and without the developer's Docker logins,
+ * for the caller to add to.
+ */
+olreg_options *store_options(const char *store);
+
+/* A client from `opts`, which it frees. Aborts the program if it fails. */
+olreg_client *client_from(olreg_options *opts);
+
 /* A client on `store`, anonymous, with `attempts` tries per request and short backoffs. */
 olreg_client *test_client(const char *store, uint32_t attempts);
 

@@ -451,19 +451,13 @@ static void on_log(void *user_data, olreg_log_level level, const char *message)
 
 static olreg_client *logging_client(struct log_sink *sink, olreg_log_level level)
 {
-	olreg_options *opts = NULL;
-	olreg_client *client = NULL;
+	olreg_options *opts = store_options(store);
 	olreg_error *err = NULL;
 
 	memset(sink, 0, sizeof(*sink));
 	sink->caller = pthread_self();
-	REQUIRE_OK(olreg_options_new(&opts), err);
-	REQUIRE_OK(olreg_options_set_models_dir(opts, store), err);
-	REQUIRE_OK(olreg_options_set_key_file(opts, NULL), err);
 	REQUIRE_OK(olreg_options_set_log_callback(opts, on_log, sink, level), err);
-	REQUIRE_OK(olreg_client_new(opts, &client, &err), err);
-	olreg_options_free(opts);
-	return client;
+	return client_from(opts);
 }
 
 static void test_log_callback(void)

@@ -221,22 +221,17 @@ static int note_bytes(void *user_data, const olreg_progress *p)
 static void test_random_cancels_of_a_chunked_pull(void)
 {
 	char *store = tmpdir_new();
-	olreg_options *opts = NULL;
-	olreg_client *client = NULL;
+	olreg_options *opts = store_options(store);
+	olreg_client *client;
 	olreg_error *err = NULL;
 	const char *seed_env = getenv("OLREG_CANCEL_SEED");
 	unsigned seed = seed_env ? (unsigned)strtoul(seed_env, NULL, 10) : (unsigned)time(NULL);
 	int i, wrong = 0, transferring_at_cancel = 0;
 	double start = now_seconds();
 
-	REQUIRE_OK(olreg_options_new(&opts), err);
-	REQUIRE_OK(olreg_options_set_models_dir(opts, store), err);
-	REQUIRE_OK(olreg_options_set_key_file(opts, NULL), err);
-	REQUIRE_OK(olreg_options_set_docker_config(opts, NULL), err);
 	REQUIRE_OK(olreg_options_set_streams(opts, 10), err);
 	REQUIRE_OK(olreg_options_set_chunking(opts, 1 << 20, 1 << 20), err);
-	REQUIRE_OK(olreg_client_new(opts, &client, &err), err);
-	olreg_options_free(opts);
+	client = client_from(opts);
 
 	/* Each response sends 256 KiB, then pauses 2 s (longer than any delay below). */
 	registry_add_fault(&reg, "{\"target\":{\"blob_store\":{\"digest\":null}},"

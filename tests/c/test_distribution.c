@@ -28,23 +28,16 @@ static size_t source_manifest_len;
  */
 static olreg_client *chunking_client(const char *store, const struct distribution *d)
 {
-	olreg_options *opts = NULL;
-	olreg_client *client = NULL;
+	olreg_options *opts = store_options(store);
 	olreg_error *err = NULL;
 
-	REQUIRE_OK(olreg_options_new(&opts), err);
-	REQUIRE_OK(olreg_options_set_models_dir(opts, store), err);
-	REQUIRE_OK(olreg_options_set_key_file(opts, NULL), err);
-	REQUIRE_OK(olreg_options_set_docker_config(opts, NULL), err);
 	REQUIRE_OK(olreg_options_set_retries(opts, 2, 10, 200), err);
 	REQUIRE_OK(olreg_options_set_streams(opts, 4), err);
 	REQUIRE_OK(olreg_options_set_chunking(opts, 1 << 20, 1 << 20), err);
 	REQUIRE_OK(olreg_options_set_upload_chunk_size(opts, 1 << 20), err);
 	if (d)
 		REQUIRE_OK(olreg_options_add_credential(opts, d->host, d->user, d->password), err);
-	REQUIRE_OK(olreg_client_new(opts, &client, &err), err);
-	olreg_options_free(opts);
-	return client;
+	return client_from(opts);
 }
 
 /* A whole file (malloc'd), or NULL if it cannot be read. */

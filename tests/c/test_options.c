@@ -13,19 +13,6 @@
 
 static char *store;
 
-/* Options on `store`, anonymous, without Docker logins. */
-static olreg_options *store_options(void)
-{
-	olreg_options *opts = NULL;
-	olreg_error *err = NULL;
-
-	REQUIRE_OK(olreg_options_new(&opts), err);
-	REQUIRE_OK(olreg_options_set_models_dir(opts, store), err);
-	REQUIRE_OK(olreg_options_set_key_file(opts, NULL), err);
-	REQUIRE_OK(olreg_options_set_docker_config(opts, NULL), err);
-	return opts;
-}
-
 /*
  * olreg_client_new(opts) fails with `status`, a message naming `option`,
  * and no client; `opts` is freed.
@@ -59,6 +46,14 @@ static void check_refused(olreg_options *opts, olreg_status status, const char *
 }
 #define CHECK_REFUSED(opts, status, option) check_refused(opts, status, option, __FILE__, __LINE__)
 
+/* Fresh options given one setting by `set` (a call on `opts`) are refused so. */
+#define CHECK_SETTING_REFUSED(set, status, option) \
+	do { \
+		olreg_options *opts = store_options(store); \
+		set; \
+		check_refused(opts, status, option, __FILE__, __LINE__); \
+	} while (0)
+
 static void check_accepted(olreg_options *opts, const char *file, int line)
 {
 	olreg_client *client = NULL;
@@ -89,7 +84,7 @@ static char *write_file(const char *name, const char *text)
 
 static void test_setters_only_store(void)
 {
-	olreg_options *opts = store_options();
+	olreg_options *opts = store_options(store);
 
 	/* Whatever the value, a setter stores it: the client checks. */
 	CHECK_STATUS(olreg_options_set_streams(opts, 0), OLREG_OK);
@@ -104,83 +99,36 @@ static void test_setters_only_store(void)
 
 static void test_each_bad_option_is_named(void)
 {
-	olreg_options *opts;
 	char *not_json = write_file("config.json", "{ not json");
 
 	/* An empty store root is not the working directory. */
-	opts = store_options();
-	olreg_options_set_models_dir(opts, "");
-	CHECK_REFUSED(opts, OLREG_INVALID_ARGUMENT, "models_dir");
-
-	opts = store_options();
-	olreg_options_set_models_dir(opts, "/tmp/\xff\xfe");
-	CHECK_REFUSED(opts, OLREG_INVALID_ARGUMENT, "models_dir");
-
-	opts = store_options();
-	olreg_options_set_name_mask(opts, "not a mask!!");
-	CHECK_REFUSED(opts, OLREG_INVALID_NAME, "name_mask");
-
-	opts = store_options();
-	olreg_options_set_key_file(opts, "/nonexistent/id_ed25519");
-	CHECK_REFUSED(opts, OLREG_INVALID_ARGUMENT, "key_file");
-
-	opts = store_options();
-	olreg_options_set_streams(opts, 0);
-	CHECK_REFUSED(opts, OLREG_INVALID_ARGUMENT, "streams");
-
+	CHECK_SETTING_REFUSED(olreg_options_set_models_dir(opts, ""), OLREG_INVALID_ARGUMENT, "models_dir");
+	CHECK_SETTING_REFUSED(olreg_options_set_models_dir(opts, "/tmp/\xff\xfe"), OLREG_INVALID_ARGUMENT,
+			      "models_dir");
+	CHECK_SETTING_REFUSED(olreg_options_set_name_mask(opts, "not a mask!!"), OLREG_INVALID_NAME, "name_mask");
+	CHECK_SETTING_REFUSED(olreg_options_set_key_file(opts, "/nonexistent/id_ed25519"),
+			      OLREG_INVALID_ARGUMENT, "key_file");
+	CHECK_SETTING_REFUSED(olreg_options_set_streams(opts, 0), OLREG_INVALID_ARGUMENT, "streams");
 	/* Chunks of a few bytes would cost a request per few bytes. */
-	opts = store_options();
-	olreg_options_set_chunking(opts, 0, 4096);
-	CHECK_REFUSED(opts, OLREG_INVALID_ARGUMENT, "chunk_size");
-
-	opts = store_options();
-	olreg_options_set_chunking(opts, 1, (1 << 20) - 1);
-	CHECK_REFUSED(opts, OLREG_INVALID_ARGUMENT, "chunk_size");
-
-	opts = store_options();
-	olreg_options_set_upload_chunk_size(opts, 1);
-	CHECK_REFUSED(opts, OLREG_INVALID_ARGUMENT, "upload_chunk_size");
-
-	opts = store_options();
-	olreg_options_set_user_agent(opts, "\xff");
-	CHECK_REFUSED(opts, OLREG_INVALID_ARGUMENT, "user_agent");
-
-	opts = store_options();
-	olreg_options_set_user_agent(opts, "two\nlines");
-	CHECK_REFUSED(opts, OLREG_INVALID_ARGUMENT, "user_agent");
-
-	opts = store_options();
-	olreg_options_set_proxy(opts, "http://[::1");
-	CHECK_REFUSED(opts, OLREG_INVALID_ARGUMENT, "proxy");
-
-	opts = store_options();
-	olreg_options_add_ca_pem(opts, "not PEM", 7);
-	CHECK_REFUSED(opts, OLREG_INVALID_ARGUMENT, "ca_pem");
-
-	opts = store_options();
-	olreg_options_add_ca_file(opts, "/nonexistent/ca.pem");
-	CHECK_REFUSED(opts, OLREG_IO, "ca_file");
-
-	opts = store_options();
-	olreg_options_add_ca_file(opts, not_json);
-	CHECK_REFUSED(opts, OLREG_INVALID_ARGUMENT, "ca_file");
-
-	opts = store_options();
-	olreg_options_set_docker_config(opts, not_json);
-	CHECK_REFUSED(opts, OLREG_INVALID_ARGUMENT, "docker_config");
-
-	opts = store_options();
-	olreg_options_add_credential(opts, "\xff", "u", "p");
-	CHECK_REFUSED(opts, OLREG_INVALID_ARGUMENT, "credential");
-
-	opts = store_options();
-	olreg_options_add_mirror(opts, "ftp://mirror.example");
-	CHECK_REFUSED(opts, OLREG_INVALID_ARGUMENT, "mirror");
-
-	opts = store_options();
-	olreg_options_set_log_callback(opts, NULL, NULL, 99);
-	CHECK_REFUSED(opts, OLREG_INVALID_ARGUMENT, "log");
-
+	CHECK_SETTING_REFUSED(olreg_options_set_chunking(opts, 0, 4096), OLREG_INVALID_ARGUMENT, "chunk_size");
+	CHECK_SETTING_REFUSED(olreg_options_set_chunking(opts, 1, (1 << 20) - 1), OLREG_INVALID_ARGUMENT,
+			      "chunk_size");
+	CHECK_SETTING_REFUSED(olreg_options_set_upload_chunk_size(opts, 1), OLREG_INVALID_ARGUMENT,
+			      "upload_chunk_size");
+	CHECK_SETTING_REFUSED(olreg_options_set_user_agent(opts, "\xff"), OLREG_INVALID_ARGUMENT, "user_agent");
+	CHECK_SETTING_REFUSED(olreg_options_set_user_agent(opts, "two\nlines"), OLREG_INVALID_ARGUMENT,
+			      "user_agent");
+	CHECK_SETTING_REFUSED(olreg_options_set_proxy(opts, "http://[::1"), OLREG_INVALID_ARGUMENT, "proxy");
+	CHECK_SETTING_REFUSED(olreg_options_add_ca_pem(opts, "not PEM", 7), OLREG_INVALID_ARGUMENT, "ca_pem");
+	CHECK_SETTING_REFUSED(olreg_options_add_ca_file(opts, "/nonexistent/ca.pem"), OLREG_IO, "ca_file");
+	CHECK_SETTING_REFUSED(olreg_options_add_ca_file(opts, not_json), OLREG_INVALID_ARGUMENT, "ca_file");
+	CHECK_SETTING_REFUSED(olreg_options_set_docker_config(opts, not_json), OLREG_INVALID_ARGUMENT,
+			      "docker_config");
+	CHECK_SETTING_REFUSED(olreg_options_add_credential(opts, "\xff", "u", "p"), OLREG_INVALID_ARGUMENT,
+			      "credential");
+	CHECK_SETTING_REFUSED(olreg_options_add_mirror(opts, "ftp://mirror.example"), OLREG_INVALID_ARGUMENT,
+			      "mirror");
+	CHECK_SETTING_REFUSED(olreg_options_set_log_callback(opts, NULL, NULL, 99), OLREG_INVALID_ARGUMENT, "log");
 	free(not_json);
 }
 
@@ -189,7 +137,7 @@ static void test_good_values_are_accepted(void)
 	olreg_options *opts;
 
 	/* The smallest chunks allowed, and 0 for "leave the default". */
-	opts = store_options();
+	opts = store_options(store);
 	CHECK_STATUS(olreg_options_set_chunking(opts, 1, 1 << 20), OLREG_OK);
 	CHECK_STATUS(olreg_options_set_upload_chunk_size(opts, 1 << 20), OLREG_OK);
 	CHECK_STATUS(olreg_options_set_retries(opts, 0, 0, 0), OLREG_OK);
@@ -198,7 +146,7 @@ static void test_good_values_are_accepted(void)
 	CHECK_ACCEPTED(opts);
 
 	/* A later value of a setting replaces a bad one, as any value. */
-	opts = store_options();
+	opts = store_options(store);
 	olreg_options_set_user_agent(opts, "\xff");
 	olreg_options_set_streams(opts, 0);
 	olreg_options_set_user_agent(opts, "olreg-test");
@@ -209,7 +157,7 @@ static void test_good_values_are_accepted(void)
 static void test_the_store_is_untouched(void)
 {
 	struct stat st;
-	olreg_options *opts = store_options();
+	olreg_options *opts = store_options(store);
 	char root[512];
 
 	snprintf(root, sizeof(root), "%s/absent", store);

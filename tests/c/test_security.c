@@ -56,25 +56,12 @@ static char *request_log(const struct registry *r)
 /* Options for a client on `store` with key file `key` and Docker config `config` (NULL: none). */
 static olreg_options *options_for(const char *store, const char *key, const char *config)
 {
-	olreg_options *opts = NULL;
+	olreg_options *opts = store_options(store);
 	olreg_error *err = NULL;
 
-	REQUIRE_OK(olreg_options_new(&opts), err);
-	REQUIRE_OK(olreg_options_set_models_dir(opts, store), err);
 	REQUIRE_OK(olreg_options_set_key_file(opts, key), err);
 	REQUIRE_OK(olreg_options_set_docker_config(opts, config), err);
 	return opts;
-}
-
-/* The client `opts` describe; frees them. */
-static olreg_client *client_from(olreg_options *opts)
-{
-	olreg_client *client = NULL;
-	olreg_error *err = NULL;
-
-	REQUIRE_OK(olreg_client_new(opts, &client, &err), err);
-	olreg_options_free(opts);
-	return client;
 }
 
 /*

@@ -26,14 +26,16 @@
 static struct registry reg;
 static char models[MODELS][256];
 
+/* A thread pulling one model. */
 struct worker {
 	const olreg_client *client;
 	const char *model;
-	pthread_barrier_t *start;
+	pthread_barrier_t *start;	/* when not NULL, waited on before the pull */
+	atomic_int *transferring;	/* when not NULL, counts the worker once its bytes flow */
 	pthread_t self;
 	olreg_status status;
 	char message[512];
-	int events, finished, wrong_thread;
+	int events, finished, wrong_thread, counted;
 };
 
 static int count_event(void *user_data, const olreg_progress *p)
@@ -44,6 +46,10 @@ static int count_event(void *user_data, const olreg_progress *p)
 	w->finished += p->event == OLREG_EVENT_FINISHED;
 	if (!pthread_equal(pthread_self(), w->self))
 		w->wrong_thread++;
+	if (p->event == OLREG_EVENT_BYTES && w->transferring && !w->counted) {
+		w->counted = 1;
+		atomic_fetch_add(w->transferring, 1);
+	}
 	return 0;
 }
 
@@ -54,7 +60,8 @@ static void *pull_one(void *arg)
 
 	w->self = pthread_self();
 	/* All threads call olreg_pull at the same moment. */
-	pthread_barrier_wait(w->start);
+	if (w->start)
+		pthread_barrier_wait(w->start);
 	w->status = olreg_pull(w->client, w->model, count_event, w, NULL, NULL, &err);
 	snprintf(w->message, sizeof(w->message), "%s", olreg_error_message(err));
 	olreg_error_free(err);
@@ -182,57 +189,18 @@ static void count_line(void *user_data, olreg_log_level level, const char *messa
 /* A client on `store` logging everything into `sink`. */
 static olreg_client *logging_client(const char *store, struct log_sink *sink)
 {
-	olreg_options *opts = NULL;
-	olreg_client *client = NULL;
+	olreg_options *opts = store_options(store);
 	olreg_error *err = NULL;
 
-	REQUIRE_OK(olreg_options_new(&opts), err);
-	REQUIRE_OK(olreg_options_set_models_dir(opts, store), err);
-	REQUIRE_OK(olreg_options_set_key_file(opts, NULL), err);
-	REQUIRE_OK(olreg_options_set_docker_config(opts, NULL), err);
 	REQUIRE_OK(olreg_options_set_log_callback(opts, count_line, sink, OLREG_LOG_DEBUG), err);
-	REQUIRE_OK(olreg_client_new(opts, &client, &err), err);
-	olreg_options_free(opts);
-	return client;
-}
-
-/* A pull in progress on its own thread; `started` once its blobs flow. */
-struct running_pull {
-	const olreg_client *client;
-	const char *model;
-	atomic_int *started;
-	int counted;
-	olreg_status status;
-	char message[512];
-};
-
-static int note_started(void *user_data, const olreg_progress *p)
-{
-	struct running_pull *r = user_data;
-
-	if (p->event == OLREG_EVENT_BYTES && !r->counted) {
-		r->counted = 1;
-		atomic_fetch_add(r->started, 1);
-	}
-	return 0;
-}
-
-static void *run_pull(void *arg)
-{
-	struct running_pull *r = arg;
-	olreg_error *err = NULL;
-
-	r->status = olreg_pull(r->client, r->model, note_started, r, NULL, NULL, &err);
-	snprintf(r->message, sizeof(r->message), "%s", olreg_error_message(err));
-	olreg_error_free(err);
-	return NULL;
+	return client_from(opts);
 }
 
 /*
  * Starts a stalled pull of each model on its own thread and returns once
  * every one is transferring: all are inside olreg_pull.
  */
-static void start_pulls(const olreg_client *client, struct running_pull *pulls,
+static void start_pulls(const olreg_client *client, struct worker *pulls,
 			pthread_t *threads, atomic_int *started)
 {
 	struct timespec pause = { 0, 5 * 1000 * 1000 };
@@ -243,8 +211,8 @@ static void start_pulls(const olreg_client *client, struct running_pull *pulls,
 		memset(&pulls[i], 0, sizeof(pulls[i]));
 		pulls[i].client = client;
 		pulls[i].model = models[i];
-		pulls[i].started = started;
-		REQUIRE(pthread_create(&threads[i], NULL, run_pull, &pulls[i]) == 0);
+		pulls[i].transferring = started;
+		REQUIRE(pthread_create(&threads[i], NULL, pull_one, &pulls[i]) == 0);
 	}
 	while (atomic_load(started) < MODELS && now_seconds() < deadline)
 		nanosleep(&pause, NULL);
@@ -252,7 +220,7 @@ static void start_pulls(const olreg_client *client, struct running_pull *pulls,
 }
 
 /* Joins the pulls: each was cancelled. */
-static void join_cancelled(struct running_pull *pulls, pthread_t *threads)
+static void join_cancelled(struct worker *pulls, pthread_t *threads)
 {
 	int i;
 
@@ -268,7 +236,7 @@ static void test_free_while_calls_run(void)
 {
 	char *store = tmpdir_new();
 	struct log_sink *sink = calloc(1, sizeof(*sink));
-	struct running_pull pulls[MODELS];
+	struct worker pulls[MODELS];
 	pthread_t threads[MODELS];
 	atomic_int started = 0;
 	olreg_client *client;
@@ -296,7 +264,7 @@ static void test_close_while_calls_run(void)
 {
 	char *store = tmpdir_new();
 	struct log_sink sink = { 0 };
-	struct running_pull pulls[MODELS];
+	struct worker pulls[MODELS];
 	pthread_t threads[MODELS];
 	atomic_int started = 0;
 	olreg_client *client = logging_client(store, &sink);

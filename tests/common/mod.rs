@@ -38,6 +38,20 @@ impl TempStore {
     }
 }
 
+/// Makes every blob-store response send `after_bytes`, then pause `millis`.
+pub fn stall_every_blob(reg: &TestRegistry, after_bytes: u64, millis: u64) {
+    reg.inject(
+        Fault::new(
+            Target::BlobStore { digest: None },
+            FaultKind::Stall {
+                after_bytes,
+                millis,
+            },
+        )
+        .forever(),
+    );
+}
+
 /// A client for tests: this store, no key, no Docker config, fast retries.
 pub fn builder(store: &TempStore) -> ClientBuilder {
     Client::builder()
