@@ -10,6 +10,9 @@
  * - Strings returned through `char **` are owned by the caller and freed with
  *   olreg_string_free(), never free().
  * - Every *_free() function accepts NULL and does nothing with it.
+ * - A bug inside olreg is reported as OLREG_PANIC or OLREG_INTERNAL, never a
+ *   crash; a call on a client closed by olreg_client_close() returns
+ *   OLREG_CANCELLED.
  */
 
 #ifndef OLREG_H
@@ -413,9 +416,9 @@ void olreg_client_free(struct olreg_client *client);
  Returns OLREG_OK, OLREG_NULL_ARGUMENT, OLREG_INVALID_NAME, OLREG_NOT_FOUND,
  OLREG_UNAUTHORIZED, OLREG_INVALID_MANIFEST, OLREG_HTTP, OLREG_NETWORK,
  OLREG_PROTOCOL, OLREG_DIGEST_MISMATCH, OLREG_IO, OLREG_NO_SPACE,
- OLREG_CANCELLED, OLREG_REENTRANT or OLREG_PANIC. Whatever the outcome, the
- store holds only complete blobs and manifests whose blobs are present;
- bytes already downloaded are kept for the next pull.
+ OLREG_CANCELLED, OLREG_REENTRANT, OLREG_PANIC or OLREG_INTERNAL. Whatever
+ the outcome, the store holds only complete blobs and manifests whose
+ blobs are present; bytes already downloaded are kept for the next pull.
  */
 olreg_status olreg_pull(const struct olreg_client *client,
                         const char *name,
@@ -434,7 +437,7 @@ olreg_status olreg_pull(const struct olreg_client *client,
  Returns OLREG_OK, OLREG_NULL_ARGUMENT, OLREG_INVALID_NAME, OLREG_NOT_FOUND
  (no such local model or blob), OLREG_SIZE_MISMATCH, OLREG_INVALID_MANIFEST,
  OLREG_UNAUTHORIZED, OLREG_HTTP, OLREG_NETWORK, OLREG_PROTOCOL,
- OLREG_CANCELLED, OLREG_REENTRANT or OLREG_PANIC.
+ OLREG_CANCELLED, OLREG_REENTRANT, OLREG_PANIC or OLREG_INTERNAL.
  */
 olreg_status olreg_push(const struct olreg_client *client,
                         const char *name,
@@ -461,8 +464,8 @@ olreg_status olreg_resolve(const struct olreg_client *client,
  Lists the local models, one fully qualified `host/namespace/model:tag`
  per item, sorted, into `*list` (freed with olreg_string_list_free()).
 
- Threading: any thread. Returns OLREG_OK, OLREG_NULL_ARGUMENT, OLREG_IO or
- OLREG_REENTRANT.
+ Threading: any thread. Returns OLREG_OK, OLREG_NULL_ARGUMENT, OLREG_IO,
+ OLREG_CANCELLED (a closed client) or OLREG_REENTRANT.
  */
 olreg_status olreg_list(const struct olreg_client *client,
                         struct olreg_string_list **list,
@@ -474,7 +477,8 @@ olreg_status olreg_list(const struct olreg_client *client,
  olreg_string_free().
 
  Threading: any thread. Returns OLREG_OK, OLREG_NULL_ARGUMENT,
- OLREG_INVALID_NAME, OLREG_NOT_FOUND, OLREG_IO or OLREG_REENTRANT.
+ OLREG_INVALID_NAME, OLREG_NOT_FOUND, OLREG_IO, OLREG_CANCELLED (a closed
+ client) or OLREG_REENTRANT.
  */
 olreg_status olreg_show(const struct olreg_client *client,
                         const char *name,
@@ -486,7 +490,8 @@ olreg_status olreg_show(const struct olreg_client *client,
  Removes `name` from the store. Its blobs stay until olreg_prune().
 
  Threading: any thread. Returns OLREG_OK, OLREG_NULL_ARGUMENT,
- OLREG_INVALID_NAME, OLREG_NOT_FOUND, OLREG_IO or OLREG_REENTRANT.
+ OLREG_INVALID_NAME, OLREG_NOT_FOUND, OLREG_IO, OLREG_CANCELLED (a closed
+ client) or OLREG_REENTRANT.
  */
 olreg_status olreg_remove(const struct olreg_client *client,
                           const char *name,
@@ -498,7 +503,8 @@ olreg_status olreg_remove(const struct olreg_client *client,
  alone. `blobs_removed` and `bytes_freed` may be NULL.
 
  Threading: any thread; safe while other processes pull into the store.
- Returns OLREG_OK, OLREG_NULL_ARGUMENT, OLREG_IO or OLREG_REENTRANT.
+ Returns OLREG_OK, OLREG_NULL_ARGUMENT, OLREG_IO, OLREG_CANCELLED (a closed
+ client) or OLREG_REENTRANT.
  */
 olreg_status olreg_prune(const struct olreg_client *client,
                          uint64_t *blobs_removed,
@@ -514,7 +520,7 @@ olreg_status olreg_prune(const struct olreg_client *client,
 
  Returns OLREG_OK (even when problems were found), OLREG_NULL_ARGUMENT,
  OLREG_INVALID_NAME, OLREG_NOT_FOUND, OLREG_INVALID_MANIFEST, OLREG_IO,
- OLREG_CANCELLED or OLREG_REENTRANT.
+ OLREG_CANCELLED, OLREG_REENTRANT, OLREG_PANIC or OLREG_INTERNAL.
  */
 olreg_status olreg_verify(const struct olreg_client *client,
                           const char *name,

@@ -147,9 +147,9 @@ pub(super) unsafe fn with_watch<T>(
 /// Returns OLREG_OK, OLREG_NULL_ARGUMENT, OLREG_INVALID_NAME, OLREG_NOT_FOUND,
 /// OLREG_UNAUTHORIZED, OLREG_INVALID_MANIFEST, OLREG_HTTP, OLREG_NETWORK,
 /// OLREG_PROTOCOL, OLREG_DIGEST_MISMATCH, OLREG_IO, OLREG_NO_SPACE,
-/// OLREG_CANCELLED, OLREG_REENTRANT or OLREG_PANIC. Whatever the outcome, the
-/// store holds only complete blobs and manifests whose blobs are present;
-/// bytes already downloaded are kept for the next pull.
+/// OLREG_CANCELLED, OLREG_REENTRANT, OLREG_PANIC or OLREG_INTERNAL. Whatever
+/// the outcome, the store holds only complete blobs and manifests whose
+/// blobs are present; bytes already downloaded are kept for the next pull.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_pull(
     client: *const olreg_client,
@@ -177,7 +177,7 @@ pub unsafe extern "C" fn olreg_pull(
 /// Returns OLREG_OK, OLREG_NULL_ARGUMENT, OLREG_INVALID_NAME, OLREG_NOT_FOUND
 /// (no such local model or blob), OLREG_SIZE_MISMATCH, OLREG_INVALID_MANIFEST,
 /// OLREG_UNAUTHORIZED, OLREG_HTTP, OLREG_NETWORK, OLREG_PROTOCOL,
-/// OLREG_CANCELLED, OLREG_REENTRANT or OLREG_PANIC.
+/// OLREG_CANCELLED, OLREG_REENTRANT, OLREG_PANIC or OLREG_INTERNAL.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_push(
     client: *const olreg_client,
@@ -230,8 +230,8 @@ pub unsafe extern "C" fn olreg_resolve(
 /// Lists the local models, one fully qualified `host/namespace/model:tag`
 /// per item, sorted, into `*list` (freed with olreg_string_list_free()).
 ///
-/// Threading: any thread. Returns OLREG_OK, OLREG_NULL_ARGUMENT, OLREG_IO or
-/// OLREG_REENTRANT.
+/// Threading: any thread. Returns OLREG_OK, OLREG_NULL_ARGUMENT, OLREG_IO,
+/// OLREG_CANCELLED (a closed client) or OLREG_REENTRANT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_list(
     client: *const olreg_client,
@@ -255,7 +255,8 @@ pub unsafe extern "C" fn olreg_list(
 /// olreg_string_free().
 ///
 /// Threading: any thread. Returns OLREG_OK, OLREG_NULL_ARGUMENT,
-/// OLREG_INVALID_NAME, OLREG_NOT_FOUND, OLREG_IO or OLREG_REENTRANT.
+/// OLREG_INVALID_NAME, OLREG_NOT_FOUND, OLREG_IO, OLREG_CANCELLED (a closed
+/// client) or OLREG_REENTRANT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_show(
     client: *const olreg_client,
@@ -284,7 +285,8 @@ pub unsafe extern "C" fn olreg_show(
 /// Removes `name` from the store. Its blobs stay until olreg_prune().
 ///
 /// Threading: any thread. Returns OLREG_OK, OLREG_NULL_ARGUMENT,
-/// OLREG_INVALID_NAME, OLREG_NOT_FOUND, OLREG_IO or OLREG_REENTRANT.
+/// OLREG_INVALID_NAME, OLREG_NOT_FOUND, OLREG_IO, OLREG_CANCELLED (a closed
+/// client) or OLREG_REENTRANT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_remove(
     client: *const olreg_client,
@@ -303,7 +305,8 @@ pub unsafe extern "C" fn olreg_remove(
 /// alone. `blobs_removed` and `bytes_freed` may be NULL.
 ///
 /// Threading: any thread; safe while other processes pull into the store.
-/// Returns OLREG_OK, OLREG_NULL_ARGUMENT, OLREG_IO or OLREG_REENTRANT.
+/// Returns OLREG_OK, OLREG_NULL_ARGUMENT, OLREG_IO, OLREG_CANCELLED (a closed
+/// client) or OLREG_REENTRANT.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_prune(
     client: *const olreg_client,
@@ -335,7 +338,7 @@ pub unsafe extern "C" fn olreg_prune(
 ///
 /// Returns OLREG_OK (even when problems were found), OLREG_NULL_ARGUMENT,
 /// OLREG_INVALID_NAME, OLREG_NOT_FOUND, OLREG_INVALID_MANIFEST, OLREG_IO,
-/// OLREG_CANCELLED or OLREG_REENTRANT.
+/// OLREG_CANCELLED, OLREG_REENTRANT, OLREG_PANIC or OLREG_INTERNAL.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_verify(
     client: *const olreg_client,
