@@ -979,7 +979,7 @@ void olreg_string_list_free(struct olreg_string_list *list);
  `dst` with @digest), OLREG_NOT_FOUND, OLREG_UNAUTHORIZED,
  OLREG_INVALID_MANIFEST, OLREG_HTTP, OLREG_NETWORK, OLREG_PROTOCOL,
  OLREG_DIGEST_MISMATCH (the source sent wrong bytes), OLREG_CANCELLED,
- OLREG_REENTRANT or OLREG_PANIC.
+ OLREG_REENTRANT, OLREG_PANIC or OLREG_INTERNAL.
  */
 olreg_status olreg_copy(const struct olreg_client *client,
                         const char *src,
@@ -1010,7 +1010,7 @@ olreg_status olreg_copy(const struct olreg_client *client,
  OLREG_DIGEST_MISMATCH (a damaged store blob), OLREG_INVALID_MANIFEST,
  OLREG_INVALID_ARGUMENT (`dest` is neither a layout nor empty, or holds a
  damaged layout), OLREG_IO, OLREG_NO_SPACE, OLREG_CANCELLED,
- OLREG_REENTRANT or OLREG_PANIC.
+ OLREG_REENTRANT, OLREG_PANIC or OLREG_INTERNAL.
  */
 olreg_status olreg_export(const struct olreg_client *client,
                           const char *name,
@@ -1044,7 +1044,7 @@ olreg_status olreg_export(const struct olreg_client *client,
  OLREG_INVALID_ARGUMENT (not a usable layout, or an ambiguous choice),
  OLREG_NOT_FOUND, OLREG_INVALID_MANIFEST, OLREG_DIGEST_MISMATCH,
  OLREG_SIZE_MISMATCH, OLREG_IO, OLREG_NO_SPACE, OLREG_CANCELLED,
- OLREG_REENTRANT or OLREG_PANIC.
+ OLREG_REENTRANT, OLREG_PANIC or OLREG_INTERNAL.
  */
 olreg_status olreg_import(const struct olreg_client *client,
                           const char *src,

@@ -32,7 +32,7 @@ use super::strings::{arg, opt_arg, path_arg};
 /// `dst` with @digest), OLREG_NOT_FOUND, OLREG_UNAUTHORIZED,
 /// OLREG_INVALID_MANIFEST, OLREG_HTTP, OLREG_NETWORK, OLREG_PROTOCOL,
 /// OLREG_DIGEST_MISMATCH (the source sent wrong bytes), OLREG_CANCELLED,
-/// OLREG_REENTRANT or OLREG_PANIC.
+/// OLREG_REENTRANT, OLREG_PANIC or OLREG_INTERNAL.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_copy(
     client: *const olreg_client,
@@ -73,7 +73,7 @@ pub unsafe extern "C" fn olreg_copy(
 /// OLREG_DIGEST_MISMATCH (a damaged store blob), OLREG_INVALID_MANIFEST,
 /// OLREG_INVALID_ARGUMENT (`dest` is neither a layout nor empty, or holds a
 /// damaged layout), OLREG_IO, OLREG_NO_SPACE, OLREG_CANCELLED,
-/// OLREG_REENTRANT or OLREG_PANIC.
+/// OLREG_REENTRANT, OLREG_PANIC or OLREG_INTERNAL.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_export(
     client: *const olreg_client,
@@ -116,7 +116,7 @@ pub unsafe extern "C" fn olreg_export(
 /// OLREG_INVALID_ARGUMENT (not a usable layout, or an ambiguous choice),
 /// OLREG_NOT_FOUND, OLREG_INVALID_MANIFEST, OLREG_DIGEST_MISMATCH,
 /// OLREG_SIZE_MISMATCH, OLREG_IO, OLREG_NO_SPACE, OLREG_CANCELLED,
-/// OLREG_REENTRANT or OLREG_PANIC.
+/// OLREG_REENTRANT, OLREG_PANIC or OLREG_INTERNAL.
 #[no_mangle]
 pub unsafe extern "C" fn olreg_import(
     client: *const olreg_client,

@@ -73,19 +73,12 @@ static int mkdir_p(const char *path)
 
 static olreg_client *token_client(const char *store, const struct distribution *d)
 {
-	olreg_options *opts = NULL;
-	olreg_client *client = NULL;
+	olreg_options *opts = store_options(store);
 	olreg_error *err = NULL;
 
-	REQUIRE_OK(olreg_options_new(&opts), err);
-	REQUIRE_OK(olreg_options_set_models_dir(opts, store), err);
-	REQUIRE_OK(olreg_options_set_key_file(opts, NULL), err);
-	REQUIRE_OK(olreg_options_set_docker_config(opts, NULL), err);
 	REQUIRE_OK(olreg_options_set_retries(opts, 2, 10, 200), err);
 	REQUIRE_OK(olreg_options_add_credential(opts, d->host, d->user, d->password), err);
-	REQUIRE_OK(olreg_client_new(opts, &client, &err), err);
-	olreg_options_free(opts);
-	return client;
+	return client_from(opts);
 }
 
 static void test_copy_to_token_distribution(void)
