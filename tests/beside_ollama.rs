@@ -218,27 +218,7 @@ fn prune_deletes_the_staged_blobs_of_abandoned_pulls_only() {
 
     // A pull is running, with a blob staged, while prune runs.
     slow_down(&reg, &running.layers[1].digest, 1500);
-    let (tx, rx) = std::sync::mpsc::channel();
-    let puller = {
-        let (client, name) = (client.clone(), name_of(&reg, &running));
-        std::thread::spawn(move || {
-            let mut told = false;
-            let mut cb = |p: &olreg::Progress| {
-                if p.event == ProgressEvent::Done && !told {
-                    told = true;
-                    let _ = tx.send(());
-                }
-                true
-            };
-            client.pull(
-                &name,
-                Watch {
-                    progress: Some(&mut cb),
-                    cancel: None,
-                },
-            )
-        })
-    };
+    let (puller, rx) = pull_in_background(&client, name_of(&reg, &running), ProgressEvent::Done);
     rx.recv_timeout(Duration::from_secs(60))
         .expect("a blob of the running pull is staged");
     let report = client.prune().unwrap();

@@ -164,25 +164,8 @@ fn closing_a_client_cancels_its_running_operations_and_refuses_new_ones() {
     stall_every_blob(&reg, 65536, 20_000);
     let store = TempStore::new();
     let client = Arc::new(client(&store));
-    let (started_tx, started) = std::sync::mpsc::channel();
-    let pulling = {
-        let (client, name) = (client.clone(), name_of(&reg, &model));
-        std::thread::spawn(move || {
-            let mut progress = |p: &olreg::Progress| {
-                if p.event == ProgressEvent::Bytes {
-                    let _ = started_tx.send(());
-                }
-                true
-            };
-            client.pull(
-                &name,
-                Watch {
-                    progress: Some(&mut progress),
-                    cancel: None,
-                },
-            )
-        })
-    };
+    let (pulling, started) =
+        pull_in_background(&client, name_of(&reg, &model), ProgressEvent::Bytes);
     started
         .recv_timeout(std::time::Duration::from_secs(20))
         .expect("the pull is under way");

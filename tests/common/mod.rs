@@ -38,6 +38,38 @@ impl TempStore {
     }
 }
 
+/// Pulls `name` with `client` on another thread; the receiver hears once,
+/// when the first `event` arrives.
+pub fn pull_in_background(
+    client: &std::sync::Arc<Client>,
+    name: String,
+    event: olreg::ProgressEvent,
+) -> (
+    std::thread::JoinHandle<olreg::Result<olreg::Manifest>>,
+    std::sync::mpsc::Receiver<()>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let client = client.clone();
+    let pull = std::thread::spawn(move || {
+        let mut told = false;
+        let mut progress = |p: &Progress| {
+            if p.event == event && !told {
+                told = true;
+                let _ = tx.send(());
+            }
+            true
+        };
+        client.pull(
+            &name,
+            Watch {
+                progress: Some(&mut progress),
+                cancel: None,
+            },
+        )
+    });
+    (pull, rx)
+}
+
 /// Makes every blob-store response send `after_bytes`, then pause `millis`.
 pub fn stall_every_blob(reg: &TestRegistry, after_bytes: u64, millis: u64) {
     reg.inject(
