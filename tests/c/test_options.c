@@ -128,6 +128,7 @@ static void test_each_bad_option_is_named(void)
 			      "credential");
 	CHECK_SETTING_REFUSED(olreg_options_add_mirror(opts, "ftp://mirror.example"), OLREG_INVALID_ARGUMENT,
 			      "mirror");
+	CHECK_SETTING_REFUSED(olreg_options_set_platform(opts, "linux"), OLREG_INVALID_ARGUMENT, "platform");
 	CHECK_SETTING_REFUSED(olreg_options_set_log_callback(opts, NULL, NULL, 99), OLREG_INVALID_ARGUMENT, "log");
 	free(not_json);
 }
