@@ -226,18 +226,52 @@ def test_statuses_events_and_log_levels_match(header: Header) -> None:
     assert {lv.name: lv.value for lv in olreg.LogLevel} == _constants(header, "OLREG_LOG_")
 
 
+def _library_statuses() -> dict[str, int]:
+    """Every status the library knows: its C name for each number from 0 up
+    to the first it does not know (olreg_status_name's contract)."""
+    statuses = {}
+    for code in range(1000):
+        name = olreg.status_name(code)
+        if name is None:
+            return statuses
+        statuses[name] = code
+    raise AssertionError("olreg_status_name never returned NULL")
+
+
+def test_the_status_list_is_the_librarys() -> None:
+    # The binding's one list of statuses (checked against olreg.h above) is
+    # also exactly the library's: same names, same numbers, none missing.
+    assert _library_statuses() == {f"OLREG_{s.name}": s.value for s in olreg.Status}
+    assert olreg.status_name(olreg.Status.INTERNAL) == "OLREG_INTERNAL"
+    assert olreg.status_name(-1) is None
+    assert olreg.status_name(max(olreg.Status) + 1) is None
+
+
 def test_every_failure_status_has_its_exception_and_the_librarys_text() -> None:
     lib = olreg._loader.library()
-    for status in olreg.Status:
-        text = olreg.status_str(status)
-        assert text and text != "unknown status", status
-        if status is olreg.Status.OK:
+    classes = set()
+    for name, code in _library_statuses().items():
+        text = olreg.status_str(code)
+        assert text and text != "unknown status", name
+        if code == olreg.Status.OK:
             continue
-        error = _errors.take_error(lib, status, None)
-        assert type(error) is _errors.ERROR_CLASSES[status], status
+        # The class is found by the library's name of the status.
+        error = _errors.take_error(lib, code, None)
+        status = olreg.Status[name[len("OLREG_"):]]
+        assert type(error) is _errors.OlregError.by_status_name[status.name], name
         assert error.status is status and error.message == text
+        assert f"[{status.name}]" in str(error)
+        classes.add(type(error))
+    # One class per failure status, each exported by the package.
+    assert len(classes) == len(olreg.Status) - 1
+    assert all(getattr(olreg, cls.__name__) is cls for cls in classes)
+    assert issubclass(olreg.Panic, olreg.InternalError)
+    assert type(_errors.take_error(lib, olreg.Status.INTERNAL, None)) is olreg.InternalError
+    assert type(_errors.take_error(lib, olreg.Status.PANIC, None)) is olreg.Panic
     past_the_end = max(olreg.Status) + 1
     assert olreg.status_str(past_the_end) == "unknown status"
+    unknown = _errors.take_error(lib, past_the_end, None)
+    assert type(unknown) is _errors.OlregError and unknown.status == past_the_end
 
 
 def test_versions_match_the_header(header: Header) -> None:

@@ -8,6 +8,7 @@ message saying how to build them.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import queue
@@ -17,6 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import weakref
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -475,12 +477,17 @@ def test_callback_calling_the_client_gets_reentrant(client: olreg.Client,
     with pytest.raises(olreg.Reentrant):
         client.pull(registry.name(TINY), progress=progress)
 
+    # close() cannot wait for the call it is called from: the library
+    # cancels the calls, closes the client and answers Reentrant.
     def closer(p: olreg.Progress) -> None:
         client.close()
 
-    with pytest.raises(RuntimeError, match="inside one of its own calls"):
+    with pytest.raises(olreg.Reentrant):
         client.pull(registry.name(TINY), progress=closer)
-    assert not client.closed
+    assert client.closed
+    with pytest.raises(ValueError, match="closed"):
+        client.list()
+    client.close()  # from outside a callback it completes the close
 
 
 def test_log_callback(tmp_path: Path, registry: Registry) -> None:
@@ -590,48 +597,121 @@ def test_context_manager_closes(tmp_path: Path, registry: Registry) -> None:
         assert again.list() == [registry.stored_name(TINY)]
 
 
-def test_close_waits_for_a_running_call(tmp_path: Path, registry: Registry) -> None:
+def test_close_cancels_a_running_call(tmp_path: Path, registry: Registry) -> None:
+    # Every blob answer stalls for a minute: the pull cannot end by itself
+    # while the test runs.
     registry.add_fault({
         "target": {"blob_store": {"digest": None}},
-        "kind": {"stall_headers": {"millis": 1000}},
-        "times": 1,
+        "kind": {"stall_headers": {"millis": 60000}},
+        "times": 0,
     })
     client = make_client(tmp_path / "m")
     started = threading.Event()
+    close_returned = threading.Event()
+    late_events: list[olreg.Progress] = []
     outcome: list[Any] = []
+
+    def progress(p: olreg.Progress) -> None:
+        started.set()
+        if close_returned.is_set():
+            late_events.append(p)
 
     def pull() -> None:
         try:
-            outcome.append(client.pull(registry.name(TINY),
-                                       progress=lambda p: started.set()))
-        except BaseException as e:  # noqa: BLE001
+            outcome.append(client.pull(registry.name(TINY), progress=progress))
+        except BaseException as e:  # noqa: BLE001 - checked below
             outcome.append(e)
 
     worker = threading.Thread(target=pull)
     worker.start()
-    assert started.wait(30)
+    assert started.wait(30), "the pull never reported progress"
     before = time.monotonic()
-    client.close()  # blocks until the stalled pull is done
+    client.close()  # cancels the stalled pull and waits for it to return
     waited = time.monotonic() - before
-    worker.join()
-    assert outcome and isinstance(outcome[0], olreg.Manifest), outcome
-    assert waited > 0.3, "close() returned while the pull was still running"
+    close_returned.set()
+    worker.join(30)
+    assert not worker.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], olreg.Cancelled), outcome
+    assert outcome[0].status is olreg.Status.CANCELLED
+    assert waited < 20, f"close() took {waited:.1f} s: it waited for the stall"
+    assert late_events == [], "a callback ran after close() returned"
+    assert client.closed
+    with pytest.raises(ValueError, match="closed"):
+        client.list()
+    client.close()  # idempotent
     assert client.closed
 
 
+def test_dropping_a_client_while_another_thread_uses_it(tmp_path: Path,
+                                                         registry: Registry) -> None:
+    # The last reference goes while a pull runs: the call keeps the client
+    # alive, and it is freed (olreg_client_free) once the call has returned.
+    registry.add_fault({
+        "target": {"blob_store": {"digest": None}},
+        "kind": {"stall_headers": {"millis": 500}},
+        "times": 1,
+    })
+    client: Optional[olreg.Client] = make_client(tmp_path / "m")
+    assert client is not None
+    gone = weakref.ref(client)
+    started = threading.Event()
+    outcome: list[Any] = []
+
+    def pull(c: olreg.Client) -> None:
+        try:
+            outcome.append(c.pull(registry.name(TINY), progress=lambda p: started.set()))
+        except BaseException as e:  # noqa: BLE001 - checked below
+            outcome.append(e)
+
+    worker = threading.Thread(target=pull, args=(client,))
+    worker.start()
+    assert started.wait(30)
+    client = None
+    worker.join(30)
+    del worker
+    assert outcome and isinstance(outcome[0], olreg.Manifest), outcome
+    gc.collect()
+    assert gone() is None, "the client was not freed once its last call returned"
+    with make_client(tmp_path / "m") as again:
+        assert again.list() == [registry.stored_name(TINY)]
+
+
 def test_bad_options(tmp_path: Path) -> None:
-    with pytest.raises(olreg.InvalidArgument):
+    with pytest.raises(olreg.InvalidArgument, match="^option streams: "):
         make_client(tmp_path, streams=0)
-    with pytest.raises(olreg.InvalidName):
+    with pytest.raises(olreg.InvalidName, match="^option name_mask: "):
         make_client(tmp_path, name_mask="not a mask!")
     with pytest.raises(olreg.InvalidArgument):
         olreg.Client(models_dir=tmp_path, key_file=tmp_path / "no-such-key", docker_config=None)
     with pytest.raises(ValueError):
         make_client(tmp_path, key_file=tmp_path / "k")  # with no_key=True
-    with pytest.raises(ValueError):
-        make_client(tmp_path, streams=-1)
-    with pytest.raises(olreg.InvalidArgument):
+    with pytest.raises(olreg.InvalidArgument, match="^option streams: "):
+        make_client(tmp_path, streams=-1)  # refused by the binding: C cannot hold it
+    with pytest.raises(olreg.InvalidArgument, match="^option signed_host: "):
         make_client(tmp_path, signed_hosts=["https://x.example/path"])
+
+
+@pytest.mark.parametrize(("option", "value", "cls"), [
+    ("chunk_size", (1 << 20) - 1, olreg.InvalidArgument),
+    ("upload_chunk_size", 4096, olreg.InvalidArgument),
+    ("models_dir", "", olreg.InvalidArgument),
+    ("user_agent", "a\nb", olreg.InvalidArgument),
+    ("mirrors", ["ftp://mirror.example"], olreg.InvalidArgument),
+    ("ca_pem", "not a certificate", olreg.InvalidArgument),
+])
+def test_option_errors_come_from_the_library_naming_the_option(
+    tmp_path: Path, option: str, value: Any, cls: type[olreg.OlregError]
+) -> None:
+    # The setters only store; olreg_client_new checks every option and its
+    # error object names the one it refuses, which the exception carries.
+    kwargs = {"models_dir": tmp_path / "m", "no_key": True, "docker_config": None,
+              option: value}
+    with pytest.raises(cls) as info:
+        olreg.Client(**kwargs)
+    name = {"mirrors": "mirror"}.get(option, option)
+    assert info.value.message.startswith(f"option {name}: "), info.value.message
+    assert info.value.message != olreg.status_str(info.value.status)
+    assert not (tmp_path / "m").exists(), "a refused client created its store"
 
 
 def test_platform_picks_the_index_entry(tmp_path: Path, registry2: Registry) -> None:
@@ -659,11 +739,14 @@ def test_platform_picks_the_index_entry(tmp_path: Path, registry2: Registry) -> 
 
 
 def test_options_are_accepted(tmp_path: Path, registry: Registry) -> None:
+    big = (4 << 20) + 5
+    chunky = registry.add_model("library/chunky:latest", [1024, big], seed=3)
+    big_digest = chunky["layers"][1]["digest"]
     with make_client(
         tmp_path / "m",
         streams=3,
         chunk_threshold=1024,
-        chunk_size=16 << 10,
+        chunk_size=1 << 20,
         user_agent="ollama/0.0.0 (amd64 linux) olreg-python-test",
         connect_timeout=5,
         stall_timeout=5,
@@ -674,12 +757,20 @@ def test_options_are_accepted(tmp_path: Path, registry: Registry) -> None:
         signed_hosts=["example.com:5000"],
         min_speed=512,
     ) as client:
-        # 64 KiB over a 1 KiB threshold: fetched in 16 KiB ranges.
-        client.pull(registry.name(TINY))
-        ranged = [r for r in registry.requests()
-                  if r["server"] == "blob_store"
-                  and any(k == "range" for k, _ in r["headers"])]
-        assert len(ranged) >= 4
+        # 4 MiB + 5 bytes over a 1 KiB threshold: fetched in ranges of at
+        # most 1 MiB that together cover the blob (after a 1-byte probe).
+        client.pull(registry.name("library/chunky:latest"))
+        ranges = sorted(
+            tuple(int(x) for x in v.removeprefix("bytes=").split("-"))
+            for r in registry.requests()
+            if r["server"] == "blob_store" and big_digest in r["path_and_query"]
+            for k, v in r["headers"] if k == "range"
+        )
+        chunks = [r for r in ranges if r != (0, 0)]
+        assert len(chunks) >= 5, ranges
+        assert all(end - start + 1 <= 1 << 20 for start, end in chunks), ranges
+        assert [start for start, _ in chunks[1:]] == [end + 1 for _, end in chunks[:-1]], ranges
+        assert chunks[0][0] <= 1 and chunks[-1][1] == big - 1, ranges
         agents = {v for r in registry.requests() for k, v in r["headers"] if k == "user-agent"}
         assert agents == {"ollama/0.0.0 (amd64 linux) olreg-python-test"}
 
@@ -712,11 +803,11 @@ def test_defaults_are_the_librarys(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     with make_client(tmp_path / "m", chunk_threshold=1024, retries=3,
                      stall_timeout=5) as client:
         client.pull(registry.name(TINY))
-    with make_client(tmp_path / "m2", chunk_size=16 << 10,
+    with make_client(tmp_path / "m2", chunk_size=1 << 20,
                      retries=olreg.Retries(max_delay=0.5)):
         pass
     assert recorder.calls == {
-        "olreg_options_set_chunking": [(1024, 0), (0, 16 << 10)],
+        "olreg_options_set_chunking": [(1024, 0), (0, 1 << 20)],
         "olreg_options_set_retries": [(3, 0, 0), (0, 0, 500)],
         "olreg_options_set_timeouts": [(0, 5000)],
     }

@@ -56,12 +56,13 @@ from ._errors import (
     NotFound,
     NullArgument,
     OlregError,
+    Panic,
     ProtocolError,
     Reentrant,
     SizeMismatch,
     Unauthorized,
 )
-from ._loader import library_path, status_str, version
+from ._loader import library_path, status_name, status_str, version
 
 #: This package's version: the olreg release it belongs to (``OLREG_VERSION``).
 __version__ = "0.1.0"
@@ -89,6 +90,7 @@ __all__ = [
     "NotFound",
     "NullArgument",
     "OlregError",
+    "Panic",
     "Progress",
     "ProtocolError",
     "Reentrant",
@@ -97,6 +99,7 @@ __all__ = [
     "Status",
     "Unauthorized",
     "library_path",
+    "status_name",
     "status_str",
     "version",
 ]

@@ -31,7 +31,14 @@ def soname(abi: tuple[int, int] = ABI_VERSION) -> str:
 
 
 class Status(enum.IntEnum):
-    """``olreg_status`` values (``OLREG_<name>``)."""
+    """``olreg_status`` values (``OLREG_<name>``).
+
+    The one list of statuses in these bindings, kept only so that code can
+    name them (``Status.NOT_FOUND``). Their names and texts come from the
+    library (:func:`olreg.status_name`, :func:`olreg.status_str`), and
+    ``tests/test_header.py`` checks this list against ``olreg.h`` and against
+    the library's ``olreg_status_name``.
+    """
 
     OK = 0
     NULL_ARGUMENT = 1
@@ -51,6 +58,7 @@ class Status(enum.IntEnum):
     CANCELLED = 15
     REENTRANT = 16
     PANIC = 17
+    INTERNAL = 18
 
 
 class Event(enum.IntEnum):
@@ -170,6 +178,7 @@ PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "olreg_cancel_is_cancelled": (ctypes.c_bool, [CancelPtr]),
     "olreg_cancel_free": (None, [CancelPtr]),
     "olreg_client_new": (status_t, [OptionsPtr, _out(ClientPtr), _E]),
+    "olreg_client_close": (status_t, [ClientPtr]),
     "olreg_client_free": (None, [ClientPtr]),
     "olreg_pull": (
         status_t,
@@ -235,6 +244,7 @@ PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "olreg_options_set_limits": (status_t, [OptionsPtr, _u64, _u64, _u32]),
     "olreg_options_set_log_callback": (status_t, [OptionsPtr, LOG_CB, _void, log_level_t]),
     "olreg_status_str": (_str, [status_t]),
+    "olreg_status_name": (_str, [status_t]),
     "olreg_version": (_str, []),
     "olreg_string_free": (None, [CharPtr]),
     "olreg_string_list_len": (_size, [StringListPtr]),

@@ -176,16 +176,18 @@ class Retries:
 
 
 def _ms(seconds: Optional[float], what: str) -> int:
-    """Seconds as a uint32 of milliseconds; None is 0, the library's default."""
+    """Seconds as a uint32 of milliseconds; None is 0, the library's default.
+    A value C cannot hold raises InvalidArgument naming the option, as the
+    library does for the values it refuses."""
     if seconds is None:
         return 0
     if seconds < 0:
-        raise ValueError(f"{what} must not be negative")
+        raise make_error(Status.INVALID_ARGUMENT, f"option {what}: must not be negative")
     ms = int(round(seconds * 1000))
     if seconds > 0 and ms == 0:
         ms = 1  # 0 would mean "the default"
     if ms > 0xFFFFFFFF:
-        raise ValueError(f"{what} is too long")
+        raise make_error(Status.INVALID_ARGUMENT, f"option {what}: {seconds} s is too long")
     return ms
 
 
@@ -337,7 +339,9 @@ class Client:
 
     Every argument is optional; None keeps the library's default (listed at
     ``olreg_options_new`` and each setter in olreg.h, and in the README's
-    configuration table): this binding never restates them.
+    configuration table): this binding passes 0 for it and never restates
+    the defaults. The library checks every value when the client is
+    created and names the option it refuses.
 
     Args:
         models_dir: the store root.
@@ -346,7 +350,7 @@ class Client:
         no_key: make every request anonymous, even if the default key exists.
         streams: parallel requests per call (at least 1).
         chunk_threshold, chunk_size: blobs over the threshold download in
-            ranged chunks of chunk_size bytes.
+            ranged chunks of chunk_size bytes (at least 1 MiB).
         user_agent: the User-Agent header.
         connect_timeout, stall_timeout: seconds.
         retries: attempts per request (an int), or a :class:`Retries`.
@@ -362,7 +366,7 @@ class Client:
             produced it (so possibly several threads at once).
         log_level: the least severe level passed to ``log``.
         ca_file: a PEM file of extra trusted CA certificates.
-        upload_chunk_size: PATCH piece size for upload sessions.
+        upload_chunk_size: PATCH piece size for upload sessions (at least 1 MiB).
         limits: ``(max_manifest_bytes, max_blob_size, max_layers)``; 0 keeps a default.
         platform: ``os/arch[/variant]`` (e.g. ``linux/arm64``): the entry of an
             image index or manifest list a pull follows; None: this machine's.
@@ -372,8 +376,9 @@ class Client:
             over the stall timeout; 0 turns the rule off.
 
     Raises:
-        OlregError: a bad option (InvalidArgument, InvalidName for the mask),
-            an unreadable key, or an I/O error.
+        OlregError: a bad option (InvalidArgument, InvalidName for the mask;
+            the message names it: ``option chunk_size: …``), an unreadable
+            key, or an I/O error.
         LibraryNotFound: the shared library cannot be loaded.
     """
 
@@ -408,8 +413,6 @@ class Client:
     ) -> None:
         # Set first so that close()/__del__ work whatever happens below.
         self._ptr: Any = None
-        self._cond = threading.Condition()
-        self._running: dict[int, int] = {}  # thread id -> calls in flight
         self._closed = False
         self._log: Optional[_LogBridge] = None
 
@@ -485,8 +488,8 @@ class Client:
                     opts, _uint(max_manifest, 64, "max_manifest_bytes"),
                     _uint(max_blob, 64, "max_blob_size"), _uint(max_layers, 32, "max_layers")))
             if log is not None:
-                # Kept on the client for its whole life: olreg calls it until
-                # olreg_client_free().
+                # Kept on the client for its whole life: olreg may call it
+                # until olreg_client_free() (in __del__) has returned.
                 self._log = _LogBridge(log)
                 put(lib.olreg_options_set_log_callback(
                     opts, self._log.c_callback, None, int(LogLevel(log_level))))
@@ -510,20 +513,21 @@ class Client:
     # -- lifetime ---------------------------------------------------------
 
     def close(self) -> None:
-        """Frees the client. Calls running on other threads are waited for
-        first; new calls raise ValueError. Idempotent."""
-        me = threading.get_ident()
-        with self._cond:
-            if self._running.get(me):
-                raise RuntimeError("Client.close() called from inside one of its own calls")
-            self._closed = True
-            while self._running:
-                self._cond.wait()
-            ptr, self._ptr = self._ptr, None
-        if ptr:
-            self._lib.olreg_client_free(ptr)
-        # Only now may the log trampoline go: olreg no longer calls it.
-        self._log = None
+        """Closes the client (``olreg_client_close``): calls still running on
+        it in other threads are cancelled (they raise :class:`Cancelled`),
+        close waits for them to return, then stops olreg's worker threads.
+        Later calls raise ValueError. Closing again does nothing.
+
+        From inside a callback of one of the client's own calls it cannot
+        wait (that call is running on this thread): the calls are cancelled,
+        the client is closed, and close raises :class:`Reentrant`.
+
+        The memory is freed when the client is garbage collected (then no
+        call can be using it: each holds a reference to the client).
+        """
+        self._closed = True
+        if self._ptr:
+            check(self._lib, self._lib.olreg_client_close(self._ptr))
 
     @property
     def closed(self) -> bool:
@@ -537,7 +541,8 @@ class Client:
         self.close()
 
     def __del__(self) -> None:
-        # No call can be running: each holds a reference to the client.
+        # No call can be running: each holds a reference to the client. The
+        # library closes the client first if close() was not called.
         ptr = getattr(self, "_ptr", None)
         if ptr:
             self._ptr = None
@@ -547,24 +552,6 @@ class Client:
                 pass
 
     # -- call plumbing ----------------------------------------------------
-
-    def _enter(self) -> Any:
-        with self._cond:
-            if self._closed or not self._ptr:
-                raise ValueError("the olreg client is closed")
-            me = threading.get_ident()
-            self._running[me] = self._running.get(me, 0) + 1
-            return self._ptr
-
-    def _leave(self) -> None:
-        with self._cond:
-            me = threading.get_ident()
-            left = self._running[me] - 1
-            if left:
-                self._running[me] = left
-            else:
-                del self._running[me]
-            self._cond.notify_all()
 
     def _run(
         self,
@@ -581,22 +568,21 @@ class Client:
         but a callback raised (so nothing leaks).
         """
         lib = self._lib
-        log_bridge = self._log  # close() may drop self._log once we have left
         bridge = _ProgressBridge(progress)  # referenced until the end of this frame
         if cancel is not None and not isinstance(cancel, CancelToken):
             raise TypeError(f"cancel must be a CancelToken, not {type(cancel).__name__}")
+        # A close() racing with this check is the library's to settle: a call
+        # on a closed client returns OLREG_CANCELLED at once.
+        if self._closed:
+            raise ValueError("the olreg client is closed")
         cancel_ptr = cancel._acquire() if cancel is not None else None
         try:
-            client = self._enter()
-            try:
-                err = c.ErrorPtr()
-                status = call(client, bridge.c_callback, cancel_ptr, ctypes.byref(err))
-            finally:
-                self._leave()
+            err = c.ErrorPtr()
+            status = call(self._ptr, bridge.c_callback, cancel_ptr, ctypes.byref(err))
         finally:
             if cancel is not None:
                 cancel._release()
-        log_error = log_bridge.take() if log_bridge is not None else None
+        log_error = self._log.take() if self._log is not None else None
         result: Optional[_T] = None
         error: Optional[OlregError] = None
         if status == Status.OK:
@@ -821,10 +807,12 @@ class Client:
 
 def _uint(value: Optional[int], bits: int, what: str) -> int:
     """Checks that ``value`` fits a C unsigned integer of ``bits`` bits;
-    None is 0 (the library's default, for the settings where 0 means that)."""
+    None is 0 (the library's default, for the settings where 0 means that).
+    A value C cannot hold raises InvalidArgument naming the option."""
     if value is None:
         return 0
     value = int(value)
     if not 0 <= value < (1 << bits):
-        raise ValueError(f"{what} must be between 0 and {(1 << bits) - 1}, not {value}")
+        raise make_error(Status.INVALID_ARGUMENT,
+                         f"option {what}: must be between 0 and {(1 << bits) - 1}, not {value}")
     return value

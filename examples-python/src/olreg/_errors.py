@@ -4,7 +4,7 @@ status and ``olreg_error *`` into one of them."""
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Optional, Union
+from typing import Any, ClassVar, Optional, Union
 
 from ._abi import Status
 
@@ -21,6 +21,15 @@ class OlregError(Exception):
         registry_code: the registry's error code (``MANIFEST_UNKNOWN``, …),
             or None when it sent none.
     """
+
+    #: The class of each status, by its name (``"NOT_FOUND"``).
+    by_status_name: ClassVar[dict[str, type[OlregError]]] = {}
+
+    def __init_subclass__(cls, status: Optional[Status] = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            assert status.name not in OlregError.by_status_name, status
+            OlregError.by_status_name[status.name] = cls
 
     def __init__(
         self,
@@ -48,108 +57,110 @@ class OlregError(Exception):
         return text + "]"
 
 
-# One class per status; olreg_status_str() (see status_str()) has each
-# status's description, and olreg.h documents when each is returned.
+# One class per status, registered under the status's name: an error from
+# the library finds its class by the name the library gives its status
+# (olreg_status_name), so no status number is written down twice.
+# olreg_status_str() (see status_str()) has each status's description, and
+# olreg.h documents when each is returned.
 
 
-class NullArgument(OlregError):
+class NullArgument(OlregError, status=Status.NULL_ARGUMENT):
     """OLREG_NULL_ARGUMENT (a bug in these bindings)."""
 
 
-class InvalidArgument(OlregError, ValueError):
-    """OLREG_INVALID_ARGUMENT."""
+class InvalidArgument(OlregError, ValueError, status=Status.INVALID_ARGUMENT):
+    """OLREG_INVALID_ARGUMENT; for a bad :class:`Client` option the message
+    names it (``option chunk_size: …``)."""
 
 
-class InvalidName(OlregError, ValueError):
+class InvalidName(OlregError, ValueError, status=Status.INVALID_NAME):
     """OLREG_INVALID_NAME."""
 
 
-class InvalidDigest(OlregError, ValueError):
+class InvalidDigest(OlregError, ValueError, status=Status.INVALID_DIGEST):
     """OLREG_INVALID_DIGEST."""
 
 
-class NotFound(OlregError):
+class NotFound(OlregError, status=Status.NOT_FOUND):
     """OLREG_NOT_FOUND."""
 
 
-class Unauthorized(OlregError):
+class Unauthorized(OlregError, status=Status.UNAUTHORIZED):
     """OLREG_UNAUTHORIZED."""
 
 
-class InvalidManifest(OlregError):
+class InvalidManifest(OlregError, status=Status.INVALID_MANIFEST):
     """OLREG_INVALID_MANIFEST."""
 
 
-class HTTPError(OlregError):
+class HTTPError(OlregError, status=Status.HTTP):
     """OLREG_HTTP (see ``http_status``)."""
 
 
-class NetworkError(OlregError):
+class NetworkError(OlregError, status=Status.NETWORK):
     """OLREG_NETWORK."""
 
 
-class ProtocolError(OlregError):
+class ProtocolError(OlregError, status=Status.PROTOCOL):
     """OLREG_PROTOCOL."""
 
 
-class DigestMismatch(OlregError):
+class DigestMismatch(OlregError, status=Status.DIGEST_MISMATCH):
     """OLREG_DIGEST_MISMATCH."""
 
 
-class SizeMismatch(OlregError):
+class SizeMismatch(OlregError, status=Status.SIZE_MISMATCH):
     """OLREG_SIZE_MISMATCH."""
 
 
-class FileSystemError(OlregError):
+class FileSystemError(OlregError, status=Status.IO):
     """OLREG_IO (the message names the path)."""
 
 
-class NoSpace(OlregError):
+class NoSpace(OlregError, status=Status.NO_SPACE):
     """OLREG_NO_SPACE."""
 
 
-class Cancelled(OlregError):
-    """OLREG_CANCELLED: by a :class:`CancelToken` or a progress callback."""
+class Cancelled(OlregError, status=Status.CANCELLED):
+    """OLREG_CANCELLED: by a :class:`CancelToken`, a progress callback, or
+    :meth:`Client.close` while the call ran."""
 
 
-class Reentrant(OlregError):
+class Reentrant(OlregError, status=Status.REENTRANT):
     """OLREG_REENTRANT: a blocking olreg call was made from inside a callback."""
 
 
-class InternalError(OlregError):
-    """OLREG_PANIC: a bug inside olreg. Please report it."""
+class InternalError(OlregError, status=Status.INTERNAL):
+    """OLREG_INTERNAL: a bug inside olreg (a lost background task, an
+    operation that ended without a result); the base of :class:`Panic`.
+    Please report it."""
+
+
+class Panic(InternalError, status=Status.PANIC):
+    """OLREG_PANIC: a bug inside olreg, a panic caught before it reached
+    the caller. Please report it."""
 
 
 class LibraryNotFound(OSError):
     """The olreg shared library could not be found, loaded or is incompatible."""
 
 
-ERROR_CLASSES: dict[int, type[OlregError]] = {
-    Status.NULL_ARGUMENT: NullArgument,
-    Status.INVALID_ARGUMENT: InvalidArgument,
-    Status.INVALID_NAME: InvalidName,
-    Status.INVALID_DIGEST: InvalidDigest,
-    Status.NOT_FOUND: NotFound,
-    Status.UNAUTHORIZED: Unauthorized,
-    Status.INVALID_MANIFEST: InvalidManifest,
-    Status.HTTP: HTTPError,
-    Status.NETWORK: NetworkError,
-    Status.PROTOCOL: ProtocolError,
-    Status.DIGEST_MISMATCH: DigestMismatch,
-    Status.SIZE_MISMATCH: SizeMismatch,
-    Status.IO: FileSystemError,
-    Status.NO_SPACE: NoSpace,
-    Status.CANCELLED: Cancelled,
-    Status.REENTRANT: Reentrant,
-    Status.PANIC: InternalError,
-}
+def _name_of(lib: ctypes.CDLL, status: int) -> Optional[str]:
+    """The library's name of a status without its ``OLREG_`` prefix
+    (``"NOT_FOUND"``: the name of its :class:`Status` and its class's key),
+    or None for a number the library does not know."""
+    raw = lib.olreg_status_name(status)
+    if raw is None:
+        return None
+    name = raw.decode("ascii", "replace")
+    return name[len("OLREG_"):] if name.startswith("OLREG_") else name
 
 
 def make_error(
-    status: int, message: str, http_status: int = 0, registry_code: Optional[str] = None
+    status: Status, message: str, http_status: int = 0, registry_code: Optional[str] = None
 ) -> OlregError:
-    """The exception for ``status`` (OlregError itself for an unknown one)."""
-    cls = ERROR_CLASSES.get(status, OlregError)
+    """The exception for ``status``: the class registered under its name."""
+    cls = OlregError.by_status_name.get(status.name, OlregError)
     return cls(status, message, http_status, registry_code)
 
 
@@ -159,16 +170,25 @@ def decode(raw: Optional[bytes]) -> Optional[str]:
 
 
 def take_error(lib: ctypes.CDLL, status: int, err: Any) -> OlregError:
-    """Builds an OlregError from a status and an ``olreg_error*`` (freed here)."""
-    if not err:
-        return make_error(status, lib.olreg_status_str(status).decode())
-    try:
-        message = decode(lib.olreg_error_message(err)) or lib.olreg_status_str(status).decode()
-        http_status = int(lib.olreg_error_http_status(err))
-        code = decode(lib.olreg_error_registry_code(err))
-    finally:
-        lib.olreg_error_free(err)
-    return make_error(status, message, http_status, code)
+    """Builds an OlregError from a status and an ``olreg_error*`` (freed
+    here). The class is the one of the status's name as the library gives
+    it; a status these bindings do not know raises OlregError itself, with
+    the number as its ``status``."""
+    text = decode(lib.olreg_status_str(status)) or ""
+    message, http_status, code = text, 0, None
+    if err:
+        try:
+            message = decode(lib.olreg_error_message(err)) or text
+            http_status = int(lib.olreg_error_http_status(err))
+            code = decode(lib.olreg_error_registry_code(err))
+        finally:
+            lib.olreg_error_free(err)
+    name = _name_of(lib, status)
+    known: Union[Status, int] = status
+    if name is not None and name in Status.__members__:
+        known = Status[name]
+    cls = OlregError.by_status_name.get(name or "", OlregError)
+    return cls(known, message, http_status, code)
 
 
 def check(lib: ctypes.CDLL, status: int, err: Any = None) -> None:

@@ -181,6 +181,13 @@ def version() -> str:
     return str(library().olreg_version().decode())
 
 
+def status_name(status: int) -> Optional[str]:
+    """olreg's C name of a status number (``"OLREG_NOT_FOUND"``), or None for
+    a number that is none."""
+    raw = library().olreg_status_name(status)
+    return None if raw is None else str(raw.decode())
+
+
 def status_str(status: int) -> str:
     """olreg's static English description of a status number
     (``"unknown status"`` for a number that is none)."""
