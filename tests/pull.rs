@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use olreg::{ProgressEvent, Status};
+use std::time::{Duration, Instant};
 
 #[test]
 fn pull_not_cached_then_cached_then_mixed() {
@@ -450,4 +451,40 @@ fn a_progress_callback_can_cancel() {
         .unwrap_err();
     assert_eq!(err.status(), Status::Cancelled);
     assert!(calls >= 2);
+}
+
+#[test]
+fn a_callback_that_stops_before_finished_cancels_even_when_the_work_got_done_first() {
+    // Events reach the callback after the fact. Here the callback holds the
+    // first event until the pull has linked the model, then asks to stop:
+    // the call is still cancelled, as the callback's contract says.
+    let reg = TestRegistry::start(Options::default());
+    let model = reg.add_model("ns/m:t", &[1000], 6);
+    let store = TempStore::new();
+    let client = client(&store);
+    let linked = store.manifest_path(&reg.host(), &model.repo, "t");
+    let mut cb = |p: &olreg::Progress| {
+        assert_eq!(p.event, ProgressEvent::Resolved);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !linked.exists() {
+            assert!(Instant::now() < deadline, "the pull never linked");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    };
+    let watch = olreg::Watch {
+        progress: Some(&mut cb),
+        cancel: None,
+    };
+    let err = client.pull(&name_of(&reg, &model), watch).unwrap_err();
+    assert_eq!(err.status(), Status::Cancelled);
+
+    // Stopping at FINISHED changes nothing: the work is done.
+    let mut at_finished = |p: &olreg::Progress| p.event != ProgressEvent::Finished;
+    let watch = olreg::Watch {
+        progress: Some(&mut at_finished),
+        cancel: None,
+    };
+    client.pull(&name_of(&reg, &model), watch).expect("done");
+    assert_store_consistent(store.root());
 }

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::LogFn;
 use crate::cancel::CancelToken;
 use crate::error::{Error, ErrorKind, Result};
-use crate::progress::{Event, LogLevel, Progress, Reporter};
+use crate::progress::{Event, LogLevel, Progress, ProgressEvent, Reporter};
 
 /// How the caller follows one operation: a progress callback (return `false`
 /// to cancel) and a cancel token another thread may fire.
@@ -239,7 +239,8 @@ impl Bridge {
             match event {
                 Event::Progress(p) => {
                     if let (Some(cb), false) = (progress.as_mut(), stopped_by_callback) {
-                        if !as_callback(|| cb(&p)) {
+                        // After FINISHED the work is done: stopping changes nothing.
+                        if !as_callback(|| cb(&p)) && p.event != ProgressEvent::Finished {
                             stopped_by_callback = true;
                             cancel.cancel();
                         }
@@ -250,7 +251,14 @@ impl Bridge {
             }
         }
         let taken = result_slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-        taken.unwrap_or_else(|| Err(Error::internal("the operation ended without a result")))
+        match taken {
+            // Events reach the callback after the fact: the job may have got
+            // to the end before the callback asked to stop. The call is
+            // cancelled all the same, as the callback's contract says.
+            Some(Ok(_)) if stopped_by_callback => Err(Error::cancelled()),
+            Some(result) => result,
+            None => Err(Error::internal("the operation ended without a result")),
+        }
     }
 }
 
