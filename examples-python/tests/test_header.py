@@ -229,7 +229,7 @@ def test_statuses_events_and_log_levels_match(header: Header) -> None:
 def _library_statuses() -> dict[str, int]:
     """Every status the library knows: its C name for each number from 0 up
     to the first it does not know (olreg_status_name's contract)."""
-    statuses = {}
+    statuses: dict[str, int] = {}
     for code in range(1000):
         name = olreg.status_name(code)
         if name is None:

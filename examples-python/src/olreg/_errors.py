@@ -152,7 +152,7 @@ def _name_of(lib: ctypes.CDLL, status: int) -> Optional[str]:
     raw = lib.olreg_status_name(status)
     if raw is None:
         return None
-    name = raw.decode("ascii", "replace")
+    name: str = raw.decode("ascii", "replace")
     return name[len("OLREG_"):] if name.startswith("OLREG_") else name
 
 
