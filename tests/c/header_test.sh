@@ -54,35 +54,12 @@ int main(void)
 	const char *version = OLREG_VERSION;
 	int numbers = OLREG_VERSION_MAJOR + OLREG_VERSION_MINOR + OLREG_VERSION_PATCH;
 	/* Taking each function's address checks its declaration; void (*)(void)
-	 * is the portable "any function" type for the casts. */
+	 * is the portable "any function" type for the casts. The list is made
+	 * from the header itself (functions.inc below), so no function can be
+	 * left out of it. */
 	typedef void (*any_fn)(void);
 	any_fn functions[] = {
-		(any_fn)olreg_cancel_new, (any_fn)olreg_cancel_cancel,
-		(any_fn)olreg_cancel_is_cancelled, (any_fn)olreg_cancel_free,
-		(any_fn)olreg_client_new, (any_fn)olreg_client_close, (any_fn)olreg_client_free,
-		(any_fn)olreg_pull, (any_fn)olreg_push, (any_fn)olreg_resolve,
-		(any_fn)olreg_list, (any_fn)olreg_show, (any_fn)olreg_remove,
-		(any_fn)olreg_prune, (any_fn)olreg_verify,
-		(any_fn)olreg_error_status, (any_fn)olreg_error_message,
-		(any_fn)olreg_error_http_status, (any_fn)olreg_error_registry_code,
-		(any_fn)olreg_error_free,
-		(any_fn)olreg_manifest_digest, (any_fn)olreg_manifest_bytes,
-		(any_fn)olreg_manifest_layer_count, (any_fn)olreg_manifest_layer_digest,
-		(any_fn)olreg_manifest_layer_media_type, (any_fn)olreg_manifest_layer_size,
-		(any_fn)olreg_manifest_total_size, (any_fn)olreg_manifest_free,
-		(any_fn)olreg_options_new, (any_fn)olreg_options_free,
-		(any_fn)olreg_options_set_models_dir, (any_fn)olreg_options_set_name_mask,
-		(any_fn)olreg_options_set_key_file, (any_fn)olreg_options_set_streams,
-		(any_fn)olreg_options_set_chunking, (any_fn)olreg_options_set_upload_chunk_size,
-		(any_fn)olreg_options_set_user_agent, (any_fn)olreg_options_set_timeouts,
-		(any_fn)olreg_options_set_retries, (any_fn)olreg_options_set_proxy,
-		(any_fn)olreg_options_add_ca_file, (any_fn)olreg_options_add_ca_pem,
-		(any_fn)olreg_options_set_insecure, (any_fn)olreg_options_add_credential,
-		(any_fn)olreg_options_set_docker_config, (any_fn)olreg_options_add_mirror,
-		(any_fn)olreg_options_set_limits, (any_fn)olreg_options_set_log_callback,
-		(any_fn)olreg_status_str, (any_fn)olreg_status_name, (any_fn)olreg_version,
-		(any_fn)olreg_string_free, (any_fn)olreg_string_list_len,
-		(any_fn)olreg_string_list_get, (any_fn)olreg_string_list_free,
+#include "functions.inc"
 	};
 	olreg_cancel *cancel = 0;
 	olreg_client *client = 0;
@@ -99,6 +76,15 @@ int main(void)
 }
 SRC
 
+# Every function the header declares, as "(any_fn)name,": the same pattern
+# the prefix check below uses for function names.
+sed -n 's/^[a-z_][a-z0-9_ *]* \**\([a-z_][a-z0-9_]*\)(.*/(any_fn)\1,/p' "$header" > "$tmp/functions.inc"
+count=$(wc -l < "$tmp/functions.inc")
+if [ "$count" -lt 50 ]; then
+	echo "header: only $count function declarations found; the pattern no longer matches the header"
+	exit 1
+fi
+
 fail=0
 check() {
 	what=$1
@@ -112,8 +98,8 @@ check() {
 	fi
 }
 
-check "C11"   $CC  -std=c11   $WARN -I"$include" -x c   -c "$tmp/use.c" -o "$tmp/c.o"
-check "C++17" $CXX -std=c++17 $WARN -I"$include" -x c++ -c "$tmp/use.c" -o "$tmp/cxx.o"
+check "C11"   $CC  -std=c11   $WARN -I"$include" -I"$tmp" -x c   -c "$tmp/use.c" -o "$tmp/c.o"
+check "C++17" $CXX -std=c++17 $WARN -I"$include" -I"$tmp" -x c++ -c "$tmp/use.c" -o "$tmp/cxx.o"
 # Both compilers must see one ABI: link the C++ object against the C one's names.
 check "C++17 links with C linkage" sh -c "nm '$tmp/cxx.o' | grep -q ' U olreg_version\$'"
 
