@@ -2,7 +2,14 @@
 # Installs what olreg's build, demo and tests need on a fresh Debian machine
 # of the project's kind (Rust, Go, Python 3 with pytest, gcc and make are
 # already there). Idempotent: installs only what is missing.
+#
+#   scripts/deps.sh          what `make test` needs
+#   scripts/deps.sh ollama   that, plus what the real-Ollama check needs:
+#                            two C++ headers Ollama's build takes from the
+#                            system and Python's gguf for its test model
 set -euo pipefail
+ollama=0
+[[ ${1:-} == ollama ]] && ollama=1
 
 need_apt=()
 command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
@@ -13,6 +20,12 @@ command -v mount >/dev/null 2>&1 || need_apt+=(mount)
 command -v objcopy >/dev/null 2>&1 || need_apt+=(binutils)
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 command -v c++ >/dev/null 2>&1 || need_apt+=(g++)
+# llama.cpp inside Ollama includes <nlohmann/json.hpp> and "stb/stb_image.h",
+# which Ollama's Go module leaves out (scripts/build-ollama.sh).
+if ((ollama)); then
+    [[ -e /usr/include/nlohmann/json.hpp ]] || need_apt+=(nlohmann-json3-dev)
+    [[ -e /usr/include/stb/stb_image.h ]] || need_apt+=(libstb-dev)
+fi
 
 if ((${#need_apt[@]})); then
     sudo=""
@@ -31,6 +44,10 @@ fi
 need_pip=()
 python3 -c 'import pytest' >/dev/null 2>&1 || need_pip+=(pytest)
 python3 -c 'import flit_core' >/dev/null 2>&1 || need_pip+=("flit_core>=3.12,<5")
+# gguf writes the tiny model the Ollama check runs (tests/cli/ollama_model.py).
+if ((ollama)); then
+    python3 -c 'import gguf' >/dev/null 2>&1 || need_pip+=("gguf>=0.17,<1")
+fi
 if ((${#need_pip[@]})); then
     echo "deps: installing ${need_pip[*]}" >&2
     python3 -m pip install --quiet "${need_pip[@]}"
