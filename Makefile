@@ -10,6 +10,7 @@
 #                   olreg.pc and the CMake package (olreg::olreg, olreg::olreg_static)
 #   make bench      the benchmark (see README)
 #   make test-distribution3   the Docker Distribution tests against 3.x (not in `make test`)
+#   make test-ollama          olreg beside the real Ollama, built once from source (docs/ollama.md)
 
 PREFIX   ?= /usr/local
 LIBDIR   ?= $(PREFIX)/lib
@@ -61,7 +62,7 @@ install -m 0644 include/olreg.h $(1)$(4)/olreg.h
 @$(call configure,cmake/olregConfigVersion.cmake.in,$(1)$(5)/olregConfigVersion.cmake,$(2),$(3),$(4),$(5))
 endef
 
-.PHONY: all deps lib cli demo test test-rust test-c test-cli test-go test-python test-distribution3 install bench clean
+.PHONY: all deps lib cli demo test test-rust test-c test-cli test-go test-python test-distribution3 test-ollama install bench clean
 
 all: lib cli
 
@@ -159,8 +160,10 @@ test-c: lib $(RELEASE)/olreg-testreg
 
 # The olreg program's contract (tests/cli): examples-c/olreg driven as a
 # process against olreg-testreg (exit codes, stdout/stderr, signals).
+# test_ollama.py runs when an ollama binary is at hand (make test-ollama) and
+# is skipped otherwise; -rs prints why.
 test-cli: cli $(RELEASE)/olreg-testreg
-	$(PYTHON) -m pytest -q tests/cli
+	$(PYTHON) -m pytest -q -rs tests/cli
 
 # Every test that drives Docker Distribution (Rust, C, the olreg program),
 # against Distribution 3.x instead of Debian's 2.8: the versions in
@@ -177,3 +180,13 @@ test-distribution3: cli $(RELEASE)/olreg-testreg
 	    tests/c/run.sh test_distribution || exit 1; \
 	    python3 -m pytest -q tests/cli/test_distribution.py tests/cli/test_interop.py || exit 1; \
 	done
+
+# olreg beside the real Ollama (tests/cli/test_ollama.py, docs/ollama.md):
+# Ollama v0.12.6 is built once from the Go module proxy by
+# scripts/build-ollama.sh (about 12 minutes of CPU cold) and kept in
+# $(OLREG_TOOLS_DIR); OLREG_OLLAMA names another binary instead.
+test-ollama: cli $(RELEASE)/olreg-testreg
+	@ollama=$${OLREG_OLLAMA:-$$(scripts/build-ollama.sh)} || exit 1; \
+	scripts/deps.sh ollama || exit 1; \
+	echo "=== real Ollama: $$ollama"; \
+	OLREG_OLLAMA=$$ollama $(PYTHON) -m pytest -q -rs tests/cli/test_ollama.py
