@@ -4,6 +4,9 @@
 # also uses ($OLREG_TOOLS_DIR, default ~/.cache/olreg/tools) and reused by
 # later runs. Prints the binary's path.
 #
+#   scripts/build-ollama.sh            build it unless it is there; print its path
+#   scripts/build-ollama.sh --cached   print its path if it is there, else fail
+#
 # Ollama's module zip lacks llama.cpp's vendor/ headers: nlohmann/json and
 # stb_image come from Debian (`scripts/deps.sh ollama` installs them), and
 # miniaudio.h from the source distribution of PyPI's miniaudio 1.71 (checked
@@ -19,6 +22,15 @@ miniaudio_sha256=ff51e2887bb673e2e757752b586b3dc924d59aa5fbcae9bbc45f4a111bd3262
 
 tools=${OLREG_TOOLS_DIR:-$HOME/.cache/olreg/tools}
 dir=$tools/ollama-$version
+if [[ ${1:-} == --cached ]]; then
+    [[ -x $dir/ollama ]] && echo "$dir/ollama"
+    exit
+fi
+
+# One build at a time: a second caller waits for the first and uses its binary.
+mkdir -p "$tools"
+exec 9>"$tools/ollama-$version.lock"
+flock 9
 if [[ -x $dir/ollama ]]; then
     echo "$dir/ollama"
     exit 0
