@@ -303,12 +303,13 @@ def test_ollama_pruning_during_an_olreg_pull(tiny, ollama, home, tmp_path):
 
             ollama.restart(prune=True)
             ollama("rm", reg.listed("gone/soon:v1"))
+            # Ollama really pruned (the junk, and the blob only gone/soon
+            # referenced), and not the pull's staged blob: seen while the pull ran.
+            seen = {"junk": junk_path.exists(), "shared": blob_path(ollama.store, shared_blob).exists(),
+                    "staged": staged(ollama.store, config_blob).exists()}
             assert pull.poll() is None, (
                 f"the pull ended before Ollama pruned (the {HOLD_BACK_MS} ms hold-back was too short here)")
-            # Ollama really pruned: the junk, and the blob only gone/soon referenced.
-            assert not junk_path.exists()
-            assert not blob_path(ollama.store, shared_blob).exists()
-            assert staged(ollama.store, config_blob).exists(), "a staged blob is out of Ollama's reach"
+            assert seen == {"junk": False, "shared": False, "staged": True}, seen
 
             assert pull.wait(timeout=RUN_TIMEOUT) == 0, log.read_text()
         finally:
