@@ -294,11 +294,12 @@ def test_ollama_pruning_during_an_olreg_pull(tiny, ollama, home, tmp_path):
         with open(log, "wb") as stderr:
             pull = olreg.popen("-v", "pull", reg.name("race/pulled:v1"), stdout=subprocess.DEVNULL, stderr=stderr)
         try:
-            # The pull is under way once its config is fetched and staged.
+            # The pull is under way once it reports its config done.
+            config_done = f"pulling {config_blob[:len('sha256:') + 12]}: done"
             deadline = time.monotonic() + 60
-            while not staged(ollama.store, config_blob).exists():
+            while config_done not in log.read_text():
                 assert pull.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, f"the pull staged nothing in 60 s:\n{log.read_text()}"
+                assert time.monotonic() < deadline, f"no {config_done!r} in 60 s:\n{log.read_text()}"
                 time.sleep(0.05)
 
             ollama.restart(prune=True)
@@ -309,9 +310,8 @@ def test_ollama_pruning_during_an_olreg_pull(tiny, ollama, home, tmp_path):
                     "staged": staged(ollama.store, config_blob).exists()}
             assert pull.poll() is None, (
                 f"the pull ended before Ollama pruned (the {HOLD_BACK_MS} ms hold-back was too short here)")
-            assert seen == {"junk": False, "shared": False, "staged": True}, seen
-
             assert pull.wait(timeout=RUN_TIMEOUT) == 0, log.read_text()
+            assert seen == {"junk": False, "shared": False, "staged": True}, seen
         finally:
             if pull.poll() is None:
                 pull.kill()
