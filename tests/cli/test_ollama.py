@@ -220,9 +220,10 @@ def test_ollama_lists_shows_and_runs_what_olreg_pulled(tiny, ollama, home, tmp_p
 
 
 def test_olreg_lists_shows_and_pushes_what_ollama_created(tiny, ollama, home, tmp_path):
-    gguf_bytes = gguf(tiny, tmp_path, 1)
+    gguf_path = tiny.write_gguf(tmp_path / "tiny.gguf", 1)
+    gguf_bytes = gguf_path.read_bytes()
     modelfile = tmp_path / "Modelfile"
-    modelfile.write_text(tiny.modelfile(tmp_path / "tiny-1.gguf"))
+    modelfile.write_text(tiny.modelfile(gguf_path))
     ollama.start(prune=True)
     ollama("create", "local/made:v1", "-f", str(modelfile))
 
