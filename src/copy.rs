@@ -206,6 +206,7 @@ impl Pump {
                     ),
                 ));
             }
+            self.session.pace(n).await?;
             self.hasher.update(&piece);
             // The piece that completes the blob goes only if the hash is right.
             if at + n == size {

@@ -50,6 +50,7 @@ pub use mirror::MIRRORS_ENV;
 pub use name::{Name, NameMask, Scheme};
 pub use platform::Platform;
 pub use progress::{LogLevel, Progress, ProgressEvent};
+pub use remote::rate::{parse_rate, RATE_LIMIT_ENV};
 pub use store::{BlobProblem, PruneReport, Store, VerifyIssue};
 
 pub mod ffi;

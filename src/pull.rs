@@ -566,6 +566,7 @@ impl BlobJob {
             partial.write_at(*at, &piece)?;
             *at += n;
             self.op.reporter.add_bytes(self.index, n);
+            self.session.pace(n).await?;
         }
         if *at < end {
             return Err(Error::network(

@@ -20,6 +20,7 @@ use crate::name::{NameMask, DEFAULT_MASK};
 use crate::platform::Platform;
 use crate::progress::LogLevel;
 use crate::remote::credentials::{Credential, Credentials, DockerConfig};
+use crate::remote::rate::{parse_rate, RATE_LIMIT_ENV};
 use crate::remote::retry::RetryPolicy;
 use crate::remote::signer::{SignedHosts, Signer};
 use crate::remote::{tls, NetConfig, Proxy};
@@ -105,6 +106,7 @@ pub struct ClientBuilder {
     signed_hosts: Option<Vec<String>>,
     limits: Limits,
     platform: Option<String>,
+    rate_limit: Option<u64>,
     log: Option<(LogLevel, LogFn)>,
 }
 
@@ -139,6 +141,7 @@ impl ClientBuilder {
             signed_hosts: None,
             limits: Limits::default(),
             platform: None,
+            rate_limit: None,
             log: None,
         }
     }
@@ -331,6 +334,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Caps the bytes per second the whole client moves, shared by every
+    /// stream of every operation, pulls and pushes alike; 0: no cap.
+    /// Without it, `$OLREG_LIMIT_RATE` (e.g. `50M`) sets the cap, checked
+    /// by [`ClientBuilder::build`].
+    pub fn rate_limit(mut self, bytes_per_sec: u64) -> Self {
+        self.rate_limit = Some(bytes_per_sec);
+        self
+    }
+
     /// Receives log lines of `level` and more severe, on the thread of the
     /// call that produced them.
     pub fn log(mut self, level: LogLevel, f: LogFn) -> Self {
@@ -408,6 +420,10 @@ impl ClientBuilder {
             Some(text) => Platform::parse(text).map_err(named("platform"))?,
             None => Platform::host(),
         };
+        let rate_limit = match self.rate_limit {
+            Some(n) => n,
+            None => env_rate_limit().map_err(named("rate_limit"))?,
+        };
         let limits = self.limits;
         if limits.max_manifest_bytes == 0 || limits.max_blob_size == 0 || limits.max_layers == 0 {
             return Err(invalid("limits", "every limit must be more than zero"));
@@ -434,6 +450,7 @@ impl ClientBuilder {
                 insecure: self.insecure,
                 proxy: self.proxy,
                 extra_roots,
+                rate_limit,
             },
             signer,
             signed_hosts,
@@ -514,6 +531,20 @@ pub(super) struct Checked {
     pub signed_hosts: SignedHosts,
     pub credentials: Credentials,
     pub log: Option<(LogLevel, LogFn)>,
+}
+
+/// The cap `$OLREG_LIMIT_RATE` sets (0 if unset or blank), its errors
+/// naming the variable.
+fn env_rate_limit() -> Result<u64> {
+    match std::env::var(RATE_LIMIT_ENV) {
+        Ok(text) if !text.trim().is_empty() => parse_rate(&text).map_err(|e| match e.kind() {
+            ErrorKind::InvalidArgument { reason } => {
+                Error::invalid_argument(format!("${RATE_LIMIT_ENV}: {reason}"))
+            }
+            _ => e,
+        }),
+        _ => Ok(0),
+    }
 }
 
 /// The comma-separated items of environment variable `var` (none if unset).

@@ -8,6 +8,7 @@ pub mod content_range;
 pub(crate) mod credential_helper;
 pub(crate) mod credentials;
 pub mod error_body;
+pub mod rate;
 pub(crate) mod redact;
 pub mod redirect;
 pub(crate) mod registry;
@@ -43,6 +44,8 @@ pub(crate) struct NetConfig {
     pub insecure: bool,
     pub proxy: Proxy,
     pub extra_roots: Vec<CertificateDer<'static>>,
+    /// Bytes per second for the whole client; 0: no cap.
+    pub rate_limit: u64,
 }
 
 /// Where requests go.
@@ -67,6 +70,8 @@ pub(crate) struct Transport {
     pub(crate) signed_hosts: SignedHosts,
     pub(crate) credentials: Credentials,
     pub(crate) tokens: TokenCache,
+    /// The bandwidth cap every operation's bytes count against.
+    pub(crate) rate: Option<rate::RateLimit>,
 }
 
 impl Transport {
@@ -78,9 +83,11 @@ impl Transport {
     ) -> Result<Transport> {
         let secure = build_client(&config, tls::verifying_config(&config.extra_roots)?)?;
         let insecure = build_client(&config, tls::insecure_config()?)?;
+        let rate = (config.rate_limit > 0).then(|| rate::RateLimit::new(config.rate_limit));
         Ok(Transport {
             secure,
             insecure,
+            rate,
             config,
             signer,
             signed_hosts,

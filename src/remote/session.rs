@@ -266,6 +266,21 @@ impl Session {
         self.transport.config.retry
     }
 
+    /// Counts `n` bytes moved against the client's bandwidth cap, waiting
+    /// as long as the cap asks (or until the operation is cancelled).
+    pub(crate) async fn pace(&self, n: u64) -> Result<()> {
+        match &self.transport.rate {
+            None => Ok(()),
+            Some(rate) => {
+                self.cancellable(async {
+                    rate.take(n).await;
+                    Ok(())
+                })
+                .await
+            }
+        }
+    }
+
     /// Runs `fut` unless the operation is cancelled first.
     pub(crate) async fn cancellable<T>(
         &self,
@@ -466,6 +481,7 @@ impl Session {
                 *len,
                 clock.clone(),
                 on_sent.clone(),
+                self.transport.clone(),
             )),
             Body::Stream { len, pieces } => {
                 let taken = pieces.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -642,13 +658,15 @@ async fn stall_guard<F: std::future::Future>(
     }
 }
 
-/// A streaming body over part of a file, touching `clock` as it goes.
+/// A streaming body over part of a file, touching `clock` as it goes and
+/// keeping to the transport's bandwidth cap.
 fn file_body(
     open: FileOpener,
     offset: u64,
     len: u64,
     clock: Arc<Clock>,
     on_sent: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+    transport: Arc<Transport>,
 ) -> reqwest::Body {
     const PIECE: u64 = 1 << 20;
     struct State {
@@ -666,6 +684,7 @@ fn file_body(
     let stream = futures_util::stream::unfold(state, move |mut st| {
         let clock = clock.clone();
         let on_sent = on_sent.clone();
+        let transport = transport.clone();
         async move {
             if st.left == 0 {
                 return None;
@@ -681,7 +700,12 @@ fn file_body(
                     st.file = Some(f);
                 }
                 let file = st.file.as_mut().expect("opened above");
-                let mut buf = vec![0u8; st.left.min(PIECE) as usize];
+                let mut piece = st.left.min(PIECE);
+                if let Some(rate) = &transport.rate {
+                    piece = rate.piece(piece);
+                    rate.take(piece).await;
+                }
+                let mut buf = vec![0u8; piece as usize];
                 file.read_exact(&mut buf).await?;
                 Ok(Bytes::from(buf))
             }

@@ -51,6 +51,8 @@ pub(crate) struct ScriptedBody {
     steps: VecDeque<Step>,
     pause: Option<Pin<Box<Sleep>>>,
     settled: bool,
+    /// Bytes per second the data steps are paced at, when throttled.
+    pace: Option<u64>,
 }
 
 impl ScriptedBody {
@@ -70,12 +72,20 @@ impl ScriptedBody {
                 .collect(),
             pause: None,
             settled: false,
+            pace: None,
         }
     }
 
     /// Aborts the connection once the rest of the script has played.
     pub fn abort_at_end(&mut self) {
         self.steps.push_back(Step::Abort);
+    }
+
+    /// Delivers the data at no more than `bytes_per_sec` (at least 1): small
+    /// frames, each followed by the pause its size costs at that rate.
+    pub fn paced(mut self, bytes_per_sec: u64) -> ScriptedBody {
+        self.pace = Some(bytes_per_sec.max(1));
+        self
     }
 }
 
@@ -128,9 +138,19 @@ impl Body for ScriptedBody {
                     ))));
                 }
                 Some(Step::Data(mut data)) => {
-                    if data.len() > MAX_FRAME {
-                        let rest = data.split_off(MAX_FRAME);
+                    // Paced frames last about 20 ms each at the given rate.
+                    let frame = this.pace.map_or(MAX_FRAME, |rate| {
+                        usize::try_from(rate / 50)
+                            .unwrap_or(MAX_FRAME)
+                            .clamp(1024, MAX_FRAME)
+                    });
+                    if data.len() > frame {
+                        let rest = data.split_off(frame);
                         this.steps.push_front(Step::Data(rest));
+                    }
+                    if let Some(rate) = this.pace {
+                        let cost = Duration::from_secs_f64(data.len() as f64 / rate as f64);
+                        this.steps.push_front(Step::Pause(cost));
                     }
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
@@ -161,6 +181,22 @@ mod tests {
         }
         assert_eq!(sizes, vec![MAX_FRAME, MAX_FRAME, 5]);
         assert_eq!(total, data);
+    }
+
+    #[tokio::test]
+    async fn paced_data_takes_its_time() {
+        let data = Bytes::from(vec![1u8; 200_000]);
+        let mut body = ScriptedBody::bytes(data.clone()).paced(1_000_000);
+        let started = tokio::time::Instant::now();
+        let mut total = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let chunk = frame.expect("no error").into_data().expect("data");
+            assert!(chunk.len() <= 20_000);
+            total.extend_from_slice(&chunk);
+        }
+        assert_eq!(total, data);
+        // 200 kB at 1 MB/s: 0.2 s (the last frame's pause included).
+        assert!(started.elapsed() >= Duration::from_millis(190));
     }
 
     #[tokio::test]

@@ -166,6 +166,11 @@ pub enum FaultKind {
     /// one byte more than the body has and the connection is aborted after
     /// the body. Acts on any request (upload steps and tokens included).
     CutBody,
+    /// The connection this request arrived on delivers every response body
+    /// at no more than `bytes_per_sec` from now on, this one included: one
+    /// slow path among fast ones, as a congested route or a sick CDN node
+    /// gives. Matches responses with a body.
+    Throttle { bytes_per_sec: u64 },
 }
 
 fn temporary_redirect() -> u16 {
@@ -281,7 +286,8 @@ impl FaultKind {
             | FaultKind::Stall { .. }
             | FaultKind::Trickle { .. }
             | FaultKind::ExtraBytes { .. }
-            | FaultKind::ShortBody => op.body != BodyFacts::None,
+            | FaultKind::ShortBody
+            | FaultKind::Throttle { .. } => op.body != BodyFacts::None,
             FaultKind::Corrupt { offset } => match op.body {
                 BodyFacts::None => false,
                 BodyFacts::Manifest { len } => *offset < len,

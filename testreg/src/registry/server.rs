@@ -1,6 +1,7 @@
 //! Sockets to responses: the accept loops, TLS, HTTP/1.1 connections, and
 //! the per-request pipeline (record, control API, auth, faults, handler).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,9 +67,17 @@ async fn connection<S>(stream: S, server: Server, state: Arc<State>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // Bytes per second this connection's bodies are held to; 0: unthrottled.
+    let pace = Arc::new(AtomicU64::new(0));
     let service = service_fn(move |req| {
-        let state = state.clone();
-        async move { handle(state, server, req).await }
+        let (state, pace) = (state.clone(), pace.clone());
+        async move {
+            let resp = handle(state, server, &pace, req).await;
+            resp.map(|resp| match pace.load(Ordering::Relaxed) {
+                0 => resp,
+                rate => resp.map(|body| body.paced(rate)),
+            })
+        }
     });
     // Errors here are clients going away or injected aborts: nothing to do.
     let _ = http1::Builder::new()
@@ -91,13 +100,18 @@ impl std::error::Error for HungUp {}
 
 /// One request: the control API bypasses everything; other requests are
 /// logged, then answered (or hung up on: hyper then closes the connection).
-async fn handle(state: Arc<State>, server: Server, req: Request<Incoming>) -> Result<Resp, HungUp> {
+async fn handle(
+    state: Arc<State>,
+    server: Server,
+    pace: &AtomicU64,
+    req: Request<Incoming>,
+) -> Result<Resp, HungUp> {
     let (parts, body) = req.into_parts();
     if server == Server::Registry && parts.uri.path().starts_with(control::PREFIX) {
         return Ok(control::handle(&state, parts, body).await);
     }
     let id = lock(&state.log).begin(record(server, &parts));
-    let answered = answer(&state, server, parts, body).await;
+    let answered = answer(&state, server, pace, parts, body).await;
     lock(&state.log).finish(id, answered.as_ref().map_or(0, |r| r.status().as_u16()));
     answered
 }
@@ -106,6 +120,7 @@ async fn handle(state: Arc<State>, server: Server, req: Request<Incoming>) -> Re
 async fn answer(
     state: &Arc<State>,
     server: Server,
+    pace: &AtomicU64,
     parts: Parts,
     body: Incoming,
 ) -> Result<Resp, HungUp> {
@@ -140,6 +155,9 @@ async fn answer(
         // The body stays unread: a client still sending it writes into a
         // closed connection.
         Some(FaultKind::HangUp) => return Err(HungUp),
+        Some(FaultKind::Throttle { bytes_per_sec }) => {
+            pace.store(*bytes_per_sec, Ordering::Relaxed);
+        }
         _ => {}
     }
     let cut = fault == Some(FaultKind::CutBody);
