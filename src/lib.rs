@@ -35,6 +35,7 @@ pub mod progress;
 mod pull;
 mod push;
 pub mod remote;
+mod spans;
 pub mod store;
 mod verify;
 

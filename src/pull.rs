@@ -10,6 +10,7 @@
 //! whole model is there; then they go into `blobs/` and the manifest is
 //! linked at once.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +27,9 @@ use crate::manifest::{Layer, Manifest};
 use crate::name::Name;
 use crate::progress::{LogLevel, ProgressEvent};
 use crate::remote::session::{Access, ResponseBody, Session};
+use crate::spans::{self, Span};
 use crate::store::{available_space, Partial};
+use tokio::time::Instant;
 
 /// How often partial-download state is made durable while bytes arrive.
 const PERSIST_EVERY: Duration = Duration::from_secs(2);
@@ -422,7 +425,8 @@ impl BlobJob {
         if size <= settings.chunk_threshold {
             for (start, end) in missing {
                 let _permit = self.permit().await?;
-                self.fetch_range(partial, &blob_url, start, end).await?;
+                self.fetch_range(partial, &blob_url, &Span::new(start, end))
+                    .await?;
             }
             return Ok(());
         }
@@ -438,9 +442,12 @@ impl BlobJob {
                 .await?;
             let final_url = resp.url().clone();
             let whole = resp.status() == reqwest::StatusCode::OK;
-            let mut at = if whole { 0 } else { first };
-            let end = if whole { size } else { first + 1 };
-            self.stream_into(partial, resp, &mut at, end).await?;
+            let span = if whole {
+                Span::new(0, size)
+            } else {
+                Span::new(first, first + 1)
+            };
+            self.stream_into(partial, resp, &span).await?;
             if whole {
                 return Ok(());
             }
@@ -449,31 +456,89 @@ impl BlobJob {
 
         let storage = Arc::new(StorageUrl::new(blob_url, url));
         let pieces = chunk_pieces(&partial.missing(), settings.chunk_size.max(1));
-        // Chunks start in file order (each waits for a stream first), so the
-        // completed prefix — and the hasher behind it — advances steadily.
+        self.run_chunks(partial, &storage, pieces).await
+    }
+
+    /// Runs `pieces` over the pull's streams. Chunks start in file order
+    /// (each waits for a stream first), so the completed prefix — and the
+    /// hasher behind it — advances steadily. Each stream that comes free
+    /// first rescues a crawling chunk, if one falls far behind the others
+    /// (see [`spans`](crate::spans)), and takes the next piece otherwise.
+    async fn run_chunks(
+        self: &Arc<Self>,
+        partial: &Arc<Partial>,
+        storage: &Arc<StorageUrl>,
+        pieces: Vec<(u64, u64)>,
+    ) -> Result<()> {
+        let mut queue: VecDeque<(u64, u64)> = pieces.into();
+        let mut spans: Vec<Arc<Span>> = Vec::new();
         let mut tasks = JoinSet::new();
-        let mut failure = None;
-        for (start, end) in pieces {
-            let permit = self.permit().await?;
-            if let Some(Ok(Err(e))) = tasks.try_join_next() {
-                failure = Some(e);
-                break;
+        let outcome = loop {
+            if let Some(Err(e)) = std::iter::from_fn(|| tasks.try_join_next())
+                .map(flatten)
+                .find(Result::is_err)
+            {
+                break Err(e);
             }
+            let split = spans::rescue(&spans, Instant::now());
+            if split.is_none() && queue.is_empty() {
+                // Nothing to start: wait for a chunk to end, or for one to
+                // fall behind.
+                if tasks.is_empty() {
+                    break Ok(());
+                }
+                tokio::select! {
+                    joined = tasks.join_next() => {
+                        if let Some(Err(e)) = joined.map(flatten) {
+                            break Err(e);
+                        }
+                    }
+                    _ = tokio::time::sleep(RESCUE_CHECK) => {}
+                }
+                continue;
+            }
+            let permit = match self.permit().await {
+                Ok(p) => p,
+                Err(e) => break Err(e),
+            };
+            let (start, end) = match split {
+                Some(split) => {
+                    self.op.log(LogLevel::Info, || {
+                        format!(
+                            "{}: bytes {}-{} crawl at {:.1} MiB/s against {:.1} MiB/s elsewhere; \
+                             moving them to another connection",
+                            self.layer.digest.short(),
+                            split.start,
+                            split.end - 1,
+                            split.slow_rate / MIB,
+                            split.typical_rate / MIB
+                        )
+                    });
+                    (split.start, split.end)
+                }
+                None => match queue.pop_front() {
+                    Some(piece) => piece,
+                    None => continue,
+                },
+            };
+            let span = Span::new(start, end);
+            spans::remember(&mut spans, span.clone());
             let job = ChunkJob {
                 blob: self.clone(),
                 partial: partial.clone(),
                 storage: storage.clone(),
-                start,
-                end,
+                span,
             };
             tasks.spawn(async move { job.run(permit).await });
+        };
+        match outcome {
+            Ok(()) => join_all(&mut tasks, None).await,
+            Err(e) => {
+                tasks.abort_all();
+                while tasks.join_next().await.is_some() {}
+                Err(e)
+            }
         }
-        if let Some(e) = failure {
-            tasks.abort_all();
-            while tasks.join_next().await.is_some() {}
-            return Err(e);
-        }
-        join_all(&mut tasks, None).await
     }
 
     /// A stream permit for one request.
@@ -497,22 +562,25 @@ impl BlobJob {
             .await
     }
 
-    /// Fetches `[start, end)` from `url`, retrying transient failures and
-    /// continuing from the last byte written each time.
-    async fn fetch_range(&self, partial: &Partial, url: &Url, start: u64, end: u64) -> Result<()> {
+    /// Fetches what is left of `span` from `url`, retrying transient
+    /// failures and continuing from the last byte written each time.
+    async fn fetch_range(&self, partial: &Partial, url: &Url, span: &Span) -> Result<()> {
         let policy = self.session.retry_policy();
-        let mut at = start;
         let mut failures = 0;
         loop {
-            let before = at;
+            let (before, end) = span.bounds();
+            if before >= end {
+                return Ok(());
+            }
             let attempt = async {
                 let resp = self
                     .session
-                    .get_blob_range(url, at, end, self.layer.size, false)
+                    .get_blob_range(url, before, end, self.layer.size, false)
                     .await?;
-                self.stream_into(partial, resp, &mut at, end).await
+                self.stream_into(partial, resp, span).await
             }
             .await;
+            let (at, end) = span.bounds();
             match attempt {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is_retryable() => {
@@ -540,38 +608,44 @@ impl BlobJob {
         }
     }
 
-    /// Writes a body into the partial file from `*at` up to `end`. A body
-    /// longer than asked is a protocol error; a shorter one a (retryable)
-    /// network error.
-    async fn stream_into(
-        &self,
-        partial: &Partial,
-        resp: Response,
-        at: &mut u64,
-        end: u64,
-    ) -> Result<()> {
+    /// Writes the body asked for at `span`'s position into the partial
+    /// file, up to where the span ends (which a rescue may move back while
+    /// the body arrives: the rest is then dropped with the connection). A
+    /// body longer than asked is a protocol error; a shorter one a
+    /// (retryable) network error.
+    async fn stream_into(&self, partial: &Partial, resp: Response, span: &Span) -> Result<()> {
         let url = resp.url().clone();
         let mut body = ResponseBody::new(resp);
+        let (mut at, asked_end) = span.bounds();
         while let Some(piece) = self.session.next_chunk(&mut body, &url).await? {
             let n = piece.len() as u64;
-            if *at + n > end {
+            if at + n > asked_end {
                 return Err(Error::protocol(
                     &crate::remote::redact::redact(&url),
                     format!(
                         "the answer carries more bytes than the {} asked for",
-                        end - (*at).min(end)
+                        asked_end - at.min(asked_end)
                     ),
                 ));
             }
-            partial.write_at(*at, &piece)?;
-            *at += n;
-            self.op.reporter.add_bytes(self.index, n);
-            self.session.pace(n).await?;
+            let taken = span.advance(n, |offset, len| {
+                partial.write_at(offset, &piece[..len as usize])
+            })?;
+            at += n;
+            if taken > 0 {
+                self.op.reporter.add_bytes(self.index, taken);
+                self.session.pace(taken).await?;
+            }
+            if taken < n || span.bounds().0 >= span.bounds().1 {
+                // The span ends here (it was split): the rest is not ours.
+                return Ok(());
+            }
         }
-        if *at < end {
+        let (at, end) = span.bounds();
+        if at < end {
             return Err(Error::network(
                 &crate::remote::redact::redact(&url),
-                format!("the connection ended {} bytes early", end - *at),
+                format!("the connection ended {} bytes early", end - at),
             ));
         }
         Ok(())
@@ -599,8 +673,7 @@ struct ChunkJob {
     blob: Arc<BlobJob>,
     partial: Arc<Partial>,
     storage: Arc<StorageUrl>,
-    start: u64,
-    end: u64,
+    span: Arc<Span>,
 }
 
 impl ChunkJob {
@@ -608,11 +681,7 @@ impl ChunkJob {
         let mut refreshed = 0;
         loop {
             let (url, generation) = self.storage.current();
-            match self
-                .blob
-                .fetch_range(&self.partial, &url, self.start, self.end)
-                .await
-            {
+            match self.blob.fetch_range(&self.partial, &url, &self.span).await {
                 Err(e) if self.storage.expired(&url, &e) && refreshed < MAX_URL_REFRESHES => {
                     refreshed += 1;
                     self.blob.op.log(LogLevel::Info, || {
@@ -629,10 +698,26 @@ impl ChunkJob {
                 }
             }
         }
-        // Bytes [start, end) are final: get them to disk while others arrive.
-        self.partial.start_writeback(self.start, self.end);
+        self.span.finish();
+        // The span's bytes are final: get them to disk while others arrive.
+        let (end, _) = self.span.bounds();
+        self.partial.start_writeback(self.span.origin(), end);
         Ok(())
     }
+}
+
+/// How often a blob whose chunks are all started looks for a crawling one.
+const RESCUE_CHECK: Duration = Duration::from_millis(100);
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// A joined chunk task's result.
+fn flatten(joined: std::result::Result<Result<()>, tokio::task::JoinError>) -> Result<()> {
+    joined.unwrap_or_else(|e| {
+        Err(Error::new(ErrorKind::Internal {
+            message: format!("a task failed: {e}"),
+        }))
+    })
 }
 
 /// How often one chunk may ask the registry for a fresh storage URL.

@@ -145,7 +145,7 @@ mod tests {
         assert!(secs >= least - 0.002, "{secs} s for {total} bytes");
         // Generous: a loaded machine oversleeps, it never undersleeps.
         assert!(secs < least + 1.0, "{secs} s for {total} bytes");
-        assert_eq!(limit.piece(1 << 20), 1_250_000);
+        assert_eq!(limit.piece(4 << 20), 1_250_000);
         assert_eq!(limit.piece(10), 10);
     }
 }
