@@ -18,6 +18,7 @@ use hyper::body::Incoming;
 use hyper::header::CONTENT_LENGTH;
 use hyper::http::request::Parts;
 use hyper::Method;
+use sha2::Digest as _;
 
 use super::content::{blob_facts, range_request};
 use super::faults::{BodyFacts, FaultKind, Op, OpClass};
@@ -161,10 +162,30 @@ pub(crate) async fn read_body(parts: &Parts, body: Incoming) -> Result<Bytes, St
     }
 }
 
+/// Reads a request body and its `sha256:` digest, hashing each piece as it
+/// arrives (so a big upload is hashed while the rest is still on its way,
+/// and the registry does not become the bottleneck of the benchmark).
+pub(crate) async fn read_body_hashing(
+    parts: &Parts,
+    body: Incoming,
+) -> Result<(Bytes, String), String> {
+    let mut hasher = sha2::Sha256::new();
+    match read_body_with(parts, body, |piece| hasher.update(piece)).await {
+        (data, None) => Ok((data, crate::registry::digest::finish(hasher))),
+        (_, Some(why)) => Err(why),
+    }
+}
+
 /// Reads a request body; when it breaks off, what arrived before and why.
-pub(crate) async fn read_body_keeping(
+pub(crate) async fn read_body_keeping(parts: &Parts, body: Incoming) -> (Bytes, Option<String>) {
+    read_body_with(parts, body, |_| {}).await
+}
+
+/// Reads a request body, showing each piece to `each` as it arrives.
+async fn read_body_with(
     parts: &Parts,
     mut body: Incoming,
+    mut each: impl FnMut(&[u8]),
 ) -> (Bytes, Option<String>) {
     let hint = parts
         .headers
@@ -186,6 +207,7 @@ pub(crate) async fn read_body_keeping(
             }
         };
         if let Ok(chunk) = frame.into_data() {
+            each(&chunk);
             data.extend_from_slice(&chunk);
         }
     }

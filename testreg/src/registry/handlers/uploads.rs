@@ -7,8 +7,8 @@ use hyper::body::Incoming;
 use hyper::header::LOCATION;
 use hyper::http::request::Parts;
 
-use super::{query_param, read_body};
-use crate::registry::digest::{parse_digest, random_hex, random_uuid, sha256_digest};
+use super::{query_param, read_body_hashing};
+use crate::registry::digest::{parse_digest, random_hex, random_uuid};
 use crate::registry::faults::FaultKind;
 use crate::registry::options::UploadMode;
 use crate::registry::respond::{self, set_header, set_named, Resp};
@@ -97,7 +97,7 @@ pub(super) async fn presigned_put(
     id: &str,
     body: Incoming,
 ) -> Resp {
-    let body = read_body(parts, body).await;
+    let body = read_body_hashing(parts, body).await;
     let Some(upload) = lock(&state.presigned).get(id).cloned() else {
         return respond::oci_error(
             404,
@@ -115,13 +115,12 @@ pub(super) async fn presigned_put(
             serde_json::json!({"expected": upload.path_and_query, "got": sent}),
         );
     }
-    let body = match body {
-        Ok(body) => body,
+    let (body, actual) = match body {
+        Ok(read) => read,
         Err(why) => {
             return respond::oci_error(400, "BLOB_UPLOAD_INVALID", &why, serde_json::Value::Null)
         }
     };
-    let actual = sha256_digest(&body);
     if actual != upload.digest {
         return respond::oci_error(
             400,
