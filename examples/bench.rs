@@ -205,7 +205,10 @@ impl Server {
     /// Sends a fault to the control API.
     fn inject(&self, fault: &serde_json::Value) {
         let url = format!("{}://{}/_testreg/faults", self.scheme(), self.host());
-        let status = curl(&["-X", "POST", "--data-binary", &fault.to_string(), &url], self);
+        let status = curl(
+            &["-X", "POST", "--data-binary", &fault.to_string(), &url],
+            self,
+        );
         assert!(status.starts_with('2'), "fault refused: {status}");
     }
 }
@@ -321,7 +324,11 @@ impl Bench {
     /// registry.
     fn push(&self, tls: bool, source: &str, streams: u64, extra: serde_json::Value) -> Run {
         let target = Server::start(&self.exe, &empty_args(tls));
-        let name = format!("{}://{}/bench/pushed:latest", target.scheme(), target.host());
+        let name = format!(
+            "{}://{}/bench/pushed:latest",
+            target.scheme(),
+            target.host()
+        );
         let mut spec = serde_json::json!({
             "root": self.work.path().join("source"), "name": name, "source": source,
             "streams": streams, "ca_pem": target.info["ca_pem"],
@@ -415,7 +422,11 @@ fn orchestrate(args: &[String]) {
     let big_bytes = (big_gib << 30) as f64;
     let many_bytes = (64u64 << 23) as f64;
 
-    let loopback = median((0..runs).map(|_| receive_bytes_per_sec(&plain, 8)).collect());
+    let loopback = median(
+        (0..runs)
+            .map(|_| receive_bytes_per_sec(&plain, 8))
+            .collect(),
+    );
     let tls_receive = median((0..runs).map(|_| receive_bytes_per_sec(&tls, 8)).collect());
     let disk = median(
         (0..runs)
@@ -442,7 +453,14 @@ fn orchestrate(args: &[String]) {
     println!();
     println!(
         "{:<26} {:<5} {:>7} {:>7} {:>7} {:>9} {:>8} {:>8} {:>9}",
-        "operation", "proto", "streams", "wall s", "cpu s", "wall/sha", "cpu/sha", "peak MiB",
+        "operation",
+        "proto",
+        "streams",
+        "wall s",
+        "cpu s",
+        "wall/sha",
+        "cpu/sha",
+        "peak MiB",
         "server s"
     );
     let default_streams = cpus.max(2) as u64;
@@ -450,10 +468,30 @@ fn orchestrate(args: &[String]) {
         for server in [&plain, &tls] {
             let proto = server.scheme();
             for (label, model, bytes, streams) in [
-                (format!("pull {big_gib} GiB, 1 layer"), "big", big_bytes, default_streams.max(4)),
-                (format!("pull {big_gib} GiB, 1 layer"), "big", big_bytes, olreg::MAX_STREAMS as u64),
-                ("pull 64 x 8 MiB".into(), "many", many_bytes, default_streams),
-                ("pull 64 x 8 MiB".into(), "many", many_bytes, olreg::MAX_STREAMS as u64),
+                (
+                    format!("pull {big_gib} GiB, 1 layer"),
+                    "big",
+                    big_bytes,
+                    default_streams.max(4),
+                ),
+                (
+                    format!("pull {big_gib} GiB, 1 layer"),
+                    "big",
+                    big_bytes,
+                    olreg::MAX_STREAMS as u64,
+                ),
+                (
+                    "pull 64 x 8 MiB".into(),
+                    "many",
+                    many_bytes,
+                    default_streams,
+                ),
+                (
+                    "pull 64 x 8 MiB".into(),
+                    "many",
+                    many_bytes,
+                    olreg::MAX_STREAMS as u64,
+                ),
             ] {
                 let all: Vec<Run> = (0..runs)
                     .map(|_| bench.pull(server, model, streams, serde_json::json!({})))
@@ -520,7 +558,11 @@ fn curl_upload(exe: &Path, tls: bool, file: &Path) -> Run {
     let target = Server::start(exe, &empty_args(tls));
     let digest = format!(
         "sha256:{}",
-        file.file_name().unwrap().to_str().unwrap().trim_start_matches("sha256-")
+        file.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim_start_matches("sha256-")
     );
     // POST for the upload URL (a 202 with Location), then the PUT.
     let mut cmd = Command::new("curl");
@@ -543,20 +585,34 @@ fn curl_upload(exe: &Path, tls: bool, file: &Path) -> Run {
         .lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("location").then(|| v.trim().to_owned())
+            k.eq_ignore_ascii_case("location")
+                .then(|| v.trim().to_owned())
         })
         .expect("the registry gives an upload URL");
     let before = target.cpu();
     let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Expect:", "-T"])
-        .arg(file);
+    cmd.args([
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        "Expect:",
+        "-T",
+    ])
+    .arg(file);
     if target.info["ca_pem"].is_string() {
         cmd.arg("--cacert").arg(ca.path());
     }
     let started = Instant::now();
     let out = cmd.arg(&location).output().unwrap();
     let wall = started.elapsed().as_secs_f64();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "curl -T failed");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "200",
+        "curl -T failed"
+    );
     Run {
         wall,
         cpu: f64::NAN,

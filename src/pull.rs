@@ -447,7 +447,8 @@ impl BlobJob {
             } else {
                 Span::new(first, first + 1)
             };
-            self.stream_into(partial, resp, &span).await?;
+            self.stream_into(partial, resp, &span, span.bounds().1)
+                .await?;
             if whole {
                 return Ok(());
             }
@@ -577,7 +578,7 @@ impl BlobJob {
                     .session
                     .get_blob_range(url, before, end, self.layer.size, false)
                     .await?;
-                self.stream_into(partial, resp, span).await
+                self.stream_into(partial, resp, span, end).await
             }
             .await;
             let (at, end) = span.bounds();
@@ -608,15 +609,21 @@ impl BlobJob {
         }
     }
 
-    /// Writes the body asked for at `span`'s position into the partial
-    /// file, up to where the span ends (which a rescue may move back while
-    /// the body arrives: the rest is then dropped with the connection). A
-    /// body longer than asked is a protocol error; a shorter one a
-    /// (retryable) network error.
-    async fn stream_into(&self, partial: &Partial, resp: Response, span: &Span) -> Result<()> {
+    /// Writes the body asked for — from `span`'s position to `asked_end` —
+    /// into the partial file, up to where the span ends (which a rescue may
+    /// move back before or while the body arrives: the rest is then dropped
+    /// with the connection). A body longer than asked is a protocol error;
+    /// a shorter one a (retryable) network error.
+    async fn stream_into(
+        &self,
+        partial: &Partial,
+        resp: Response,
+        span: &Span,
+        asked_end: u64,
+    ) -> Result<()> {
         let url = resp.url().clone();
         let mut body = ResponseBody::new(resp);
-        let (mut at, asked_end) = span.bounds();
+        let (mut at, _) = span.bounds();
         while let Some(piece) = self.session.next_chunk(&mut body, &url).await? {
             let n = piece.len() as u64;
             if at + n > asked_end {

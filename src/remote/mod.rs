@@ -18,6 +18,7 @@ pub(crate) mod signer;
 pub mod tls;
 pub(crate) mod token;
 pub(crate) mod user_file;
+pub(crate) mod zero_copy;
 
 use std::time::Duration;
 
@@ -94,6 +95,22 @@ impl Transport {
             credentials,
             tokens: TokenCache::default(),
         })
+    }
+
+    /// Whether a file body to `url` may go with `sendfile(2)`: plain HTTP
+    /// straight to the server (a proxy, configured or from the environment,
+    /// gets the ordinary path).
+    pub(crate) fn zero_copy_to(&self, url: &reqwest::Url) -> bool {
+        if url.scheme() != "http" {
+            return false;
+        }
+        match &self.config.proxy {
+            Proxy::Direct => true,
+            Proxy::Url(_) => false,
+            Proxy::FromEnvironment => ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
+                .iter()
+                .all(|v| std::env::var_os(v).is_none_or(|x| x.is_empty())),
+        }
     }
 
     /// The client that verifies certificates, or the one that does not.

@@ -23,7 +23,7 @@ use super::redact::{redact, redact_text};
 use super::redirect::{next_hop, same_origin};
 use super::retry::parse_retry_after;
 use super::token::Negotiation;
-use super::Transport;
+use super::{zero_copy, Transport};
 use crate::error::{Error, ErrorKind, Result};
 use crate::progress::{LogLevel, Reporter};
 
@@ -457,6 +457,11 @@ impl Session {
         authorization: Option<&str>,
     ) -> Result<Response> {
         let clock = Clock::new();
+        if self.transport.zero_copy_to(url) && matches!(req.body, Body::File { .. }) {
+            return self
+                .send_file_zero_copy(req, url, authorization, &clock)
+                .await;
+        }
         let mut rb = self
             .transport
             .client(self.insecure)
@@ -505,6 +510,69 @@ impl Session {
                 match stall_guard(pending, &clock, stall).await {
                     Some(Ok(resp)) => Ok(resp),
                     Some(Err(e)) => Err(reqwest_error(url, e)),
+                    None => Err(Error::network(
+                        &redact(url),
+                        format!("no answer for {}s (stalled)", stall.as_secs_f64()),
+                    )),
+                }
+            })
+            .await?;
+        self.reporter.log(LogLevel::Debug, || {
+            format!("{} {} -> {}", req.method, redact(url), resp.status())
+        });
+        Ok(resp)
+    }
+
+    /// [`Session::exchange`] for a file body over plain HTTP: the body goes
+    /// with `sendfile(2)` (see [`zero_copy`]).
+    async fn send_file_zero_copy(
+        &self,
+        req: &Req,
+        url: &Url,
+        authorization: Option<&str>,
+        clock: &Clock,
+    ) -> Result<Response> {
+        let Body::File {
+            open,
+            offset,
+            len,
+            on_sent,
+        } = &req.body
+        else {
+            return Err(Error::new(ErrorKind::Internal {
+                message: "a zero-copy send without a file body".into(),
+            }));
+        };
+        let mut headers = req.headers.clone();
+        headers.push((
+            reqwest::header::USER_AGENT,
+            self.transport.config.user_agent.clone(),
+        ));
+        if let Some(value) = authorization {
+            headers.push((AUTHORIZATION, value.to_owned()));
+        }
+        self.reporter.log(LogLevel::Debug, || {
+            format!("{} {} (sendfile)", req.method, redact(url))
+        });
+        let touch = || clock.touch();
+        let file = zero_copy::FileRequest {
+            method: &req.method,
+            url,
+            headers,
+            open,
+            offset: *offset,
+            len: *len,
+            on_sent: on_sent.as_ref(),
+            touch: &touch,
+            rate: self.transport.rate.as_ref(),
+            connect_timeout: self.transport.config.connect_timeout,
+        };
+        let stall = self.stall_timeout();
+        let resp = self
+            .cancellable(async {
+                match stall_guard(zero_copy::send(file), clock, stall).await {
+                    Some(Ok(resp)) => Ok(resp),
+                    Some(Err(e)) => Err(Error::network(&redact(url), e.to_string())),
                     None => Err(Error::network(
                         &redact(url),
                         format!("no answer for {}s (stalled)", stall.as_secs_f64()),
