@@ -25,7 +25,8 @@
 
 static const char usage_text[] =
 	"usage: olreg [--models DIR] [--insecure] [--streams N] [--mirror URL]...\n"
-	"             [--platform OS/ARCH[/VARIANT]] [--quiet] [-v] COMMAND [ARGS]\n"
+	"             [--platform OS/ARCH[/VARIANT]] [--limit-rate RATE] [--quiet] [-v]\n"
+	"             COMMAND [ARGS]\n"
 	"\n"
 	"commands:\n"
 	"  pull NAME               download NAME's manifest and every blob into the store\n"
@@ -53,6 +54,10 @@ static const char usage_text[] =
 	"                  comma-separated list of the same)\n"
 	"  --platform P    which entry of an image index or manifest list to pull:\n"
 	"                  os/arch[/variant], e.g. linux/arm64 (default: this machine's)\n"
+	"  --limit-rate RATE\n"
+	"                  move at most RATE bytes a second in all (every stream, pulls\n"
+	"                  and pushes); K, M and G multiply by 1024, e.g. 50M; 0: no cap\n"
+	"                  (default $OLREG_LIMIT_RATE, else no cap)\n"
 	"  -q, --quiet     no progress and no summaries; errors only\n"
 	"  -v, --verbose   the library's log lines on stderr; -vv adds debug lines\n"
 	"  -h, --help      this text\n"
@@ -68,6 +73,8 @@ struct global_options {
 	const char *models;
 	bool insecure;
 	uint32_t streams;		/* 0: the library's default */
+	bool limit_rate_set;		/* false: the library's default */
+	uint64_t limit_rate;		/* bytes a second; 0: no cap */
 	const char **mirrors;
 	size_t mirror_count;
 	const char *platform;	/* NULL: the library's default */
@@ -153,6 +160,30 @@ static bool parse_streams(const char *text, uint32_t *out)
 	return true;
 }
 
+/* A rate: a whole or decimal number of bytes a second with an optional K,
+ * M or G (powers of 1024, as curl's --limit-rate counts); 0 is no cap. */
+static bool parse_rate(const char *text, uint64_t *out)
+{
+	double n, scale = 1;
+	char *end;
+
+	if ((*text < '0' || *text > '9') && *text != '.')
+		return false;
+	errno = 0;
+	n = strtod(text, &end);
+	if (errno || end == text)
+		return false;
+	switch (*end) {
+	case 'k': case 'K': scale = 1024.0; end++; break;
+	case 'm': case 'M': scale = 1024.0 * 1024; end++; break;
+	case 'g': case 'G': scale = 1024.0 * 1024 * 1024; end++; break;
+	}
+	if (*end || strpbrk(text, "eExXpP") || n * scale >= 18446744073709551615.0)
+		return false;
+	*out = (uint64_t)(n * scale + 0.5);
+	return true;
+}
+
 enum parsed {
 	PARSED_OK,	/* go on and run the command */
 	PARSED_EXIT,	/* --help or --version: done, exit 0 */
@@ -171,6 +202,13 @@ static enum parsed apply_valued_option(const char *arg, const char *value,
 		if (!parse_streams(value, &opts->streams)) {
 			usage_error("--streams needs a whole number from 1 to %d, not '%s'",
 				    MAX_STREAMS, value);
+			return PARSED_USAGE;
+		}
+	} else if (strncmp(arg, "--limit-rate", 12) == 0) {
+		opts->limit_rate_set = true;
+		if (!parse_rate(value, &opts->limit_rate)) {
+			usage_error("--limit-rate needs bytes a second, optionally with K, M or G "
+				    "(e.g. 50M), not '%s'", value);
 			return PARSED_USAGE;
 		}
 	} else {
@@ -212,6 +250,7 @@ static enum parsed parse_global_options(int argc, char **argv, struct global_opt
 		if ((matched = option_value(argc, argv, &i, "--models", &value)) != 0 ||
 		    (matched = option_value(argc, argv, &i, "--streams", &value)) != 0 ||
 		    (matched = option_value(argc, argv, &i, "--platform", &value)) != 0 ||
+		    (matched = option_value(argc, argv, &i, "--limit-rate", &value)) != 0 ||
 		    (matched = option_value(argc, argv, &i, "--mirror", &value)) != 0) {
 			if (matched < 0) {
 				usage_error("option '%s' needs a value", arg);
@@ -316,6 +355,8 @@ static olreg_options *build_options(const struct global_options *g)
 		bad |= failed(olreg_options_set_insecure(opts, true), "--insecure");
 	if (g->streams)
 		bad |= failed(olreg_options_set_streams(opts, g->streams), "--streams");
+	if (g->limit_rate_set)
+		bad |= failed(olreg_options_set_rate_limit(opts, g->limit_rate), "--limit-rate");
 	for (i = 0; i < g->mirror_count; i++)
 		bad |= failed(olreg_options_add_mirror(opts, g->mirrors[i]), "--mirror");
 	if (g->platform)

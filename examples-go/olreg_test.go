@@ -881,3 +881,24 @@ func TestBasicAuthCredentials(t *testing.T) {
 		t.Fatalf("Pull with credentials: %v", err)
 	}
 }
+
+// RateLimit caps the whole client: 2 MiB at 1 MiB/s take over a second and
+// a half (the budget starts with an eighth of a second saved).
+func TestRateLimit(t *testing.T) {
+	reg := startRegistry(t, "--model", "library/capped:latest=1M,1M")
+	model := reg.Models[0]
+	c, _ := open(t, olreg.Options{RateLimit: 1 << 20})
+	started := time.Now()
+	m, err := c.Pull(context.Background(), reg.Name(model.Name), nil)
+	if err != nil {
+		t.Fatalf("Pull: %v", err)
+	}
+	checkManifest(t, m, model)
+	least := time.Duration(float64(model.totalSize()-(1<<17)) / float64(1<<20) * float64(time.Second))
+	if took := time.Since(started); took < least {
+		t.Errorf("%d bytes pulled in %v under a 1 MiB/s cap (at least %v)", model.totalSize(), took, least)
+	}
+	if _, err := olreg.Open(olreg.Options{RateLimit: -1}); err == nil {
+		t.Errorf("a negative RateLimit is refused")
+	}
+}

@@ -39,6 +39,11 @@ type Options struct {
 	// 1 MiB).
 	UploadChunkSize int64
 
+	// RateLimit caps the bytes per second the whole client moves, shared by
+	// every stream of every call, pulls and pushes alike (0: the default,
+	// $OLREG_LIMIT_RATE such as "50M" if set, else no cap).
+	RateLimit int64
+
 	// UserAgent replaces the default (Ollama-shaped) User-Agent.
 	UserAgent string
 
@@ -204,6 +209,12 @@ func (b *optionsBuilder) apply(opts *Options, logger C.uintptr_t) {
 		t, s := nonNegative("ChunkThreshold", opts.ChunkThreshold, b), nonNegative("ChunkSize", opts.ChunkSize, b)
 		if b.err == nil {
 			b.check("ChunkSize", C.olreg_options_set_chunking(o, t, s))
+		}
+	}
+	if opts.RateLimit != 0 {
+		r := nonNegative("RateLimit", opts.RateLimit, b)
+		if r > 0 {
+			b.check("RateLimit", C.olreg_options_set_rate_limit(o, r))
 		}
 	}
 	if opts.UploadChunkSize != 0 {

@@ -893,3 +893,20 @@ def test_copy_export_import(tmp_path: Path, registry: Registry, registry2: Regis
                 victim.import_(tmp_path / "layout", "local/bad:v1")
             assert layer[:19] in str(caught.value)
             assert victim.list() == []
+
+
+def test_rate_limit_caps_the_client(tmp_path: Path) -> None:
+    reg = Registry("--model", "library/capped:latest=1M,1M")
+    try:
+        model = reg.models["library/capped:latest"]
+        with make_client(tmp_path / "models", rate_limit=1 << 20) as c:
+            started = time.monotonic()
+            c.pull(reg.name("library/capped:latest"))
+            took = time.monotonic() - started
+        # 2 MiB and a little at 1 MiB/s, less the eighth of a second saved.
+        least = (blob_sizes(model) - (1 << 17)) / (1 << 20)
+        assert took >= least, f"{blob_sizes(model)} bytes in {took:.2f} s"
+    finally:
+        reg.stop()
+    with pytest.raises(ValueError):
+        make_client(tmp_path / "other", rate_limit=-1)

@@ -4,6 +4,7 @@ byte for byte, --ref, and a damaged layout refused with the blob's digest."""
 
 import json
 import tarfile
+import time
 
 from cli_helpers import error_line
 from conftest import Olreg
@@ -95,3 +96,27 @@ def test_a_damaged_layout_is_refused_and_changes_nothing(registry, tmp_path, hom
     assert f"sha256:{biggest.name[:12]}" in line and "digest mismatch" in line, line
     assert not any((tmp_path / "other" / "blobs").iterdir())
     assert other("list").stdout == b""
+
+
+def test_limit_rate_caps_a_pull(registry, tmp_path, home):
+    """--limit-rate (or $OLREG_LIMIT_RATE) holds the whole pull to the cap;
+    a bad value in the environment is an error naming the variable."""
+    sizes = 1024 + 2048 + 300 * 1024  # the tiny model's layers
+    least = (sizes - 200 * 1024 / 8) / (200 * 1024)  # an eighth of a second saved
+    for store, args, env in [
+        ("flag", ["--limit-rate", "200K"], {}),
+        ("env", [], {"OLREG_LIMIT_RATE": "200k"}),
+    ]:
+        olreg = Olreg(tmp_path / store, home)
+        started = time.monotonic()
+        ok(olreg("-q", *args, "pull", registry.name(TINY), env=env))
+        took = time.monotonic() - started
+        assert took >= least, f"{store}: {took:.2f} s under a 200 KiB/s cap"
+
+    olreg = Olreg(tmp_path / "bad", home)
+    result = olreg("-q", "pull", registry.name(TINY), env={"OLREG_LIMIT_RATE": "fast"})
+    assert result.returncode == 1
+    assert "OLREG_LIMIT_RATE" in error_line(result)
+    # The flag wins over the variable; 0 is no cap.
+    ok(olreg("-q", "--limit-rate", "0", "pull", registry.name(TINY),
+             env={"OLREG_LIMIT_RATE": "fast"}))

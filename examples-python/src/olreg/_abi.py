@@ -227,6 +227,7 @@ PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "olreg_options_set_streams": (status_t, [OptionsPtr, _u32]),
     "olreg_options_set_chunking": (status_t, [OptionsPtr, _u64, _u64]),
     "olreg_options_set_upload_chunk_size": (status_t, [OptionsPtr, _u64]),
+    "olreg_options_set_rate_limit": (status_t, [OptionsPtr, _u64]),
     "olreg_options_set_user_agent": (status_t, [OptionsPtr, _str]),
     "olreg_options_set_timeouts": (status_t, [OptionsPtr, _u32, _u32]),
     "olreg_options_set_retries": (status_t, [OptionsPtr, _u32, _u32, _u32]),

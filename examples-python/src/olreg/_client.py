@@ -374,6 +374,9 @@ class Client:
             token without asking, as registry.ollama.ai and ollama.com do.
         min_speed: the least a response body must deliver, bytes per second
             over the stall timeout; 0 turns the rule off.
+        rate_limit: the most bytes per second the whole client moves, shared
+            by every stream of every call (default: ``$OLREG_LIMIT_RATE``,
+            e.g. ``50M``, else no cap; 0: no cap).
 
     Raises:
         OlregError: a bad option (InvalidArgument, InvalidName for the mask;
@@ -410,6 +413,7 @@ class Client:
         platform: Optional[str] = None,
         signed_hosts: Iterable[str] = (),
         min_speed: Optional[int] = None,
+        rate_limit: Optional[int] = None,
     ) -> None:
         # Set first so that close()/__del__ work whatever happens below.
         self._ptr: Any = None
@@ -441,6 +445,9 @@ class Client:
                 put(lib.olreg_options_set_chunking(
                     opts, _uint(chunk_threshold, 64, "chunk_threshold"),
                     _uint(chunk_size, 64, "chunk_size")))
+            if rate_limit is not None:
+                put(lib.olreg_options_set_rate_limit(
+                    opts, _uint(rate_limit, 64, "rate_limit")))
             if upload_chunk_size is not None:
                 put(lib.olreg_options_set_upload_chunk_size(
                     opts, _uint(upload_chunk_size, 64, "upload_chunk_size")))
