@@ -313,7 +313,12 @@ impl BlobJob {
                 continue;
             }
             let owned_store = store.clone();
-            let partial = blocking(move || Partial::open(&owned_store, digest, size, lock)).await?;
+            let partial = blocking(move || {
+                let mut partial = Partial::open(&owned_store, digest, size, lock)?;
+                partial.use_direct_io();
+                Ok(partial)
+            })
+            .await?;
             let resumed = partial.resumed_bytes() > 0;
             if resumed {
                 self.op.log(LogLevel::Info, || {
@@ -621,10 +626,30 @@ impl BlobJob {
         span: &Span,
         asked_end: u64,
     ) -> Result<()> {
+        let streamed = self.stream_body(partial, resp, span, asked_end).await;
+        // What the connection gathered is written whatever happened: a retry
+        // goes on from the span's position.
+        let ended = partial.end_stream(span.bounds().0);
+        streamed.and(ended)
+    }
+
+    async fn stream_body(
+        &self,
+        partial: &Partial,
+        resp: Response,
+        span: &Span,
+        asked_end: u64,
+    ) -> Result<()> {
         let url = resp.url().clone();
         let mut body = ResponseBody::new(resp);
         let (mut at, _) = span.bounds();
-        while let Some(piece) = self.session.next_chunk(&mut body, &url).await? {
+        loop {
+            // Far ahead of a busy hasher, wait (the time is not held
+            // against the connection's rate).
+            span.pause(partial.room(at).await);
+            let Some(piece) = self.session.next_chunk(&mut body, &url).await? else {
+                break;
+            };
             let n = piece.len() as u64;
             if at + n > asked_end {
                 return Err(Error::protocol(

@@ -34,6 +34,8 @@ struct SpanState {
     at: u64,
     end: u64,
     finished: Option<Instant>,
+    /// Time spent waiting on purpose (for the hasher), not on the network.
+    paused: Duration,
 }
 
 /// A range taken from a crawling span, and why.
@@ -59,6 +61,7 @@ impl Span {
                 at: start,
                 end,
                 finished: None,
+                paused: Duration::ZERO,
             }),
         })
     }
@@ -96,6 +99,13 @@ impl Span {
         Ok(take)
     }
 
+    /// Counts `waited` as time the span did not try to move bytes.
+    pub(crate) fn pause(&self, waited: Duration) {
+        if !waited.is_zero() {
+            self.lock().paused += waited;
+        }
+    }
+
     /// Marks the span done (its rate stops changing).
     pub(crate) fn finish(&self) {
         self.lock().finished.get_or_insert_with(Instant::now);
@@ -104,7 +114,11 @@ impl Span {
     /// Bytes per second so far, once the span has run long enough to say.
     fn rate(&self, now: Instant) -> Option<f64> {
         let s = self.lock();
-        let elapsed = s.finished.unwrap_or(now).duration_since(self.started);
+        let elapsed = s
+            .finished
+            .unwrap_or(now)
+            .duration_since(self.started)
+            .saturating_sub(s.paused);
         let moved = s.at - self.origin;
         if elapsed < OBSERVE && s.finished.is_none() {
             return None;
