@@ -84,7 +84,8 @@ fn serve(args: &[String]) {
     let _ = std::io::stdin().read_line(&mut line);
 }
 
-/// Child: one pull or push as `spec` describes, then its own wall time,
+/// Child: one pull or push as `spec` describes (`"verbose": true` prints
+/// the library's debug log on stderr), then its own wall time,
 /// CPU time and peak RSS as JSON (and, with `"rate"`, the bytes done over
 /// time, sampled from the progress events).
 fn transfer_child(spec: &str, push: bool) {
@@ -99,6 +100,12 @@ fn transfer_child(spec: &str, push: bool) {
     }
     if let Some(rate) = v["rate"].as_u64() {
         builder = builder.rate_limit(rate);
+    }
+    if v["verbose"].as_bool() == Some(true) {
+        builder = builder.log(
+            olreg::LogLevel::Debug,
+            std::sync::Arc::new(|_, line| eprintln!("{line}")),
+        );
     }
     let client = builder.build().unwrap();
     let mut samples: Vec<(f64, u64)> = Vec::new();

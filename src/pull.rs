@@ -398,6 +398,14 @@ impl BlobJob {
             }
         };
 
+        self.op.log(LogLevel::Debug, || {
+            format!(
+                "{}: {} of {} bytes hashed from memory, the rest read back",
+                self.layer.digest.short(),
+                self.layer.size - partial.read_back().min(self.layer.size),
+                self.layer.size
+            )
+        });
         let actual = match hashed {
             Ok(actual) => actual,
             Err(e) => {
@@ -523,7 +531,13 @@ impl BlobJob {
                     (split.start, split.end)
                 }
                 None => match queue.pop_front() {
-                    Some(piece) => piece,
+                    Some(piece) => {
+                        // While hashing is the limit, a chunk far ahead of
+                        // it would only hold a connection (and its buffers)
+                        // idle: start it when the hash comes near.
+                        partial.room_to_start(piece.0).await;
+                        piece
+                    }
                     None => continue,
                 },
             };
@@ -646,7 +660,7 @@ impl BlobJob {
         loop {
             // Far ahead of a busy hasher, wait (the time is not held
             // against the connection's rate).
-            span.pause(partial.room(at).await);
+            span.hold(partial.room(at)).await;
             let Some(piece) = self.session.next_chunk(&mut body, &url).await? else {
                 break;
             };

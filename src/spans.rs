@@ -34,8 +34,10 @@ struct SpanState {
     at: u64,
     end: u64,
     finished: Option<Instant>,
-    /// Time spent waiting on purpose (for the hasher), not on the network.
+    /// Time spent waiting on purpose (for the hasher), not on the network,
+    /// and since when it is waiting now.
     paused: Duration,
+    holding: Option<Instant>,
 }
 
 /// A range taken from a crawling span, and why.
@@ -62,6 +64,7 @@ impl Span {
                 end,
                 finished: None,
                 paused: Duration::ZERO,
+                holding: None,
             }),
         })
     }
@@ -99,11 +102,17 @@ impl Span {
         Ok(take)
     }
 
-    /// Counts `waited` as time the span did not try to move bytes.
-    pub(crate) fn pause(&self, waited: Duration) {
-        if !waited.is_zero() {
-            self.lock().paused += waited;
+    /// Runs `wait` — a wait on purpose, not on the network — without
+    /// counting its time against the span's rate (nor judging the span
+    /// while it lasts).
+    pub(crate) async fn hold<T>(&self, wait: impl std::future::Future<Output = T>) -> T {
+        self.lock().holding = Some(Instant::now());
+        let out = wait.await;
+        let mut s = self.lock();
+        if let Some(since) = s.holding.take() {
+            s.paused += since.elapsed();
         }
+        out
     }
 
     /// Marks the span done (its rate stops changing).
@@ -114,6 +123,9 @@ impl Span {
     /// Bytes per second so far, once the span has run long enough to say.
     fn rate(&self, now: Instant) -> Option<f64> {
         let s = self.lock();
+        if s.holding.is_some() {
+            return None;
+        }
         let elapsed = s
             .finished
             .unwrap_or(now)

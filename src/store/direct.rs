@@ -16,8 +16,9 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// Offsets, lengths and addresses of direct writes are multiples of this
 /// (the largest logical block size in common use).
@@ -28,9 +29,18 @@ pub(crate) const STAGE: usize = 256 << 10;
 /// How far ahead of the hash a connection may run while the hasher is busy;
 /// beyond it, it waits, and the bytes it holds stay in memory until hashed.
 pub(crate) const AHEAD: u64 = 4 << 20;
+/// How far ahead of the hash a new chunk may start while hashing is the
+/// limit.
+pub(crate) const START_AHEAD: u64 = 16 << 20;
 /// The most bytes kept in memory for the hasher; pieces past it are read
 /// back from the file.
 const WINDOW: usize = 6 << 20;
+/// The most staging buffers one download maps: the window, and a few
+/// connections' worth besides. Past it, a connection's bytes go through
+/// the page cache until a buffer is free again.
+const MAX_BUFFERS: usize = WINDOW / STAGE + 8;
+/// How often the hasher is judged (see [`Direct::hash_bound`]).
+const JUDGE_EVERY: Duration = Duration::from_millis(100);
 
 /// A buffer of [`STAGE`] bytes aligned to [`ALIGN`], filled from the start.
 /// Mapped on its own rather than taken from the allocator: buffers are made
@@ -126,10 +136,21 @@ pub(crate) struct Direct {
     /// Written pieces the hasher has not reached yet, by offset.
     window: Mutex<(BTreeMap<u64, Arc<AlignedBuf>>, usize)>,
     spare: Mutex<Vec<AlignedBuf>>,
+    /// Buffers mapped so far (in use or spare).
+    mapped: AtomicUsize,
     /// Told whenever the hasher moves on, for connections waiting for room.
     pub room: tokio::sync::Notify,
-    /// Whether the hasher has bytes to work on (false while it waits).
-    pub busy: AtomicBool,
+    /// Time the hasher spent waiting for bytes, and the last judgement of
+    /// whether it is the bottleneck (see [`Direct::hash_bound`]).
+    idle_nanos: AtomicU64,
+    judged: Mutex<Judgement>,
+}
+
+/// Whether the hasher was busy enough to be the bottleneck, as of `at`.
+struct Judgement {
+    at: Instant,
+    idle_nanos: u64,
+    hash_bound: bool,
 }
 
 impl std::fmt::Debug for Direct {
@@ -158,8 +179,14 @@ impl Direct {
             staged: Mutex::default(),
             window: Mutex::default(),
             spare: Mutex::default(),
+            mapped: AtomicUsize::new(0),
             room: tokio::sync::Notify::new(),
-            busy: AtomicBool::new(false),
+            idle_nanos: AtomicU64::new(0),
+            judged: Mutex::new(Judgement {
+                at: Instant::now(),
+                idle_nanos: 0,
+                hash_bound: false,
+            }),
         })
     }
 
@@ -177,7 +204,12 @@ impl Direct {
         let spare = lock(&self.spare).pop();
         let buf = match spare {
             Some(buf) => buf,
-            None => AlignedBuf::new().ok()?,
+            None if self.mapped.load(Ordering::Relaxed) < MAX_BUFFERS => {
+                let buf = AlignedBuf::new().ok()?;
+                self.mapped.fetch_add(1, Ordering::Relaxed);
+                buf
+            }
+            None => return None,
         };
         Some(Staged { start: offset, buf })
     }
@@ -186,6 +218,30 @@ impl Direct {
     /// if it has one.
     pub(crate) fn remove_staged(&self, offset: u64) -> Option<Staged> {
         lock(&self.staged).remove(&offset)
+    }
+
+    /// Counts time the hasher waited for bytes.
+    pub(crate) fn hasher_waited(&self, waited: Duration) {
+        self.idle_nanos
+            .fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Whether hashing is what limits the download: the hasher waited for
+    /// bytes less than a quarter of the last tenth of a second or so. Only
+    /// then do connections far ahead wait for it; otherwise the network is
+    /// the limit, and holding connections back would only slow it.
+    pub(crate) fn hash_bound(&self) -> bool {
+        let mut j = lock(&self.judged);
+        let now = Instant::now();
+        let span = now.duration_since(j.at);
+        if span >= JUDGE_EVERY {
+            let idle = self.idle_nanos.load(Ordering::Relaxed);
+            let waited = Duration::from_nanos(idle.saturating_sub(j.idle_nanos));
+            j.hash_bound = waited.as_secs_f64() < 0.25 * span.as_secs_f64();
+            j.at = now;
+            j.idle_nanos = idle;
+        }
+        j.hash_bound
     }
 
     /// Keeps a connection's partly filled buffer until its next bytes.

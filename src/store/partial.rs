@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::dir::{Dir, Kind};
-use super::direct::{Direct, Staged, AHEAD, ALIGN};
+use super::direct::{Direct, Staged, AHEAD, ALIGN, START_AHEAD};
 use super::{fsutil, FileLock, RangeSet, Store, PARTIAL};
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, ErrorKind, Result};
@@ -81,6 +81,8 @@ pub struct Partial {
 struct HashState {
     hasher: Hasher,
     hashed: u64,
+    /// Bytes hashed after reading them back from the file.
+    read_back: u64,
 }
 
 impl std::fmt::Debug for HashState {
@@ -137,6 +139,7 @@ impl Partial {
             hash: Mutex::new(HashState {
                 hasher: Hasher::new(),
                 hashed: 0,
+                read_back: 0,
             }),
             abandoned: AtomicBool::new(false),
             writing: Mutex::new(()),
@@ -301,24 +304,26 @@ impl Partial {
         }
     }
 
-    /// Waits while a connection at `at` runs too far ahead of a busy hasher
-    /// (with direct I/O), so that what it fetches can wait in memory to be
-    /// hashed rather than be read back. Returns how long it waited.
-    pub(crate) async fn room(&self, at: u64) -> Duration {
+    /// Waits while a chunk starting at `start` would begin too far ahead of
+    /// a hasher that limits the download.
+    pub(crate) async fn room_to_start(&self, start: u64) {
+        self.room(start.saturating_sub(START_AHEAD - AHEAD)).await
+    }
+
+    /// Waits while a connection at `at` runs too far ahead of a hasher
+    /// that limits the download (with direct I/O), so that what it fetches
+    /// can wait in memory to be hashed rather than be read back.
+    pub(crate) async fn room(&self, at: u64) {
         let Some(direct) = self.direct.as_ref() else {
-            return Duration::ZERO;
+            return;
         };
-        let started = std::time::Instant::now();
         loop {
             let notified = direct.room.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             let ahead = at > self.hash_state().hashed + AHEAD;
-            if !ahead
-                || !direct.busy.load(Ordering::Acquire)
-                || self.abandoned.load(Ordering::Acquire)
-            {
-                return started.elapsed();
+            if !ahead || !direct.hash_bound() || self.abandoned.load(Ordering::Acquire) {
+                return;
             }
             let _ = tokio::time::timeout(Duration::from_millis(20), notified).await;
         }
@@ -368,7 +373,6 @@ impl Partial {
     pub fn hash_when_complete(&self) -> Result<Digest> {
         let result = self.hash_in_order();
         if let Some(direct) = &self.direct {
-            direct.busy.store(false, Ordering::Release);
             direct.room.notify_waiters();
         }
         result
@@ -378,12 +382,6 @@ impl Partial {
         // Allocated on first use: a blob fetched in order is hashed as it
         // arrives and never read back.
         let mut buf = Vec::new();
-        let set_busy = |busy: bool| {
-            if let Some(direct) = &self.direct {
-                direct.busy.store(busy, Ordering::Release);
-            }
-        };
-        set_busy(true);
         loop {
             let (at, ready, piece) = {
                 let mut state = self.lock_state();
@@ -408,13 +406,15 @@ impl Partial {
                     if prefix > hashed {
                         break (hashed, next_kept.map_or(prefix, |k| k.min(prefix)), None);
                     }
-                    set_busy(false);
+                    let waiting = std::time::Instant::now();
                     state = self
                         .grew
                         .wait_timeout(state, Duration::from_millis(100))
                         .unwrap_or_else(|p| p.into_inner())
                         .0;
-                    set_busy(true);
+                    if let Some(direct) = &self.direct {
+                        direct.hasher_waited(waiting.elapsed());
+                    }
                 }
             };
             if let (Some(piece), Some(direct)) = (piece, &self.direct) {
@@ -450,12 +450,19 @@ impl Partial {
                 }
                 h.hasher.update(&buf[..n]);
                 h.hashed = at + n as u64;
+                h.read_back += n as u64;
                 at = h.hashed;
             }
             if let Some(direct) = &self.direct {
                 direct.room.notify_waiters();
             }
         }
+    }
+
+    /// Bytes the hasher had to read back from the file (the rest it took
+    /// from memory).
+    pub(crate) fn read_back(&self) -> u64 {
+        self.hash_state().read_back
     }
 
     fn hash_state(&self) -> MutexGuard<'_, HashState> {
