@@ -313,9 +313,16 @@ impl BlobJob {
                 continue;
             }
             let owned_store = store.clone();
+            // Direct I/O for blobs fetched in chunks: its buffers are worth
+            // their memory where connections run side by side and the
+            // hasher would otherwise read much back. Smaller blobs come in
+            // one stream, hashed as they arrive, many at once.
+            let direct = size > self.op.settings.chunk_threshold;
             let partial = blocking(move || {
                 let mut partial = Partial::open(&owned_store, digest, size, lock)?;
-                partial.use_direct_io();
+                if direct {
+                    partial.use_direct_io();
+                }
                 Ok(partial)
             })
             .await?;
@@ -359,11 +366,16 @@ impl BlobJob {
             let p = partial.clone();
             tokio::task::spawn_blocking(move || p.hash_when_complete())
         };
+        let stop_persisting = CancellationToken::new();
         let persisting = {
             let p = partial.clone();
+            let stop = stop_persisting.clone();
             tokio::spawn(async move {
                 loop {
-                    tokio::time::sleep(PERSIST_EVERY).await;
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(PERSIST_EVERY) => {}
+                    }
                     let p = p.clone();
                     // A failed save only costs resumability; the download goes on.
                     let _ = blocking(move || p.persist(true)).await;
@@ -372,7 +384,9 @@ impl BlobJob {
         };
 
         let fetched = self.fetch_missing(&partial).await;
-        persisting.abort();
+        // A save under way holds the partial download: let it end (an abort
+        // would leave its blocking thread running, still holding it).
+        stop_persisting.cancel();
         let _ = persisting.await;
 
         let hashed = match fetched {
