@@ -313,19 +313,7 @@ impl BlobJob {
                 continue;
             }
             let owned_store = store.clone();
-            // Direct I/O for blobs fetched in chunks: its buffers are worth
-            // their memory where connections run side by side and the
-            // hasher would otherwise read much back. Smaller blobs come in
-            // one stream, hashed as they arrive, many at once.
-            let direct = size > self.op.settings.chunk_threshold;
-            let partial = blocking(move || {
-                let mut partial = Partial::open(&owned_store, digest, size, lock)?;
-                if direct {
-                    partial.use_direct_io();
-                }
-                Ok(partial)
-            })
-            .await?;
+            let partial = blocking(move || Partial::open(&owned_store, digest, size, lock)).await?;
             let resumed = partial.resumed_bytes() > 0;
             if resumed {
                 self.op.log(LogLevel::Info, || {
@@ -414,7 +402,7 @@ impl BlobJob {
 
         self.op.log(LogLevel::Debug, || {
             format!(
-                "{}: {} of {} bytes hashed from memory, the rest read back",
+                "{}: {} of {} bytes hashed as they arrived, the rest read back",
                 self.layer.digest.short(),
                 self.layer.size - partial.read_back().min(self.layer.size),
                 self.layer.size
@@ -545,13 +533,7 @@ impl BlobJob {
                     (split.start, split.end)
                 }
                 None => match queue.pop_front() {
-                    Some(piece) => {
-                        // While hashing is the limit, a chunk far ahead of
-                        // it would only hold a connection (and its buffers)
-                        // idle: start it when the hash comes near.
-                        partial.room_to_start(piece.0).await;
-                        piece
-                    }
+                    Some(piece) => piece,
                     None => continue,
                 },
             };
@@ -654,30 +636,10 @@ impl BlobJob {
         span: &Span,
         asked_end: u64,
     ) -> Result<()> {
-        let streamed = self.stream_body(partial, resp, span, asked_end).await;
-        // What the connection gathered is written whatever happened: a retry
-        // goes on from the span's position.
-        let ended = partial.end_stream(span.bounds().0);
-        streamed.and(ended)
-    }
-
-    async fn stream_body(
-        &self,
-        partial: &Partial,
-        resp: Response,
-        span: &Span,
-        asked_end: u64,
-    ) -> Result<()> {
         let url = resp.url().clone();
         let mut body = ResponseBody::new(resp);
         let (mut at, _) = span.bounds();
-        loop {
-            // Far ahead of a busy hasher, wait (the time is not held
-            // against the connection's rate).
-            span.hold(partial.room(at)).await;
-            let Some(piece) = self.session.next_chunk(&mut body, &url).await? else {
-                break;
-            };
+        while let Some(piece) = self.session.next_chunk(&mut body, &url).await? {
             let n = piece.len() as u64;
             if at + n > asked_end {
                 return Err(Error::protocol(

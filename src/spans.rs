@@ -34,10 +34,6 @@ struct SpanState {
     at: u64,
     end: u64,
     finished: Option<Instant>,
-    /// Time spent waiting on purpose (for the hasher), not on the network,
-    /// and since when it is waiting now.
-    paused: Duration,
-    holding: Option<Instant>,
 }
 
 /// A range taken from a crawling span, and why.
@@ -63,8 +59,6 @@ impl Span {
                 at: start,
                 end,
                 finished: None,
-                paused: Duration::ZERO,
-                holding: None,
             }),
         })
     }
@@ -102,19 +96,6 @@ impl Span {
         Ok(take)
     }
 
-    /// Runs `wait` — a wait on purpose, not on the network — without
-    /// counting its time against the span's rate (nor judging the span
-    /// while it lasts).
-    pub(crate) async fn hold<T>(&self, wait: impl std::future::Future<Output = T>) -> T {
-        self.lock().holding = Some(Instant::now());
-        let out = wait.await;
-        let mut s = self.lock();
-        if let Some(since) = s.holding.take() {
-            s.paused += since.elapsed();
-        }
-        out
-    }
-
     /// Marks the span done (its rate stops changing).
     pub(crate) fn finish(&self) {
         self.lock().finished.get_or_insert_with(Instant::now);
@@ -123,14 +104,7 @@ impl Span {
     /// Bytes per second so far, once the span has run long enough to say.
     fn rate(&self, now: Instant) -> Option<f64> {
         let s = self.lock();
-        if s.holding.is_some() {
-            return None;
-        }
-        let elapsed = s
-            .finished
-            .unwrap_or(now)
-            .duration_since(self.started)
-            .saturating_sub(s.paused);
+        let elapsed = s.finished.unwrap_or(now).duration_since(self.started);
         let moved = s.at - self.origin;
         if elapsed < OBSERVE && s.finished.is_none() {
             return None;

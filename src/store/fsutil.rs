@@ -169,13 +169,6 @@ pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Res
 
 /// Starts writing `[start, end)` of `file` back to disk without waiting, so
 /// that a later sync finds little left to do. Advisory: failure is harmless.
-/// Tells the kernel reads of `file` are random: no read-ahead. Advisory;
-/// failure is harmless.
-pub(crate) fn advise_random(file: &File) {
-    // SAFETY: an advisory call on a descriptor we own.
-    unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_RANDOM) };
-}
-
 pub(crate) fn start_writeback(file: &File, start: u64, end: u64) {
     // SAFETY: an advisory call on a descriptor the caller keeps open.
     unsafe {

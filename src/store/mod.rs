@@ -22,7 +22,6 @@
 //! links (see `dir`), so nothing is read, written or deleted outside the root.
 
 mod dir;
-mod direct;
 pub(crate) mod fsutil;
 mod lock;
 mod manifests;

@@ -17,7 +17,6 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::dir::{Dir, Kind};
-use super::direct::{Direct, Staged, AHEAD, ALIGN, START_AHEAD};
 use super::{fsutil, FileLock, RangeSet, Store, PARTIAL};
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, ErrorKind, Result};
@@ -72,8 +71,6 @@ pub struct Partial {
     /// the inode lock anyway, and spinning on it in the kernel burns CPU the
     /// hasher needs; a user-space lock sleeps instead.
     writing: Mutex<()>,
-    /// Direct I/O, when asked for and the file system allows it.
-    direct: Option<Direct>,
     resumed_bytes: u64,
     _lock: FileLock,
 }
@@ -143,24 +140,9 @@ impl Partial {
             }),
             abandoned: AtomicBool::new(false),
             writing: Mutex::new(()),
-            direct: None,
             resumed_bytes,
             _lock: lock,
         })
-    }
-
-    /// Writes with `O_DIRECT` from now on where the file system allows it
-    /// (see [`super::direct`]): bytes are gathered per connection and
-    /// recorded once written, so each run of writes at consecutive offsets
-    /// ends with [`Partial::end_stream`]; the hasher takes them from memory.
-    pub(crate) fn use_direct_io(&mut self) {
-        self.direct = Direct::open(&self.file);
-        if self.direct.is_some() {
-            // What is read back (a piece the window had no room for) is read
-            // exactly: read-ahead would fill the page cache with blocks not
-            // written yet, which the direct writes must then invalidate.
-            fsutil::advise_random(&self.file);
-        }
     }
 
     /// Bytes already present when this download was opened.
@@ -184,8 +166,7 @@ impl Partial {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Writes `bytes` at `offset` and records them as present (with direct
-    /// I/O: once they leave the connection's buffer).
+    /// Writes `bytes` at `offset` and records them as present.
     pub fn write_at(&self, offset: u64, bytes: &[u8]) -> Result<()> {
         let end = offset + bytes.len() as u64;
         if end > self.size {
@@ -194,15 +175,6 @@ impl Partial {
                 self.digest, self.size
             )));
         }
-        match &self.direct {
-            Some(direct) => self.write_staged(direct, offset, bytes),
-            None => self.write_now(offset, bytes),
-        }
-    }
-
-    /// Writes through the page cache and records the bytes.
-    fn write_now(&self, offset: u64, bytes: &[u8]) -> Result<()> {
-        let end = offset + bytes.len() as u64;
         {
             let _one_writer = self.writing.lock().unwrap_or_else(|p| p.into_inner());
             fsutil::write_all_at(&self.file, bytes, offset)
@@ -231,102 +203,6 @@ impl Partial {
             self.grew.notify_all();
         }
         Ok(())
-    }
-
-    /// Gathers `bytes` into the connection's aligned buffer, writing each
-    /// buffer that fills; bytes before the first block boundary of a run
-    /// that starts unaligned go through the page cache.
-    fn write_staged(&self, direct: &Direct, offset: u64, bytes: &[u8]) -> Result<()> {
-        let (mut offset, mut rest) = (offset, bytes);
-        let mut staged: Option<Staged> = None;
-        while !rest.is_empty() {
-            if staged.is_none() {
-                staged = direct.take_staged(offset);
-            }
-            let Some(s) = staged.as_mut() else {
-                let head = (ALIGN - offset % ALIGN).min(rest.len() as u64) as usize;
-                self.write_now(offset, &rest[..head])?;
-                offset += head as u64;
-                rest = &rest[head..];
-                continue;
-            };
-            let (n, full) = Direct::fill(s, rest);
-            offset += n as u64;
-            rest = &rest[n..];
-            if full {
-                if let Some(s) = staged.take() {
-                    self.flush_staged(direct, s)?;
-                }
-            }
-        }
-        if let Some(s) = staged {
-            direct.put_staged(s);
-        }
-        Ok(())
-    }
-
-    /// Writes a connection's buffer (its unaligned tail through the page
-    /// cache), hands it to the hasher, then records it.
-    fn flush_staged(&self, direct: &Direct, s: Staged) -> Result<()> {
-        let bytes = s.buf.bytes();
-        if bytes.is_empty() {
-            return Ok(());
-        }
-        let (start, end) = (s.start, s.start + bytes.len() as u64);
-        let written = direct
-            .write_aligned(start, bytes)
-            .map_err(|e| Error::io("write", &self.data_path, e))?;
-        if written < bytes.len() {
-            let _one_writer = self.writing.lock().unwrap_or_else(|p| p.into_inner());
-            fsutil::write_all_at(&self.file, &bytes[written..], start + written as u64)
-                .map_err(|e| Error::io("write", &self.data_path, e))?;
-        }
-        let hashed = self.hash_state().hashed;
-        direct.offer(start, s.buf, hashed);
-        {
-            let mut state = self.lock_state();
-            state.done.insert(start, end);
-            state.dirty = true;
-        }
-        self.grew.notify_all();
-        Ok(())
-    }
-
-    /// Writes what a connection gathered up to `at`, where its run of
-    /// writes ends (the end of its range, or an error it will retry from).
-    pub(crate) fn end_stream(&self, at: u64) -> Result<()> {
-        match self.direct.as_ref() {
-            Some(direct) => match direct.remove_staged(at) {
-                Some(s) => self.flush_staged(direct, s),
-                None => Ok(()),
-            },
-            None => Ok(()),
-        }
-    }
-
-    /// Waits while a chunk starting at `start` would begin too far ahead of
-    /// a hasher that limits the download.
-    pub(crate) async fn room_to_start(&self, start: u64) {
-        self.room(start.saturating_sub(START_AHEAD - AHEAD)).await
-    }
-
-    /// Waits while a connection at `at` runs too far ahead of a hasher
-    /// that limits the download (with direct I/O), so that what it fetches
-    /// can wait in memory to be hashed rather than be read back.
-    pub(crate) async fn room(&self, at: u64) {
-        let Some(direct) = self.direct.as_ref() else {
-            return;
-        };
-        loop {
-            let notified = direct.room.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let ahead = at > self.hash_state().hashed + AHEAD;
-            if !ahead || !direct.hash_bound() || self.abandoned.load(Ordering::Acquire) {
-                return;
-            }
-            let _ = tokio::time::timeout(Duration::from_millis(20), notified).await;
-        }
     }
 
     /// Starts writing `[start, end)` back to disk without waiting, so that
@@ -371,19 +247,11 @@ impl Partial {
     /// byte is hashed. Blocks: run it on a blocking thread. Returns
     /// `Cancelled` once [`Partial::abandon`] is called.
     pub fn hash_when_complete(&self) -> Result<Digest> {
-        let result = self.hash_in_order();
-        if let Some(direct) = &self.direct {
-            direct.room.notify_waiters();
-        }
-        result
-    }
-
-    fn hash_in_order(&self) -> Result<Digest> {
         // Allocated on first use: a blob fetched in order is hashed as it
         // arrives and never read back.
         let mut buf = Vec::new();
         loop {
-            let (at, ready, piece) = {
+            let (at, ready) = {
                 let mut state = self.lock_state();
                 loop {
                     if self.abandoned.load(Ordering::Acquire) {
@@ -394,42 +262,17 @@ impl Partial {
                         let mut h = self.hash_state();
                         return Ok(std::mem::take(&mut h.hasher).finish());
                     }
-                    // Kept in memory (direct I/O): hash it from there.
-                    let (piece, next_kept) = match &self.direct {
-                        Some(direct) => direct.take_piece(hashed),
-                        None => (None, None),
-                    };
-                    if piece.is_some() {
-                        break (hashed, hashed, piece);
-                    }
                     let prefix = state.done.prefix();
                     if prefix > hashed {
-                        break (hashed, next_kept.map_or(prefix, |k| k.min(prefix)), None);
+                        break (hashed, prefix);
                     }
-                    let waiting = std::time::Instant::now();
                     state = self
                         .grew
                         .wait_timeout(state, Duration::from_millis(100))
                         .unwrap_or_else(|p| p.into_inner())
                         .0;
-                    if let Some(direct) = &self.direct {
-                        direct.hasher_waited(waiting.elapsed());
-                    }
                 }
             };
-            if let (Some(piece), Some(direct)) = (piece, &self.direct) {
-                {
-                    let mut h = self.hash_state();
-                    if h.hashed == piece.start {
-                        let bytes = piece.buf.bytes();
-                        h.hasher.update(bytes);
-                        h.hashed += bytes.len() as u64;
-                    }
-                }
-                direct.done_with(piece);
-                direct.room.notify_waiters();
-                continue;
-            }
             // Read back what writers could not hash in passing, one piece at
             // a time, holding the hash only while hashing a piece.
             let mut at = at;
@@ -453,14 +296,11 @@ impl Partial {
                 h.read_back += n as u64;
                 at = h.hashed;
             }
-            if let Some(direct) = &self.direct {
-                direct.room.notify_waiters();
-            }
         }
     }
 
-    /// Bytes the hasher had to read back from the file (the rest it took
-    /// from memory).
+    /// Bytes the hasher had to read back from the file (the rest were
+    /// hashed as they arrived).
     pub(crate) fn read_back(&self) -> u64 {
         self.hash_state().read_back
     }
@@ -473,9 +313,6 @@ impl Partial {
     pub fn abandon(&self) {
         self.abandoned.store(true, Ordering::Release);
         self.grew.notify_all();
-        if let Some(direct) = &self.direct {
-            direct.room.notify_waiters();
-        }
     }
 
     /// Moves the verified data to `.olreg/staged/` (see `staged`): sync,
@@ -549,46 +386,25 @@ mod tests {
 
     #[test]
     fn bytes_in_any_order_hash_to_the_digest_and_resume() {
-        bytes_in_any_order(false, 100_000);
-    }
-
-    #[test]
-    fn bytes_in_any_order_with_direct_io() {
-        // Pieces that start off and on block boundaries, smaller and larger
-        // than a staging buffer.
-        bytes_in_any_order(true, 100_000);
-        bytes_in_any_order(true, 300 * 4096);
-    }
-
-    fn bytes_in_any_order(direct: bool, piece: usize) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
-        let mut partial = open(&store, &data);
-        if direct {
-            partial.use_direct_io();
-        }
-        let partial = Arc::new(partial);
+        let partial = Arc::new(open(&store, &data));
         let hasher = {
             let p = partial.clone();
             std::thread::spawn(move || p.hash_when_complete())
         };
         // Pieces arrive out of order, some at the hash's frontier, some not.
+        let piece = 100_000;
         let mut order: Vec<usize> = (0..data.len().div_ceil(piece)).collect();
-        if order.len() > 17 {
-            order.swap(0, 5);
-            order.swap(3, 17);
-        }
+        order.swap(0, 5);
+        order.swap(3, 17);
         order.reverse();
         for i in order {
             let end = ((i + 1) * piece).min(data.len());
-            // In two writes, as a connection's pieces come.
-            let mid = (i * piece + 70_001).min(end);
             partial
-                .write_at((i * piece) as u64, &data[i * piece..mid])
+                .write_at((i * piece) as u64, &data[i * piece..end])
                 .unwrap();
-            partial.write_at(mid as u64, &data[mid..end]).unwrap();
-            partial.end_stream(end as u64).unwrap();
         }
         assert_eq!(hasher.join().unwrap().unwrap(), Digest::of(&data));
         assert!(partial.missing().is_empty());
