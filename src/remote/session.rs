@@ -504,17 +504,31 @@ impl Session {
             format!("{} {}", req.method, redact(url))
         });
         let pending = rb.send();
+        self.answer(req, url, &clock, async {
+            pending.await.map_err(|e| reqwest_error(url, e))
+        })
+        .await
+    }
+
+    /// Waits for the answer's head of an exchange under way, unless the
+    /// connection stalls (no sign of life on `clock`) or the operation is
+    /// cancelled first.
+    async fn answer(
+        &self,
+        req: &Req,
+        url: &Url,
+        clock: &Clock,
+        pending: impl std::future::Future<Output = Result<Response>>,
+    ) -> Result<Response> {
         let stall = self.stall_timeout();
         let resp = self
             .cancellable(async {
-                match stall_guard(pending, &clock, stall).await {
-                    Some(Ok(resp)) => Ok(resp),
-                    Some(Err(e)) => Err(reqwest_error(url, e)),
-                    None => Err(Error::network(
+                stall_guard(pending, clock, stall).await.unwrap_or_else(|| {
+                    Err(Error::network(
                         &redact(url),
                         format!("no answer for {}s (stalled)", stall.as_secs_f64()),
-                    )),
-                }
+                    ))
+                })
             })
             .await?;
         self.reporter.log(LogLevel::Debug, || {
@@ -567,23 +581,12 @@ impl Session {
             rate: self.transport.rate.as_ref(),
             connect_timeout: self.transport.config.connect_timeout,
         };
-        let stall = self.stall_timeout();
-        let resp = self
-            .cancellable(async {
-                match stall_guard(zero_copy::send(file), clock, stall).await {
-                    Some(Ok(resp)) => Ok(resp),
-                    Some(Err(e)) => Err(Error::network(&redact(url), e.to_string())),
-                    None => Err(Error::network(
-                        &redact(url),
-                        format!("no answer for {}s (stalled)", stall.as_secs_f64()),
-                    )),
-                }
-            })
-            .await?;
-        self.reporter.log(LogLevel::Debug, || {
-            format!("{} {} -> {}", req.method, redact(url), resp.status())
-        });
-        Ok(resp)
+        self.answer(req, url, clock, async {
+            zero_copy::send(file)
+                .await
+                .map_err(|e| Error::network(&redact(url), e.to_string()))
+        })
+        .await
     }
 
     /// Reads a whole body of at most `cap` bytes.
