@@ -243,10 +243,14 @@ mod tests {
     fn writes_stop_at_a_split() {
         let s = Span::new(0, 100);
         let mut seen = Vec::new();
-        assert_eq!(s.advance(30, |at, n| Ok(seen.push((at, n)))).unwrap(), 30);
+        let mut write = |at, n| {
+            seen.push((at, n));
+            Ok(())
+        };
+        assert_eq!(s.advance(30, &mut write).unwrap(), 30);
         s.lock().end = 50;
-        assert_eq!(s.advance(30, |at, n| Ok(seen.push((at, n)))).unwrap(), 20);
-        assert_eq!(s.advance(30, |at, n| Ok(seen.push((at, n)))).unwrap(), 0);
+        assert_eq!(s.advance(30, &mut write).unwrap(), 20);
+        assert_eq!(s.advance(30, &mut write).unwrap(), 0);
         assert_eq!(seen, vec![(0, 30), (30, 20)]);
     }
 }
