@@ -654,7 +654,8 @@ void olreg_manifest_free(struct olreg_manifest *m);
  `$OLLAMA_REGISTRY_MAXSTREAMS` or the CPU count, chunks of 8 MiB above
  128 MiB, 30 s connect and stall timeouts, 6 attempts per request, proxies
  from `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`, credentials from
- `~/.docker/config.json`, mirrors from `$OLREG_MIRRORS`.
+ `~/.docker/config.json`, mirrors from `$OLREG_MIRRORS`, no bandwidth cap
+ unless `$OLREG_LIMIT_RATE` sets one.
 
  Ownership: the caller frees `*out` with olreg_options_free().
  Threading: an options object may be used by one thread at a time.
@@ -705,6 +706,17 @@ olreg_status olreg_options_set_key_file(struct olreg_options *opts, const char *
  Returns OLREG_OK or OLREG_NULL_ARGUMENT.
  */
 olreg_status olreg_options_set_streams(struct olreg_options *opts, uint32_t streams);
+
+/*
+ Caps the bytes per second the whole client moves (option `rate_limit`):
+ every stream of every call, pulls and pushes alike, share the one budget.
+ 0: no cap, the default unless `$OLREG_LIMIT_RATE` sets one, e.g. `50M`:
+ bytes with an optional K, M or G, powers of 1024 (a bad value there makes
+ olreg_client_new() fail naming the option).
+
+ Returns OLREG_OK or OLREG_NULL_ARGUMENT.
+ */
+olreg_status olreg_options_set_rate_limit(struct olreg_options *opts, uint64_t bytes_per_sec);
 
 /*
  Blobs over `threshold` bytes (option `chunk_threshold`, default 128 MiB)

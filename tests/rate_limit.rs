@@ -28,7 +28,8 @@ fn pulls_and_pushes_keep_to_the_cap() {
     let rate = 2 * MIB;
     let store = TempStore::new();
     let client = builder(&store)
-        .chunking(2 * MIB, MIB)
+        .chunk_threshold(2 * MIB)
+        .chunk_size(MIB)
         .streams(4)
         .rate_limit(rate)
         .build()

@@ -31,7 +31,8 @@ fn a_crawling_connection_gives_its_range_to_others() {
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));
     let sink = lines.clone();
     let client = builder(&store)
-        .chunking(MIB, 4 * MIB)
+        .chunk_threshold(MIB)
+        .chunk_size(4 * MIB)
         .streams(4)
         .log(
             LogLevel::Info,

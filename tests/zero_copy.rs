@@ -19,7 +19,8 @@ fn logging_client(store: &TempStore) -> (olreg::Client, Arc<Mutex<Vec<String>>>)
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));
     let sink = lines.clone();
     let client = builder(store)
-        .chunking(4 * MIB, MIB)
+        .chunk_threshold(4 * MIB)
+        .chunk_size(MIB)
         .upload_chunk_size(3 * MIB)
         .log(
             LogLevel::Debug,

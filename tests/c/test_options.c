@@ -155,6 +155,22 @@ static void test_good_values_are_accepted(void)
 	CHECK_ACCEPTED(opts);
 }
 
+/* $OLREG_LIMIT_RATE is the rate_limit option's default: a bad one is named
+ * as that option, and the setter (0: no cap) wins over it. */
+static void test_rate_limit_from_the_environment(void)
+{
+	olreg_options *opts;
+
+	REQUIRE(setenv("OLREG_LIMIT_RATE", "fast", 1) == 0);
+	CHECK_REFUSED(store_options(store), OLREG_INVALID_ARGUMENT, "rate_limit");
+	opts = store_options(store);
+	CHECK_STATUS(olreg_options_set_rate_limit(opts, 0), OLREG_OK);
+	CHECK_ACCEPTED(opts);
+	REQUIRE(setenv("OLREG_LIMIT_RATE", "50M", 1) == 0);
+	CHECK_ACCEPTED(store_options(store));
+	REQUIRE(unsetenv("OLREG_LIMIT_RATE") == 0);
+}
+
 static void test_the_store_is_untouched(void)
 {
 	struct stat st;
@@ -175,6 +191,7 @@ int main(void)
 	RUN(test_setters_only_store);
 	RUN(test_each_bad_option_is_named);
 	RUN(test_good_values_are_accepted);
+	RUN(test_rate_limit_from_the_environment);
 	RUN(test_the_store_is_untouched);
 
 	tmpdir_remove(store);

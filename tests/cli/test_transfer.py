@@ -116,7 +116,8 @@ def test_limit_rate_caps_a_pull(registry, tmp_path, home):
     olreg = Olreg(tmp_path / "bad", home)
     result = olreg("-q", "pull", registry.name(TINY), env={"OLREG_LIMIT_RATE": "fast"})
     assert result.returncode == 1
-    assert "OLREG_LIMIT_RATE" in error_line(result)
+    line = error_line(result)
+    assert "option rate_limit: " in line and "$OLREG_LIMIT_RATE" in line, line
     # The flag wins over the variable; 0 is no cap.
     ok(olreg("-q", "--limit-rate", "0", "pull", registry.name(TINY),
              env={"OLREG_LIMIT_RATE": "fast"}))
