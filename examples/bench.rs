@@ -2,7 +2,7 @@
 //! and from a local test registry, over HTTP and HTTPS — beside the same
 //! machine's own limits, measured in the same run with the same build.
 //!
-//!     cargo run --release --example bench [-- --runs 5 --big-gib 2 --only pull]
+//!     cargo run --release --example bench [-- --runs 5 --big-gib 2 --only pull --proto http]
 //!
 //! Every figure is a median of `--runs` runs (5 by default). Each transfer
 //! runs in a child process of its own, so its CPU time and peak memory are
@@ -132,20 +132,34 @@ fn transfer_child(spec: &str, push: bool) {
         client.pull(name, watch).unwrap();
     }
     let wall = started.elapsed().as_secs_f64();
-    let (cpu, max_rss_kib) = rusage();
+    let cpu = cpu_secs();
+    let max_rss_kib = peak_rss_kib();
     println!(
         "{}",
         serde_json::json!({"wall": wall, "cpu": cpu, "max_rss_kib": max_rss_kib, "samples": samples})
     );
 }
 
-/// (user + system CPU seconds, peak RSS in KiB) of this process.
-fn rusage() -> (f64, u64) {
+/// User + system CPU seconds of this process.
+fn cpu_secs() -> f64 {
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage fills the struct we own.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    (secs(ru.ru_utime) + secs(ru.ru_stime), ru.ru_maxrss as u64)
+    secs(ru.ru_utime) + secs(ru.ru_stime)
+}
+
+/// This process's own peak RSS in KiB: `VmHWM` of /proc/self/status, the
+/// high-water mark of this address space since exec. Not `getrusage`'s
+/// `ru_maxrss`: Linux carries that over fork and exec, so a child reports
+/// at least its parent's RSS (the bench's own, ~32 MiB) whatever it used.
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse().ok())
+        .expect("VmHWM in /proc/self/status")
 }
 
 // ---------------------------------------------------------------------------
@@ -406,6 +420,9 @@ fn orchestrate(args: &[String]) {
     let runs = flag(args, "--runs", 5) as usize;
     let big_gib = flag(args, "--big-gib", 2);
     let only = text_flag(args, "--only").unwrap_or("all");
+    // `--proto http` or `https`: only that protocol's pull and push rows.
+    let proto = text_flag(args, "--proto").unwrap_or("all");
+    let wanted = |p: &str| proto == "all" || proto == p;
     let exe = std::env::current_exe().unwrap();
     let work = tempfile::Builder::new()
         .prefix("olreg-bench")
@@ -424,7 +441,8 @@ fn orchestrate(args: &[String]) {
 
     let sha = median((0..runs).map(|_| sha256_bytes_per_sec()).collect());
     let plain = Server::start(&exe, &["--big-gib", &big_gib.to_string()]);
-    let tls = Server::start(&exe, &["--big-gib", &big_gib.to_string(), "--tls"]);
+    let tls =
+        wanted("https").then(|| Server::start(&exe, &["--big-gib", &big_gib.to_string(), "--tls"]));
     let bench = Bench {
         exe: exe.clone(),
         work,
@@ -439,7 +457,9 @@ fn orchestrate(args: &[String]) {
             .map(|_| receive_bytes_per_sec(&plain, 8))
             .collect(),
     );
-    let tls_receive = median((0..runs).map(|_| receive_bytes_per_sec(&tls, 8)).collect());
+    let tls_receive = tls
+        .as_ref()
+        .map(|tls| median((0..runs).map(|_| receive_bytes_per_sec(tls, 8)).collect()));
     let disk = median(
         (0..runs)
             .map(|_| disk_bytes_per_sec(bench.work.path(), 1 << 30))
@@ -456,10 +476,12 @@ fn orchestrate(args: &[String]) {
         "  loopback receive, HTTP    {:>7.0} MiB/s   (8 connections, bytes discarded)",
         loopback / MIB
     );
-    println!(
-        "  TLS receive, HTTPS        {:>7.0} MiB/s   (8 connections, decrypted, discarded)",
-        tls_receive / MIB
-    );
+    if let Some(tls_receive) = tls_receive {
+        println!(
+            "  TLS receive, HTTPS        {:>7.0} MiB/s   (8 connections, decrypted, discarded)",
+            tls_receive / MIB
+        );
+    }
     println!("  disk write + fsync        {:>7.0} MiB/s", disk / MIB);
 
     println!();
@@ -477,8 +499,11 @@ fn orchestrate(args: &[String]) {
     );
     let default_streams = cpus.max(2) as u64;
     if only == "all" || only == "pull" {
-        for server in [&plain, &tls] {
+        for server in [Some(&plain), tls.as_ref()].into_iter().flatten() {
             let proto = server.scheme();
+            if !wanted(proto) {
+                continue;
+            }
             for (label, model, bytes, streams) in [
                 (
                     format!("pull {big_gib} GiB, 1 layer"),
@@ -524,6 +549,9 @@ fn orchestrate(args: &[String]) {
         }
         for tls in [false, true] {
             let proto = if tls { "https" } else { "http" };
+            if !wanted(proto) {
+                continue;
+            }
             for (label, model, bytes) in [
                 (format!("push {big_gib} GiB, 1 layer"), "big", big_bytes),
                 ("push 64 x 8 MiB".to_string(), "many", many_bytes),
