@@ -296,7 +296,8 @@ impl Row {
             bytes,
             wall: median(runs.iter().map(|r| r.wall).collect()),
             cpu: median(runs.iter().map(|r| r.cpu).collect()),
-            rss_mib: runs.iter().map(|r| r.rss_mib).fold(0.0, f64::max),
+            // NaN (a row without the figure, such as curl's) stays NaN.
+            rss_mib: runs.iter().map(|r| r.rss_mib).fold(f64::NAN, f64::max),
             server_cpu: median(runs.iter().map(|r| r.server_cpu).collect()),
         }
     }
