@@ -31,6 +31,19 @@ fn logging_client(store: &TempStore) -> (olreg::Client, Arc<Mutex<Vec<String>>>)
     (client, lines)
 }
 
+/// Pulls `model` from `src` into the client's store, then pushes it from
+/// there to `target`.
+fn pull_then_push(
+    client: &olreg::Client,
+    src: &TestRegistry,
+    model: &Model,
+    target: &str,
+) -> olreg::Result<olreg::Manifest> {
+    let source = name_of(src, model);
+    client.pull(&source, Watch::default()).expect("pull");
+    client.push(target, Some(&source), Watch::default())
+}
+
 fn sendfile_lines(lines: &Mutex<Vec<String>>) -> usize {
     lines
         .lock()
@@ -48,13 +61,13 @@ fn blobs_go_with_sendfile_whole_and_in_pieces() {
         let dst = TestRegistry::start(opts);
         let store = TempStore::new();
         let (client, lines) = logging_client(&store);
-        client
-            .pull(&name_of(&src, &model), Watch::default())
-            .expect("pull");
-        let target = format!("http://{}/other/zc:v1", dst.host());
-        client
-            .push(&target, Some(&name_of(&src, &model)), Watch::default())
-            .expect("push");
+        pull_then_push(
+            &client,
+            &src,
+            &model,
+            &format!("http://{}/other/zc:v1", dst.host()),
+        )
+        .expect("push");
         for blob in model.layers.iter().chain([&model.config]) {
             assert!(
                 dst.blob(&blob.digest) == src.blob(&blob.digest),
@@ -96,13 +109,8 @@ fn a_server_hanging_up_mid_body_costs_a_retry_not_the_process() {
     ));
     let store = TempStore::new();
     let (client, lines) = logging_client(&store);
-    client
-        .pull(&name_of(&src, &model), Watch::default())
-        .expect("pull");
     let target = format!("http://{}/other/hangup:v1", dst.host());
-    client
-        .push(&target, Some(&name_of(&src, &model)), Watch::default())
-        .expect("the push survives the hang-up");
+    pull_then_push(&client, &src, &model, &target).expect("the push survives the hang-up");
     served.join().unwrap();
     let layer = &model.layers[0];
     assert!(dst.blob(&layer.digest) == src.blob(&layer.digest));
