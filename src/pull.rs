@@ -271,7 +271,10 @@ impl BlobJob {
         let digest = self.layer.digest;
         let result = async {
             let _slot = self.acquire(&self.active).await?;
-            self.fetch_once_locked().await
+            // Every blob's task waits for its slot from the start of the
+            // pull; the download's own state (tens of KiB) is allocated
+            // only for the blobs in progress.
+            Box::pin(self.fetch_once_locked()).await
         }
         .await;
         match &result {
@@ -589,9 +592,14 @@ impl BlobJob {
                 return Ok(());
             }
             let attempt = async {
-                let resp = self
-                    .session
-                    .get_blob_range(url, before, end, self.layer.size, false)
+                // The request's state (tens of KiB: auth, redirects, retries)
+                // lives on the heap until the answer's head arrives, and not
+                // in the chunk's task for as long as its body streams.
+                let resp =
+                    Box::pin(
+                        self.session
+                            .get_blob_range(url, before, end, self.layer.size, false),
+                    )
                     .await?;
                 self.stream_into(partial, resp, span, end).await
             }

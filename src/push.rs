@@ -235,6 +235,13 @@ impl UploadJob {
                     .map_err(|_| Error::cancelled())
             })
             .await?;
+        // Every blob's task waits here from the start of the push; the
+        // upload's own state (tens of KiB: requests, retries, timers) is
+        // allocated only for the few that hold a stream.
+        Box::pin(self.upload_holding_stream()).await
+    }
+
+    async fn upload_holding_stream(&self) -> Result<()> {
         let digest = self.layer.digest;
         self.op
             .reporter

@@ -14,7 +14,6 @@ use reqwest::header::{
     HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, LOCATION, RETRY_AFTER,
 };
 use reqwest::{Method, Response, StatusCode, Url};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +25,7 @@ use super::token::Negotiation;
 use super::{zero_copy, Transport};
 use crate::error::{Error, ErrorKind, Result};
 use crate::progress::{LogLevel, Reporter};
+use crate::store::fsutil;
 
 /// What an operation does at the repository, which decides token scopes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -729,8 +729,18 @@ async fn stall_guard<F: std::future::Future>(
     }
 }
 
+/// Bytes of a file body read per piece. Each connection holds a piece or
+/// two while it sends (hyper queues them, or copies them into its write
+/// buffer on TLS), so this bounds a push's memory per stream; 256 KiB keeps
+/// the blocking reads few (8 per MiB).
+const FILE_PIECE: u64 = 256 << 10;
+
 /// A streaming body over part of a file, touching `clock` as it goes and
-/// keeping to the transport's bandwidth cap.
+/// keeping to the transport's bandwidth cap. Each piece is allocated here,
+/// on the runtime's thread that will also free it once sent, and filled by
+/// a positioned read on a blocking thread: no second buffer (as
+/// `tokio::fs::File` keeps) and nothing left behind in the blocking
+/// threads' own allocator arenas.
 fn file_body(
     open: FileOpener,
     offset: u64,
@@ -739,9 +749,8 @@ fn file_body(
     on_sent: Option<Arc<dyn Fn(u64) + Send + Sync>>,
     transport: Arc<Transport>,
 ) -> reqwest::Body {
-    const PIECE: u64 = 1 << 20;
     struct State {
-        file: Option<tokio::fs::File>,
+        file: Option<Arc<std::fs::File>>,
         open: FileOpener,
         offset: u64,
         left: u64,
@@ -761,28 +770,32 @@ fn file_body(
                 return None;
             }
             let result: std::io::Result<Bytes> = async {
-                if st.file.is_none() {
-                    let open = st.open.clone();
-                    let f = tokio::task::spawn_blocking(move || open())
-                        .await
-                        .map_err(std::io::Error::other)??;
-                    let mut f = tokio::fs::File::from_std(f);
-                    f.seek(std::io::SeekFrom::Start(st.offset)).await?;
-                    st.file = Some(f);
-                }
-                let file = st.file.as_mut().expect("opened above");
-                let mut piece = st.left.min(PIECE);
+                let mut piece = st.left.min(FILE_PIECE);
                 if let Some(rate) = &transport.rate {
                     piece = rate.piece(piece);
                     rate.take(piece).await;
                 }
+                let file = st.file.clone();
+                let open = st.open.clone();
+                let at = st.offset;
                 let mut buf = vec![0u8; piece as usize];
-                file.read_exact(&mut buf).await?;
+                let (file, buf) = tokio::task::spawn_blocking(move || {
+                    let file = match file {
+                        Some(file) => file,
+                        None => Arc::new(open()?),
+                    };
+                    fsutil::read_exact_at(&file, &mut buf, at)?;
+                    Ok::<_, std::io::Error>((file, buf))
+                })
+                .await
+                .map_err(std::io::Error::other)??;
+                st.file = Some(file);
                 Ok(Bytes::from(buf))
             }
             .await;
             match result {
                 Ok(bytes) => {
+                    st.offset += bytes.len() as u64;
                     st.left -= bytes.len() as u64;
                     clock.touch();
                     if let Some(f) = &on_sent {
