@@ -720,7 +720,9 @@ impl ChunkJob {
                             self.blob.layer.digest.short()
                         )
                     });
-                    self.storage.refresh(generation, &self.blob).await?;
+                    // Boxed, like the chunk's own request: rare, and not
+                    // worth its size in every chunk's task.
+                    Box::pin(self.storage.refresh(generation, &self.blob)).await?;
                 }
                 other => {
                     other?;

@@ -37,11 +37,14 @@ pub const STREAMS_ENV: &str = "OLLAMA_REGISTRY_MAXSTREAMS";
 /// list none.
 pub const SIGNED_HOSTS_ENV: &str = "OLREG_SIGNED_HOSTS";
 
-/// The most parallel requests one operation makes. Each connection holds up
-/// to ~0.8 MiB of buffers; past 24 connections neither loopback nor a real
-/// network gets faster, while memory passes the 48 MiB the library allows
-/// itself (see the benchmark).
-pub const MAX_STREAMS: usize = 24;
+/// The most parallel requests one operation makes: 16, as many parts as
+/// Ollama's own client downloads a blob in (`numDownloadParts`). Each
+/// connection holds about 1 MiB of the HTTP stack's read buffers (two or
+/// three of hyper's adaptive buffers of up to 408 KiB, which reqwest does
+/// not let olreg bound); at 24 connections a pull's peak RSS passed the
+/// 32 MiB it is allowed, while on loopback no more than 4 made a pull
+/// faster (docs/performance.md, "Peak RSS").
+pub const MAX_STREAMS: usize = 16;
 
 /// The least a response body must deliver by default: 1 KiB/s, averaged
 /// over the stall timeout. A registry trickling slower (or a link that slow
