@@ -421,9 +421,7 @@ fn a_session_holding_part_of_a_piece_is_resumed_inside_the_piece() {
 }
 
 /// Runs inside the child process of `copy_memory_stays_bounded`: copies
-/// (or, for comparison, pulls) and prints its own peak resident memory
-/// (`VmHWM`; the child's rusage would include its parent's pages, which a
-/// spawned child shares until it execs).
+/// (or, for comparison, pulls) and prints its own peak resident memory.
 #[test]
 fn copy_memory_child() {
     let (Ok(src), Ok(dst)) = (
@@ -438,9 +436,7 @@ fn copy_memory_child() {
     } else {
         client(&store).copy(&src, &dst, Watch::default()).unwrap();
     }
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    println!("{line}");
+    print_peak_rss();
 }
 
 #[test]
@@ -467,12 +463,7 @@ fn copy_memory_stays_bounded() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let kib: u64 = stdout
-        .lines()
-        .find_map(|l| l.split("VmHWM:").nth(1))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no VmHWM line in {stdout}"));
-    let peak_mib = kib / 1024;
+    let peak_mib = peak_rss_mib(&stdout);
     eprintln!("copy of a {} MiB blob: peak RSS {peak_mib} MiB", SIZE >> 20);
     if std::env::var_os("OLREG_COPY_PULL").is_none() {
         assert_eq!(dst.manifest("ns/big", "t").unwrap(), model.manifest);

@@ -331,3 +331,23 @@ pub fn image_index(media_type: &str, entries: &[(&[u8], &str)]) -> Vec<u8> {
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 /// The media type of Docker manifest lists.
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// In a child process whose peak memory a test measures: prints the
+/// process's own peak resident memory (`VmHWM`; a child's rusage would
+/// include its parent's pages, which a spawned child shares until it execs).
+pub fn print_peak_rss() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    println!("{line}");
+}
+
+/// The peak resident memory, in MiB, that a child printed with
+/// [`print_peak_rss`].
+pub fn peak_rss_mib(stdout: &str) -> u64 {
+    let kib: u64 = stdout
+        .lines()
+        .find_map(|l| l.split("VmHWM:").nth(1))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM line in {stdout}"));
+    kib / 1024
+}
