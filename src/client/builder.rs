@@ -37,14 +37,14 @@ pub const STREAMS_ENV: &str = "OLLAMA_REGISTRY_MAXSTREAMS";
 /// list none.
 pub const SIGNED_HOSTS_ENV: &str = "OLREG_SIGNED_HOSTS";
 
-/// The most parallel requests one operation makes: 16, as many parts as
-/// Ollama's own client downloads a blob in (`numDownloadParts`). Each
-/// connection holds about 1 MiB of the HTTP stack's read buffers (two or
-/// three of hyper's adaptive buffers of up to 408 KiB, which reqwest does
-/// not let olreg bound); at 24 connections a pull's peak RSS passed the
-/// 32 MiB it is allowed, while on loopback no more than 4 made a pull
-/// faster (docs/performance.md, "Peak RSS").
-pub const MAX_STREAMS: usize = 16;
+/// The most parallel requests one operation makes. Each connection holds
+/// about 1 MiB of the HTTP stack's read buffers (two or three of hyper's
+/// adaptive buffers of up to 408 KiB, which reqwest does not let olreg
+/// bound): a pull's peak RSS reached 38-42 MiB at 24 connections and
+/// 29-32 MiB at 16 (Ollama's own number of parts per blob), against the
+/// 32 MiB allowed, while on loopback no more than 4 made a pull faster
+/// (docs/performance.md, "Peak RSS").
+pub const MAX_STREAMS: usize = 12;
 
 /// The least a response body must deliver by default: 1 KiB/s, averaged
 /// over the stall timeout. A registry trickling slower (or a link that slow

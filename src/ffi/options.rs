@@ -182,7 +182,7 @@ pub unsafe extern "C" fn olreg_options_set_key_file(
 }
 
 /// Sets how many requests run in parallel per call (option `streams`: at
-/// least 1; at most 16 are used, which bounds memory whatever the value).
+/// least 1; at most 12 are used, which bounds memory whatever the value).
 ///
 /// Returns OLREG_OK or OLREG_NULL_ARGUMENT.
 #[no_mangle]
