@@ -445,25 +445,15 @@ fn copy_memory_stays_bounded() {
     let src = TestRegistry::start(Options::default());
     let model = src.add_model("ns/big:t", &[SIZE], 87);
     let dst = TestRegistry::start(Options::default());
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "copy_memory_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("OLREG_COPY_SRC", name_of(&src, &model))
-        .env("OLREG_COPY_DST", format!("http://{}/ns/big:t", dst.host()))
-        .envs(std::env::var_os("OLREG_COPY_PULL").map(|v| ("OLREG_COPY_PULL", v)))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let peak_mib = peak_rss_mib(&stdout);
+    let mut envs: Vec<(&str, std::ffi::OsString)> = vec![
+        ("OLREG_COPY_SRC", name_of(&src, &model).into()),
+        (
+            "OLREG_COPY_DST",
+            format!("http://{}/ns/big:t", dst.host()).into(),
+        ),
+    ];
+    envs.extend(std::env::var_os("OLREG_COPY_PULL").map(|v| ("OLREG_COPY_PULL", v)));
+    let peak_mib = child_peak_rss_mib("copy_memory_child", envs);
     eprintln!("copy of a {} MiB blob: peak RSS {peak_mib} MiB", SIZE >> 20);
     if std::env::var_os("OLREG_COPY_PULL").is_none() {
         assert_eq!(dst.manifest("ns/big", "t").unwrap(), model.manifest);

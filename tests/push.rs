@@ -501,30 +501,19 @@ fn an_https_push_of_many_blobs_keeps_its_memory_bounded() {
     let model = src.add_model("ns/many:t", &vec![8 << 20; 32], 88);
     let (store, _) = pulled(&src, &model);
     let dst = TestRegistry::start(Options::default().tls(true));
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "push_memory_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("OLREG_PUSH_ROOT", store.root())
-        .env("OLREG_PUSH_SRC", name_of(&src, &model))
-        .env(
-            "OLREG_PUSH_DST",
-            format!("https://{}/ns/many:t", dst.host()),
-        )
-        .env("OLREG_PUSH_CA", dst.ca_pem().unwrap())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let peak_mib = child_peak_rss_mib(
+        "push_memory_child",
+        [
+            ("OLREG_PUSH_ROOT", store.root().as_os_str().to_owned()),
+            ("OLREG_PUSH_SRC", name_of(&src, &model).into()),
+            (
+                "OLREG_PUSH_DST",
+                format!("https://{}/ns/many:t", dst.host()).into(),
+            ),
+            ("OLREG_PUSH_CA", dst.ca_pem().unwrap().into()),
+        ],
     );
     assert_eq!(dst.manifest("ns/many", "t").unwrap(), model.manifest);
-    let peak_mib = peak_rss_mib(&stdout);
     eprintln!("HTTPS push of 32 x 8 MiB at 4 streams: peak RSS {peak_mib} MiB");
     assert!(
         peak_mib < 22,

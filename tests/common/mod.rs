@@ -341,9 +341,31 @@ pub fn print_peak_rss() {
     println!("{line}");
 }
 
+/// Runs this test binary again, only `child_test` (which ends with
+/// [`print_peak_rss`]) with `envs` set; fails unless it succeeds, and
+/// returns its peak resident memory in MiB.
+pub fn child_peak_rss_mib<K, V>(child_test: &str, envs: impl IntoIterator<Item = (K, V)>) -> u64
+where
+    K: AsRef<std::ffi::OsStr>,
+    V: AsRef<std::ffi::OsStr>,
+{
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", child_test, "--nocapture", "--test-threads=1"])
+        .envs(envs)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    peak_rss_mib(&stdout)
+}
+
 /// The peak resident memory, in MiB, that a child printed with
 /// [`print_peak_rss`].
-pub fn peak_rss_mib(stdout: &str) -> u64 {
+fn peak_rss_mib(stdout: &str) -> u64 {
     let kib: u64 = stdout
         .lines()
         .find_map(|l| l.split("VmHWM:").nth(1))
