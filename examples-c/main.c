@@ -17,6 +17,7 @@
 
 #include "commands.h"
 #include "interrupt.h"
+#include "platform.h"
 #include "report.h"
 
 #define EXIT_USAGE 2
@@ -391,7 +392,7 @@ static int run(const struct command *cmd, const struct command_args *args,
 		if (interrupt_block() != 0 || failed(olreg_cancel_new(&cancel), "cancel token"))
 			return 1;
 		if (interrupt_watch(cancel) != 0) {
-			report_error("cannot start the signal thread");
+			report_error("cannot watch for Ctrl-C");
 			olreg_cancel_free(cancel);
 			return 1;
 		}
@@ -428,6 +429,10 @@ int main(int argc, char **argv)
 	enum parsed parsed;
 	int first = 0, rc;
 
+	if (platform_init(&argc, &argv) != 0) {
+		report_error("out of memory");
+		return 1;
+	}
 	/* Every --mirror could be one of argv's entries. */
 	g.mirrors = calloc((size_t)argc, sizeof(*g.mirrors));
 	if (!g.mirrors) {

@@ -12,17 +12,14 @@
  */
 #include "progress.h"
 
-#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "format.h"
+#include "platform.h"
 
 /* Redraw the live block at most this often, in seconds (the ticker draws what waits). */
 #define LIVE_INTERVAL 0.1
@@ -112,19 +109,11 @@ struct progress {
 	struct strbuf frame;
 
 	/* live: the ticker that draws throttled updates */
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	pthread_t ticker;
+	platform_mutex lock;
+	platform_cond wake;
+	platform_thread ticker;
 	bool ticking, pending, stopping;
 };
-
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void sb_addf(struct strbuf *sb, const char *fmt, ...)
 {
@@ -182,14 +171,9 @@ static double eta(const struct rate *r, uint64_t done, uint64_t total)
 
 enum progress_mode progress_mode_for(FILE *out, bool quiet)
 {
-	const char *term = getenv("TERM");
-
 	if (quiet)
 		return PROGRESS_OFF;
-	/* A terminal that cannot move the cursor gets plain lines. */
-	if (isatty(fileno(out)) && term && *term && strcmp(term, "dumb") != 0)
-		return PROGRESS_LIVE;
-	return PROGRESS_PLAIN;
+	return platform_is_terminal(out) ? PROGRESS_LIVE : PROGRESS_PLAIN;
 }
 
 /* The layer at `index`, growing the table as blobs appear; NULL if that fails. */
@@ -372,7 +356,7 @@ static void layer_text(const struct progress *p, const struct layer *l, bool wit
 static void summary_text(const struct progress *p, char *buf, size_t len)
 {
 	char size[FORMAT_LEN], took[FORMAT_LEN], rate[FORMAT_LEN], cached[FORMAT_LEN];
-	double elapsed = now_seconds() - p->start;
+	double elapsed = platform_now() - p->start;
 	char speed[FORMAT_LEN + 4] = "";
 
 	if (moved(p) > 0 && elapsed > 0)
@@ -388,18 +372,6 @@ static void summary_text(const struct progress *p, char *buf, size_t len)
 	snprintf(buf, len, "%s %s: %u blob%s, %s in %s%s%s", p->words->did, p->target,
 		 (unsigned)p->layers_total, p->layers_total == 1 ? "" : "s",
 		 format_bytes(size, p->total), took, speed, cached);
-}
-
-static void terminal_size(FILE *out, int *width, int *rows)
-{
-	struct winsize ws;
-
-	*width = 80;
-	*rows = 24;
-	if (ioctl(fileno(out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 && ws.ws_row > 0) {
-		*width = ws.ws_col;
-		*rows = ws.ws_row;
-	}
 }
 
 /* Adds one line to the frame: clipped to the terminal so it never wraps, which
@@ -431,7 +403,7 @@ static void draw_live(struct progress *p, bool final, bool ok)
 	bool show_all, with_bar;
 	size_t i, visible = 0;
 
-	terminal_size(p->out, &width, &rows);
+	platform_terminal_size(p->out, &width, &rows);
 	/* The widest line without a bar is about 75 columns. */
 	with_bar = width >= 100;
 	p->frame.len = 0;
@@ -475,42 +447,33 @@ static void draw_live(struct progress *p, bool final, bool ok)
 		fwrite(p->frame.buf, 1, p->frame.len, p->out);
 	fflush(p->out);
 	p->lines_drawn = lines;
-	p->last_draw = now_seconds();
+	p->last_draw = platform_now();
 	p->pending = false;
 }
 
 /* The ticker: draws an update the throttle held back, at most LIVE_INTERVAL late. */
-static void *tick(void *arg)
+static void tick(void *arg)
 {
 	struct progress *p = arg;
 
-	pthread_mutex_lock(&p->lock);
+	platform_mutex_lock(&p->lock);
 	while (!p->stopping) {
-		struct timespec until;
-
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += (long)(LIVE_INTERVAL * 1e9);
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&p->wake, &p->lock, &until);
+		platform_cond_wait_for(&p->wake, &p->lock, LIVE_INTERVAL);
 		if (p->pending && !p->stopping)
 			draw_live(p, false, false);
 	}
-	pthread_mutex_unlock(&p->lock);
-	return NULL;
+	platform_mutex_unlock(&p->lock);
 }
 
 static void stop_ticker(struct progress *p)
 {
 	if (!p->ticking)
 		return;
-	pthread_mutex_lock(&p->lock);
+	platform_mutex_lock(&p->lock);
 	p->stopping = true;
-	pthread_cond_signal(&p->wake);
-	pthread_mutex_unlock(&p->lock);
-	pthread_join(p->ticker, NULL);
+	platform_cond_signal(&p->wake);
+	platform_mutex_unlock(&p->lock);
+	platform_thread_join(p->ticker);
 	p->ticking = false;
 }
 
@@ -529,12 +492,12 @@ struct progress *progress_new(FILE *out, enum progress_mode mode,
 		free(p);
 		return NULL;
 	}
-	p->start = now_seconds();
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->wake, NULL);
+	p->start = platform_now();
+	platform_mutex_init(&p->lock);
+	platform_cond_init(&p->wake);
 	/* Without a ticker the display still works, only a little staler. */
 	if (mode == PROGRESS_LIVE)
-		p->ticking = pthread_create(&p->ticker, NULL, tick, p) == 0;
+		p->ticking = platform_thread_start(&p->ticker, tick, p) == 0;
 	return p;
 }
 
@@ -545,8 +508,8 @@ void progress_free(struct progress *p)
 	if (!p)
 		return;
 	stop_ticker(p);
-	pthread_cond_destroy(&p->wake);
-	pthread_mutex_destroy(&p->lock);
+	platform_cond_destroy(&p->wake);
+	platform_mutex_destroy(&p->lock);
 	for (i = 0; i < p->nlayers; i++)
 		free(p->layers[i].message);
 	free(p->layers);
@@ -639,8 +602,8 @@ int progress_callback(void *user_data, const olreg_progress *e)
 
 	if (!p || p->mode == PROGRESS_OFF || !e || e->struct_size < PROGRESS_NEEDS)
 		return 0;
-	pthread_mutex_lock(&p->lock);
-	now = now_seconds();
+	platform_mutex_lock(&p->lock);
+	now = platform_now();
 	p->completed = e->completed;
 	p->total = e->total;
 	p->layers_done = e->layers_done;
@@ -661,7 +624,7 @@ int progress_callback(void *user_data, const olreg_progress *e)
 		else
 			p->pending = true;	/* for the ticker */
 	}
-	pthread_mutex_unlock(&p->lock);
+	platform_mutex_unlock(&p->lock);
 	return 0;
 }
 
@@ -669,7 +632,7 @@ void progress_hide(struct progress *p)
 {
 	if (!p || p->mode != PROGRESS_LIVE)
 		return;
-	pthread_mutex_lock(&p->lock);
+	platform_mutex_lock(&p->lock);
 	if (p->lines_drawn > 0) {
 		fprintf(p->out, "\r\033[%dA\033[J", p->lines_drawn);
 		fflush(p->out);
@@ -678,7 +641,7 @@ void progress_hide(struct progress *p)
 	p->lines_drawn = 0;
 	p->pending = false;
 	p->last_draw = 0;
-	pthread_mutex_unlock(&p->lock);
+	platform_mutex_unlock(&p->lock);
 }
 
 void progress_finish(struct progress *p, bool ok)

@@ -1,4 +1,4 @@
-/* Ctrl-C handling: see interrupt.h. */
+/* Ctrl-C handling on POSIX systems: see interrupt.h. */
 #include "interrupt.h"
 
 #include <pthread.h>
