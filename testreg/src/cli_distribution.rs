@@ -141,8 +141,8 @@ pub fn main(args: Vec<String>) -> i32 {
     code
 }
 
-/// Runs `ready`, then blocks until SIGINT, SIGTERM or EOF on stdin (the
-/// signals are caught from before `ready` runs).
+/// Runs `ready`, then blocks until SIGINT, SIGTERM (Ctrl-C or Ctrl-Break on
+/// Windows) or EOF on stdin (the signals are caught from before `ready` runs).
 fn wait_for_stop(ready: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<()> {
     let (eof_tx, eof_rx) = tokio::sync::oneshot::channel::<()>();
     // A plain thread: a blocking stdin read cannot be cancelled, and this
@@ -159,9 +159,20 @@ fn wait_for_stop(ready: impl FnOnce() -> std::io::Result<()>) -> std::io::Result
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        let mut terminate = signal(SignalKind::terminate())?;
+        #[cfg(unix)]
+        let (mut interrupt, mut terminate) = {
+            use tokio::signal::unix::{signal, SignalKind};
+            (
+                signal(SignalKind::interrupt())?,
+                signal(SignalKind::terminate())?,
+            )
+        };
+        // Windows has Ctrl-C and Ctrl-Break in place of both signals.
+        #[cfg(windows)]
+        let (mut interrupt, mut terminate) = {
+            use tokio::signal::windows::{ctrl_break, ctrl_c};
+            (ctrl_c()?, ctrl_break()?)
+        };
         ready()?;
         tokio::select! {
             _ = interrupt.recv() => {}

@@ -113,6 +113,7 @@ fn basic_mode_prints_its_line_and_stops_on_stdin_eof() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn token_mode_stops_on_sigterm() {
     let mut running = Running::start(&["--auth=token", "--ttl", "30"]);
