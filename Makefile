@@ -11,6 +11,15 @@
 #   make bench      the benchmark (see README)
 #   make test-distribution3   the Docker Distribution tests against 3.x (not in `make test`)
 #   make test-ollama          olreg beside the real Ollama, built once from source (docs/ollama.md)
+#
+# Other systems, cross-built here (scripts/cross-deps.sh installs the tools;
+# README, "Platforms", says what is built and run where):
+#   make windows    build/x86_64-pc-windows-gnu/: bin/olreg.dll, bin/olreg.exe,
+#                   lib/libolreg.dll.a (the import library), lib/libolreg.a, include/olreg.h
+#   make macos      build/{x86_64,aarch64}-apple-darwin/: lib/libolreg.a, include/olreg.h
+#                   and the olreg program's objects (linking needs Apple's SDK)
+#   make test-wine  the Windows build's tests under Wine against the test registry
+#   make check-cross clippy for the three targets (what CI runs)
 
 PREFIX   ?= /usr/local
 LIBDIR   ?= $(PREFIX)/lib
@@ -62,7 +71,8 @@ install -m 0644 include/olreg.h $(1)$(4)/olreg.h
 @$(call configure,cmake/olregConfigVersion.cmake.in,$(1)$(5)/olregConfigVersion.cmake,$(2),$(3),$(4),$(5))
 endef
 
-.PHONY: all deps lib cli demo test test-rust test-c test-cli test-go test-python test-distribution3 test-ollama install bench clean
+.PHONY: all deps lib cli demo test test-rust test-c test-cli test-go test-python test-distribution3 test-ollama install bench clean \
+	windows macos test-wine check-cross
 
 all: lib cli
 
@@ -190,3 +200,41 @@ test-ollama: cli $(RELEASE)/olreg-testreg
 	scripts/deps.sh ollama || exit 1; \
 	echo "=== real Ollama: $$ollama"; \
 	OLREG_OLLAMA=$$ollama $(PYTHON) -m pytest -q -rs tests/cli/test_ollama.py
+
+# ---- Other systems ----------------------------------------------------------
+
+WINDOWS := x86_64-pc-windows-gnu
+MACOS   := x86_64-apple-darwin aarch64-apple-darwin
+MINGW_CC ?= x86_64-w64-mingw32-gcc
+WIN_STAGE := $(STAGE)/$(WINDOWS)
+WIN_RELEASE := target/$(WINDOWS)/release
+
+# olreg.dll with its import library (libolreg.dll.a, what -lolreg finds with
+# MinGW) and the static library, the header, and olreg.exe beside the DLL
+# (Windows finds a program's DLLs in its own directory).
+windows:
+	scripts/cross-deps.sh windows
+	$(CARGO) build --release --target $(WINDOWS) --lib
+	install -d $(WIN_STAGE)/bin $(WIN_STAGE)/lib $(WIN_STAGE)/include
+	install -m 0755 $(WIN_RELEASE)/olreg.dll $(WIN_STAGE)/bin/
+	install -m 0644 $(WIN_RELEASE)/libolreg.dll.a $(WIN_RELEASE)/libolreg.a $(WIN_STAGE)/lib/
+	install -m 0644 include/olreg.h $(WIN_STAGE)/include/
+	$(MAKE) -C examples-c TARGET_OS=windows CC=$(MINGW_CC) OUT=$(WIN_STAGE)/examples-c \
+	    OLREG_LIB_DIR=$(WIN_STAGE)/lib OLREG_INCLUDE_DIR=$(WIN_STAGE)/include
+	install -m 0755 $(WIN_STAGE)/examples-c/olreg.exe $(WIN_STAGE)/bin/
+
+# The static library for each Mac, built with zig as the C compiler and
+# linker (cargo-zigbuild) for ring's C code. The shared library and the
+# program need Apple's SDK (the Security and CoreFoundation frameworks) to
+# link, which is not redistributable: here the program's objects are
+# compiled, and on a Mac `make` builds everything natively.
+macos:
+	zig=$$(scripts/cross-deps.sh macos) && \
+	for t in $(MACOS); do \
+	    PATH="$$zig:$$PATH" cargo-zigbuild rustc --release --target $$t --lib --crate-type staticlib || exit 1; \
+	    install -d $(STAGE)/$$t/lib $(STAGE)/$$t/include || exit 1; \
+	    install -m 0644 target/$$t/release/libolreg.a $(STAGE)/$$t/lib/ || exit 1; \
+	    install -m 0644 include/olreg.h $(STAGE)/$$t/include/ || exit 1; \
+	    $(MAKE) -C examples-c objects OUT=$(STAGE)/$$t/examples-c OLREG_INCLUDE_DIR=$(STAGE)/$$t/include \
+	        CC="$$zig/python-zig cc -target $${t%%-apple-darwin}-macos" || exit 1; \
+	done

@@ -30,8 +30,9 @@ typedef pthread_t platform_thread;
  * Prepares the process; call first thing in main(). On Windows: the
  * arguments are replaced by their UTF-8 form (the library takes UTF-8
  * names and paths; the C runtime's argv is in the ANSI code page),
- * stdout becomes binary (`show` writes a manifest byte for byte; every
- * line ends in "\n" on every system) and the console prints UTF-8.
+ * stdout and stderr become binary (`show` writes a manifest byte for
+ * byte, and every line ends in "\n" on every system, as scripts reading
+ * the output expect) and the console prints UTF-8.
  * Elsewhere: nothing. Returns 0, or -1 when out of memory.
  */
 int platform_init(int *argc, char ***argv);

@@ -53,6 +53,7 @@ int platform_init(int *argc, char ***argv)
 		return -1;
 	*argv = utf8;
 	_setmode(_fileno(stdout), _O_BINARY);
+	_setmode(_fileno(stderr), _O_BINARY);
 	if (GetConsoleMode(GetStdHandle(STD_ERROR_HANDLE), &mode)) {
 		console_output_cp = GetConsoleOutputCP();
 		if (SetConsoleOutputCP(CP_UTF8))

@@ -141,18 +141,26 @@ fn transfer_child(spec: &str, push: bool) {
 }
 
 /// User + system CPU seconds of this process.
+#[cfg(unix)]
 fn cpu_secs() -> f64 {
+    let ru = rusage();
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(ru.ru_utime) + secs(ru.ru_stime)
+}
+
+#[cfg(unix)]
+fn rusage() -> libc::rusage {
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage fills the struct we own.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(ru.ru_utime) + secs(ru.ru_stime)
+    ru
 }
 
 /// This process's own peak RSS in KiB: `VmHWM` of /proc/self/status, the
 /// high-water mark of this address space since exec. Not `getrusage`'s
 /// `ru_maxrss`: Linux carries that over fork and exec, so a child reports
 /// at least its parent's RSS (the bench's own, ~32 MiB) whatever it used.
+#[cfg(target_os = "linux")]
 fn peak_rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
     status
@@ -160,6 +168,74 @@ fn peak_rss_kib() -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse().ok())
         .expect("VmHWM in /proc/self/status")
+}
+
+/// This process's peak RSS in KiB (`ru_maxrss`, in bytes on macOS).
+#[cfg(all(unix, not(target_os = "linux")))]
+fn peak_rss_kib() -> u64 {
+    let unit = if cfg!(target_vendor = "apple") {
+        1024
+    } else {
+        1
+    };
+    rusage().ru_maxrss as u64 / unit
+}
+
+/// User + kernel CPU seconds of this process.
+#[cfg(windows)]
+fn cpu_secs() -> f64 {
+    use windows_sys::Win32::Foundation::FILETIME;
+    use windows_sys::Win32::System::Threading::{GetCurrentProcess, GetProcessTimes};
+    let zero = FILETIME {
+        dwLowDateTime: 0,
+        dwHighDateTime: 0,
+    };
+    let (mut created, mut exited, mut kernel, mut user) = (zero, zero, zero, zero);
+    // SAFETY: this process's pseudo-handle and writable structures.
+    unsafe {
+        GetProcessTimes(
+            GetCurrentProcess(),
+            &mut created,
+            &mut exited,
+            &mut kernel,
+            &mut user,
+        )
+    };
+    // FILETIME counts 100 ns ticks.
+    let secs = |t: FILETIME| {
+        ((u64::from(t.dwHighDateTime) << 32) | u64::from(t.dwLowDateTime)) as f64 / 1e7
+    };
+    secs(kernel) + secs(user)
+}
+
+/// This process's peak working set in KiB.
+#[cfg(windows)]
+fn peak_rss_kib() -> u64 {
+    use windows_sys::Win32::System::ProcessStatus::{
+        GetProcessMemoryInfo, PROCESS_MEMORY_COUNTERS,
+    };
+    use windows_sys::Win32::System::Threading::GetCurrentProcess;
+    // SAFETY: plain data, filled in by the call below.
+    let mut memory: PROCESS_MEMORY_COUNTERS = unsafe { std::mem::zeroed() };
+    // SAFETY: this process's pseudo-handle and a writable structure.
+    unsafe {
+        GetProcessMemoryInfo(
+            GetCurrentProcess(),
+            &mut memory,
+            std::mem::size_of::<PROCESS_MEMORY_COUNTERS>() as u32,
+        )
+    };
+    memory.PeakWorkingSetSize as u64 / 1024
+}
+
+/// Clock ticks per second, the unit of /proc's CPU times (which only Linux
+/// has: elsewhere the registry's CPU reads as 0).
+fn clock_ticks_per_sec() -> f64 {
+    #[cfg(unix)]
+    // SAFETY: sysconf has no preconditions.
+    return unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    #[cfg(not(unix))]
+    return 100.0;
 }
 
 // ---------------------------------------------------------------------------
@@ -224,8 +300,7 @@ impl Server {
             .get(11..13)
             .map(|f| f.iter().filter_map(|x| x.parse::<f64>().ok()).sum())
             .unwrap_or(0.0);
-        // SAFETY: sysconf has no preconditions.
-        ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+        ticks / clock_ticks_per_sec()
     }
 
     /// Sends a fault to the control API.

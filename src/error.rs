@@ -168,7 +168,11 @@ impl Error {
     }
 
     pub(crate) fn io(op: &'static str, path: &Path, source: io::Error) -> Error {
-        if source.raw_os_error() == Some(libc::ENOSPC) {
+        // ENOSPC and EDQUOT on Unix, ERROR_DISK_FULL and ERROR_HANDLE_DISK_FULL on Windows.
+        if matches!(
+            source.kind(),
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+        ) {
             return Error::new(ErrorKind::NoSpace {
                 path: path.to_owned(),
                 needed: 0,
@@ -502,12 +506,15 @@ mod tests {
     }
 
     #[test]
-    fn enospc_becomes_no_space() {
-        let err = Error::io(
-            "write",
-            Path::new("/x"),
-            io::Error::from_raw_os_error(libc::ENOSPC),
-        );
-        assert_eq!(err.status(), Status::NoSpace);
+    fn a_full_disk_becomes_no_space() {
+        #[cfg(unix)]
+        let codes = [libc::ENOSPC, libc::EDQUOT];
+        // ERROR_HANDLE_DISK_FULL, ERROR_DISK_FULL
+        #[cfg(windows)]
+        let codes = [39, 112];
+        for code in codes {
+            let err = Error::io("write", Path::new("/x"), io::Error::from_raw_os_error(code));
+            assert_eq!(err.status(), Status::NoSpace, "os error {code}");
+        }
     }
 }

@@ -30,13 +30,13 @@ pub(crate) unsafe fn opt_arg<'a>(
     }
 }
 
-/// Reads a required file-system path: any bytes but NUL (paths need not be
-/// UTF-8), not empty.
+/// Reads a required file-system path, not empty: on Unix any bytes but NUL
+/// (paths need not be UTF-8); on Windows UTF-8 (which reaches every path
+/// the system's UTF-16 names can spell).
 pub(crate) unsafe fn path_arg<'a>(
     p: *const c_char,
     what: &'static str,
 ) -> Result<&'a std::path::Path, CallError> {
-    use std::os::unix::ffi::OsStrExt;
     if p.is_null() {
         return Err(super::null_argument(what));
     }
@@ -45,7 +45,15 @@ pub(crate) unsafe fn path_arg<'a>(
     if bytes.is_empty() {
         return Err(Error::invalid_argument(format!("{what} is empty")).into());
     }
-    Ok(std::path::Path::new(std::ffi::OsStr::from_bytes(bytes)))
+    #[cfg(unix)]
+    let path = {
+        use std::os::unix::ffi::OsStrExt;
+        std::ffi::OsStr::from_bytes(bytes)
+    };
+    #[cfg(not(unix))]
+    let path = std::str::from_utf8(bytes)
+        .map_err(|_| Error::invalid_argument(format!("{what} is not valid UTF-8")))?;
+    Ok(std::path::Path::new(path))
 }
 
 /// Copies `bytes` into a malloc'd, NUL-terminated buffer.

@@ -12,13 +12,13 @@
 //! extracted.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::store::fsutil;
 
 /// The path of a blob inside a layout.
 pub(crate) fn blob_path(digest: &Digest) -> String {
@@ -50,7 +50,7 @@ impl Member {
                 "read past the end of the file",
             ));
         }
-        self.file.read_exact_at(buf, self.offset + at)
+        fsutil::read_exact_at(&self.file, buf, self.offset + at)
     }
 
     /// The whole member, when it is at most `cap` bytes.
@@ -214,9 +214,7 @@ fn dir_member(root: &Path, rel: &str) -> Result<Option<Member>> {
 /// never blocking on a FIFO, and checked after opening (the path may have
 /// changed since it was inspected).
 fn open_regular(path: &Path) -> Result<File> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+    let file = fsutil::regular_file_options()
         .open(path)
         .map_err(|e| Error::io("open", path, e))?;
     let meta = file.metadata().map_err(|e| Error::io("inspect", path, e))?;

@@ -33,10 +33,17 @@ pub fn parse_pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>
 /// roots plus `extra_roots`.
 pub fn verifying_config(extra_roots: &[CertificateDer<'static>]) -> Result<ClientConfig> {
     let provider = provider();
-    let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(
-        extra_roots.iter().cloned(),
-        provider.clone(),
-    )
+    // Without extra roots, the plain verifier: on Windows the other one
+    // builds a certificate chain engine of its own, which is wasted work
+    // then (and which Wine's crypt32 cannot build at all).
+    let verifier = if extra_roots.is_empty() {
+        rustls_platform_verifier::Verifier::new(provider.clone())
+    } else {
+        rustls_platform_verifier::Verifier::new_with_extra_roots(
+            extra_roots.iter().cloned(),
+            provider.clone(),
+        )
+    }
     .map_err(|e| Error::invalid_argument(format!("cannot load the trust store: {e}")))?;
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

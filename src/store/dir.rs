@@ -8,28 +8,21 @@
 //! component at a time, with `O_NOFOLLOW`, and only real directories and
 //! regular files are accepted: anything else is an error naming the path.
 //! The root itself is the user's choice and may be reached through links.
-//!
-//! This module and `fsutil` hold the store's platform-specific calls.
+//! On Windows the same holds with NT's handle-relative opens, reparse
+//! points (symbolic links, junctions) counting as links (see `sys`).
 
 use std::fs::File;
 use std::io;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
-use rustix::io::Errno;
-
+use super::sys::{self, Access, DirHandle, FileId};
 use crate::error::{Error, Result};
-
-/// Permissions of created files and directories (before the umask).
-const FILE_MODE: u32 = 0o644;
-const DIR_MODE: u32 = 0o777;
 
 /// An open directory of the store. Operations take a single name in it.
 #[derive(Debug)]
 pub(crate) struct Dir {
-    fd: OwnedFd,
+    handle: DirHandle,
     path: PathBuf,
 }
 
@@ -39,22 +32,19 @@ pub(crate) enum Kind {
     File,
     Dir,
     Symlink,
+    /// A device, FIFO or socket (Unix only).
+    #[cfg_attr(windows, allow(dead_code))]
     Other,
 }
 
 impl Kind {
-    fn of(file_type: FileType) -> Kind {
-        match file_type {
-            FileType::RegularFile => Kind::File,
-            FileType::Directory => Kind::Dir,
-            FileType::Symlink => Kind::Symlink,
-            _ => Kind::Other,
-        }
-    }
-
     /// Why an entry of this kind is refused where `wanted` was expected.
     pub(crate) fn refusal(self, wanted: Kind) -> io::Error {
         let what = match self {
+            Kind::Symlink if cfg!(windows) => {
+                "is a symbolic link, junction or other reparse point \
+                 (olreg follows no links inside the store)"
+            }
             Kind::Symlink => "is a symbolic link (olreg follows no links inside the store)",
             Kind::Dir => "is a directory, not a regular file",
             Kind::File => "is a file, not a directory",
@@ -73,30 +63,14 @@ pub(crate) struct Meta {
     /// Bytes actually allocated on disk.
     pub allocated: u64,
     pub modified: SystemTime,
-    id: (u64, u64),
+    /// Device and inode; volume and file ID on Windows.
+    pub(super) id: FileId,
 }
 
 impl Meta {
-    // The field types of `struct stat` differ between platforms.
-    #[allow(clippy::unnecessary_cast)]
-    fn of(st: &rfs::Stat) -> Meta {
-        let mtime = Duration::new(
-            (st.st_mtime as i64).max(0) as u64,
-            (st.st_mtime_nsec as u32).min(999_999_999),
-        );
-        Meta {
-            kind: Kind::of(FileType::from_raw_mode(st.st_mode as _)),
-            len: (st.st_size as i64).max(0) as u64,
-            allocated: (st.st_blocks as u64).saturating_mul(512),
-            modified: SystemTime::UNIX_EPOCH + mtime,
-            id: (st.st_dev as u64, st.st_ino as u64),
-        }
-    }
-
     /// The metadata of an open file.
     pub(crate) fn of_file(file: &File, path: &Path) -> Result<Meta> {
-        let st = rfs::fstat(file).map_err(|e| Error::io("stat", path, e.into()))?;
-        Ok(Meta::of(&st))
+        sys::stat(file).map_err(|e| Error::io("stat", path, e))
     }
 
     /// Whether both describe the same file (device and inode).
@@ -119,17 +93,13 @@ impl Dir {
         if create {
             std::fs::create_dir_all(path).map_err(|e| Error::io("create directory", path, e))?;
         }
-        match rfs::open(
-            path,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => Ok(Some(Dir {
-                fd,
+        match sys::open_root(path) {
+            Ok(handle) => Ok(Some(Dir {
+                handle,
                 path: path.to_owned(),
             })),
-            Err(Errno::NOENT) => Ok(None),
-            Err(e) => Err(Error::io("open directory", path, e.into())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("open directory", path, e)),
         }
     }
 
@@ -142,10 +112,9 @@ impl Dir {
     /// error when something other than a real directory does.
     pub(crate) fn open_dir(&self, name: &str) -> Result<Option<Dir>> {
         let path = self.checked(name)?;
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        match rfs::openat(&self.fd, name, flags, Mode::empty()) {
-            Ok(fd) => Ok(Some(Dir { fd, path })),
-            Err(Errno::NOENT) => Ok(None),
+        match sys::open_dir_at(&self.handle, name) {
+            Ok(handle) => Ok(Some(Dir { handle, path })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.refused("open directory", name, path, Kind::Dir, e)),
         }
     }
@@ -153,9 +122,10 @@ impl Dir {
     /// The subdirectory `name`, created if missing.
     pub(crate) fn create_dir(&self, name: &str) -> Result<Dir> {
         let path = self.checked(name)?;
-        match rfs::mkdirat(&self.fd, name, Mode::from_raw_mode(DIR_MODE as _)) {
-            Ok(()) | Err(Errno::EXIST) => {}
-            Err(e) => return Err(Error::io("create directory", &path, e.into())),
+        match sys::create_dir_at(&self.handle, name) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io("create directory", &path, e)),
         }
         self.open_dir(name)?.ok_or_else(|| self.vanished(name))
     }
@@ -186,50 +156,41 @@ impl Dir {
     }
 
     pub(crate) fn try_clone(&self) -> Result<Dir> {
-        let fd = self
-            .fd
-            .try_clone()
-            .map_err(|e| Error::io("open directory", &self.path, e))?;
+        let handle =
+            sys::try_clone(&self.handle).map_err(|e| Error::io("open directory", &self.path, e))?;
         Ok(Dir {
-            fd,
+            handle,
             path: self.path.clone(),
         })
     }
 
     /// The regular file `name`, for reading; `Ok(None)` when absent.
     pub(crate) fn open_read(&self, name: &str) -> Result<Option<File>> {
-        self.open_file(name, OFlags::RDONLY)
+        self.open_file(name, Access::Read)
     }
 
     /// The regular file `name`, for reading and writing, created if absent.
     pub(crate) fn open_write(&self, name: &str) -> Result<File> {
-        self.open_file(name, OFlags::RDWR | OFlags::CREATE)?
+        self.open_file(name, Access::Write)?
             .ok_or_else(|| self.vanished(name))
     }
 
     /// A new regular file `name`; fails if anything has that name.
     pub(crate) fn create_new(&self, name: &str) -> Result<File> {
-        self.open_file(name, OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL)?
+        self.open_file(name, Access::CreateNew)?
             .ok_or_else(|| self.vanished(name))
     }
 
-    fn open_file(&self, name: &str, access: OFlags) -> Result<Option<File>> {
+    fn open_file(&self, name: &str, access: Access) -> Result<Option<File>> {
         let path = self.checked(name)?;
-        // Non-blocking, so that a FIFO cannot hang the open; cleared below.
-        let flags = access | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
-        let fd = match rfs::openat(&self.fd, name, flags, Mode::from_raw_mode(FILE_MODE as _)) {
-            Ok(fd) => fd,
-            Err(Errno::NOENT) => return Ok(None),
+        let (file, meta) = match sys::open_file_at(&self.handle, name, access) {
+            Ok(opened) => opened,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.refused("open", name, path, Kind::File, e)),
         };
-        let file = File::from(fd);
-        let meta = Meta::of_file(&file, &path)?;
         if meta.kind != Kind::File {
             return Err(Error::io("open", &path, meta.kind.refusal(Kind::File)));
         }
-        let flags = rfs::fcntl_getfl(&file).map_err(|e| Error::io("open", &path, e.into()))?;
-        rfs::fcntl_setfl(&file, flags - OFlags::NONBLOCK)
-            .map_err(|e| Error::io("open", &path, e.into()))?;
         Ok(Some(file))
     }
 
@@ -246,10 +207,10 @@ impl Dir {
     /// What `name` is, without following it; `Ok(None)` when absent.
     pub(crate) fn metadata(&self, name: &str) -> Result<Option<Meta>> {
         let path = self.checked(name)?;
-        match rfs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st) => Ok(Some(Meta::of(&st))),
-            Err(Errno::NOENT) => Ok(None),
-            Err(e) => Err(Error::io("stat", &path, e.into())),
+        match sys::stat_at(&self.handle, name) {
+            Ok(meta) => Ok(Some(meta)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("stat", &path, e)),
         }
     }
 
@@ -257,20 +218,27 @@ impl Dir {
     /// whether there was one.
     pub(crate) fn remove_file(&self, name: &str) -> Result<bool> {
         let path = self.checked(name)?;
-        match rfs::unlinkat(&self.fd, name, AtFlags::empty()) {
+        match sys::remove_file_at(&self.handle, name) {
             Ok(()) => Ok(true),
-            Err(Errno::NOENT) => Ok(false),
-            Err(e) => Err(Error::io("remove", &path, e.into())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io("remove", &path, e)),
         }
     }
 
     /// Removes the subdirectory `name` if it is empty. Returns whether it did.
     pub(crate) fn remove_empty_dir(&self, name: &str) -> Result<bool> {
         let path = self.checked(name)?;
-        match rfs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR) {
+        match sys::remove_dir_at(&self.handle, name) {
             Ok(()) => Ok(true),
-            Err(Errno::NOENT | Errno::NOTEMPTY | Errno::EXIST) => Ok(false),
-            Err(e) => Err(Error::io("remove directory", &path, e.into())),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::DirectoryNotEmpty
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(Error::io("remove directory", &path, e)),
         }
     }
 
@@ -280,10 +248,10 @@ impl Dir {
     pub(crate) fn rename(&self, name: &str, to: &Dir, to_name: &str) -> Result<bool> {
         self.checked(name)?;
         let dest = to.checked(to_name)?;
-        match rfs::renameat(&self.fd, name, &to.fd, to_name) {
+        match sys::rename_at(&self.handle, name, &to.handle, to_name) {
             Ok(()) => Ok(true),
-            Err(Errno::NOENT) => Ok(false),
-            Err(e) => Err(Error::io("rename into place", &dest, e.into())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io("rename into place", &dest, e)),
         }
     }
 
@@ -294,55 +262,25 @@ impl Dir {
     pub(crate) fn hard_link(&self, name: &str, to: &Dir, to_name: &str) -> Result<bool> {
         self.checked(name)?;
         let dest = to.checked(to_name)?;
-        const CANNOT: [Errno; 7] = [
-            Errno::NOENT,
-            Errno::EXIST,
-            Errno::PERM,
-            Errno::NOTSUP,
-            Errno::OPNOTSUPP,
-            Errno::MLINK,
-            Errno::XDEV,
-        ];
-        match rfs::linkat(&self.fd, name, &to.fd, to_name, AtFlags::empty()) {
-            Ok(()) => Ok(true),
-            Err(e) if CANNOT.contains(&e) => Ok(false),
-            Err(e) => Err(Error::io("link into place", &dest, e.into())),
-        }
+        sys::hard_link_at(&self.handle, name, &to.handle, to_name)
+            .map_err(|e| Error::io("link into place", &dest, e))
     }
 
     /// The entries whose names are UTF-8 (the only ones olreg names files
     /// with), sorted by name.
     pub(crate) fn entries(&self) -> Result<Vec<Entry>> {
-        let mut listing = rfs::Dir::read_from(&self.fd)
-            .map_err(|e| Error::io("read directory", &self.path, e.into()))?;
-        let mut out = Vec::new();
-        while let Some(entry) = listing.read() {
-            let entry = entry.map_err(|e| Error::io("read directory", &self.path, e.into()))?;
-            let Ok(name) = entry.file_name().to_str() else {
-                continue;
-            };
-            if name == "." || name == ".." {
-                continue;
-            }
-            let kind = match entry.file_type() {
-                FileType::Unknown => match self.metadata(name)? {
-                    Some(meta) => meta.kind,
-                    None => continue,
-                },
-                known => Kind::of(known),
-            };
-            out.push(Entry {
-                name: name.to_owned(),
-                kind,
-            });
-        }
+        let mut out: Vec<Entry> = sys::read_dir(&self.handle)
+            .map_err(|e| Error::io("read directory", &self.path, e))?
+            .into_iter()
+            .map(|(name, kind)| Entry { name, kind })
+            .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
 
     /// Makes renames and removals in this directory durable.
     pub(crate) fn sync(&self) -> Result<()> {
-        rfs::fsync(&self.fd).map_err(|e| Error::io("sync directory", &self.path, e.into()))
+        sys::sync_dir(&self.handle).map_err(|e| Error::io("sync directory", &self.path, e))
     }
 
     /// `name` joined to this directory's path, once it is known to be a
@@ -366,15 +304,15 @@ impl Dir {
         name: &str,
         path: PathBuf,
         wanted: Kind,
-        e: Errno,
+        e: io::Error,
     ) -> Error {
-        if e != Errno::NOENT {
+        if e.kind() != io::ErrorKind::NotFound {
             if let Ok(Some(meta)) = self.metadata(name) {
                 if meta.kind != wanted {
                     return Error::io(op, &path, meta.kind.refusal(wanted));
                 }
             }
         }
-        Error::io(op, &path, e.into())
+        Error::io(op, &path, e)
     }
 }

@@ -1,17 +1,14 @@
 //! Small file-system primitives the store's invariants rest on: durable
 //! atomic replacement, positioned I/O, advisory locks, space queries and
-//! pre-allocation. With `dir`, the only home of platform-specific calls in
-//! the store.
+//! pre-allocation, over the platform's calls in `sys` (which, with `dir`,
+//! is the only place that knows the platform).
 
-use std::ffi::CString;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
 use super::dir::Dir;
+use super::sys;
 use crate::error::{Error, Result};
 
 /// A random suffix for temporary file names, unique across processes.
@@ -110,15 +107,14 @@ pub(crate) fn write_durably(
     write: impl FnOnce(&mut File) -> Result<()>,
 ) -> Result<()> {
     let result = (|| {
-        let mut file = OpenOptions::new()
+        let mut file = sys::new_file_options()
             .write(true)
             .create_new(true)
-            .mode(0o644)
             .open(tmp)
             .map_err(|e| Error::io("create", tmp, e))?;
         write(&mut file)?;
         file.sync_all().map_err(|e| Error::io("sync", tmp, e))?;
-        fs::rename(tmp, dest).map_err(|e| Error::io("rename into place", dest, e))?;
+        sys::rename_path(tmp, dest).map_err(|e| Error::io("rename into place", dest, e))?;
         match dest.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
             // A bare file name lives in the working directory.
@@ -133,9 +129,7 @@ pub(crate) fn write_durably(
 
 /// Makes a rename or unlink inside `dir` durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("sync directory", dir, e))
+    sys::sync_dir_path(dir).map_err(|e| Error::io("sync directory", dir, e))
 }
 
 /// Creates `dir` and its parents.
@@ -157,64 +151,13 @@ pub(crate) fn read_bounded(file: File, path: &Path, limit: usize) -> Result<Opti
     Ok((bytes.len() <= limit).then_some(bytes))
 }
 
-/// Writes all of `bytes` at `offset`.
-pub(crate) fn write_all_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
-    file.write_all_at(bytes, offset)
-}
-
-/// Fills `buf` from `offset`.
-pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    file.read_exact_at(buf, offset)
-}
-
-/// Starts writing `[start, end)` of `file` back to disk without waiting, so
-/// that a later sync finds little left to do. Advisory: failure is harmless.
-pub(crate) fn start_writeback(file: &File, start: u64, end: u64) {
-    // SAFETY: an advisory call on a descriptor the caller keeps open.
-    unsafe {
-        libc::sync_file_range(
-            file.as_raw_fd(),
-            start as libc::off64_t,
-            end.saturating_sub(start) as libc::off64_t,
-            libc::SYNC_FILE_RANGE_WRITE,
-        );
-    }
-}
-
-/// Takes an advisory lock on `file` without waiting: shared or exclusive.
-/// `Ok(false)` means another open file holds a conflicting lock.
-pub(crate) fn try_lock(file: &File, exclusive: bool) -> io::Result<bool> {
-    use rustix::fs::{flock, FlockOperation};
-    let op = if exclusive {
-        FlockOperation::NonBlockingLockExclusive
-    } else {
-        FlockOperation::NonBlockingLockShared
-    };
-    loop {
-        match flock(file, op) {
-            Ok(()) => return Ok(true),
-            Err(rustix::io::Errno::WOULDBLOCK) => return Ok(false),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
+pub(crate) use sys::{
+    read_exact_at, regular_file_options, start_writeback, try_lock, unlock, write_all_at,
+};
 
 /// Bytes available to an unprivileged writer on the file system of `path`.
 pub(crate) fn available_space(path: &Path) -> Result<u64> {
-    let c = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| Error::invalid_argument(format!("path {} contains NUL", path.display())))?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a valid NUL-terminated path and `st` a writable statvfs.
-    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    if rc != 0 {
-        return Err(Error::io(
-            "query free space of",
-            path,
-            io::Error::last_os_error(),
-        ));
-    }
-    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+    sys::available_space(path).map_err(|e| Error::io("query free space of", path, e))
 }
 
 /// Reserves `size` bytes for `file`, so that a full disk is found at the
@@ -224,21 +167,5 @@ pub(crate) fn allocate(file: &File, path: &Path, size: u64) -> Result<()> {
     if size == 0 {
         return Ok(());
     }
-    // SAFETY: the descriptor is open for writing for the duration of the call.
-    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, size as libc::off_t) };
-    match rc {
-        0 => Ok(()),
-        libc::EOPNOTSUPP | libc::EINVAL => {
-            if file.metadata().map(|m| m.len()).unwrap_or(0) < size {
-                file.set_len(size)
-                    .map_err(|e| Error::io("set the length of", path, e))?;
-            }
-            Ok(())
-        }
-        errno => Err(Error::io(
-            "reserve space for",
-            path,
-            io::Error::from_raw_os_error(errno),
-        )),
-    }
+    sys::allocate(file, size).map_err(|e| Error::io("reserve space for", path, e))
 }

@@ -1,8 +1,8 @@
-//! Advisory file locks (`flock`) that coordinate processes and threads
-//! sharing one store.
+//! Advisory file locks (`flock`; `LockFileEx` on Windows, see `sys`) that
+//! coordinate processes and threads sharing one store.
 //!
-//! `flock` locks belong to an open file description, so two opens in one
-//! process exclude each other just as two processes do. A lock file may be
+//! Locks belong to an open file, so two opens in one process exclude each
+//! other just as two processes do. A lock file may be
 //! deleted by its last exclusive holder (see [`FileLock::remove_on_release`])
 //! or by `prune`, always while locked; so after locking, a locker checks that
 //! the name still leads to the file it locked, and starts again if not. A
@@ -86,6 +86,8 @@ impl Drop for FileLock {
         if self.remove {
             let _ = self.dir.remove_file(&self.name);
         }
+        // Now rather than when the file closes, which on Windows may be later.
+        super::fsutil::unlock(&self.file);
     }
 }
 
@@ -134,6 +136,7 @@ mod tests {
         assert!(!root.join("x.lock").exists(), "the last holder removed it");
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_linked_lock_file_is_refused() {
         let tmp = tempfile::tempdir().unwrap();

@@ -31,6 +31,7 @@ mod prune;
 mod ranges;
 mod sources;
 mod staged;
+mod sys;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -224,9 +225,12 @@ impl Store {
     }
 }
 
-/// `$HOME`, where Ollama keeps its key and Docker its config.
+/// The home directory, where Ollama keeps its key and Docker its config:
+/// `$HOME`, or on Windows `%USERPROFILE%` (where Ollama and Docker look,
+/// whatever `HOME` a Unix-like shell sets).
 pub(crate) fn home_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME")
+    const VAR: &str = if cfg!(windows) { "USERPROFILE" } else { "HOME" };
+    std::env::var_os(VAR)
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
 }

@@ -373,3 +373,31 @@ fn peak_rss_mib(stdout: &str) -> u64 {
         .unwrap_or_else(|| panic!("no VmHWM line in {stdout}"));
     kib / 1024
 }
+
+/// Takes the store's exclusive lock on an open lock file without waiting,
+/// as another olreg process does: `flock` on Unix; on Windows `LockFileEx`
+/// on the one byte at 2^62 (past any data, so lock files stay readable).
+/// Whether it was free.
+pub fn lock_exclusively(file: &std::fs::File) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: flock on a descriptor the caller keeps open.
+        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::io::AsRawHandle;
+        use windows_sys::Win32::Storage::FileSystem::{
+            LockFileEx, LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY,
+        };
+        const LOCK_OFFSET: u64 = 1 << 62;
+        // SAFETY: plain data, zero as its initial state.
+        let mut at: windows_sys::Win32::System::IO::OVERLAPPED = unsafe { std::mem::zeroed() };
+        at.Anonymous.Anonymous.Offset = LOCK_OFFSET as u32;
+        at.Anonymous.Anonymous.OffsetHigh = (LOCK_OFFSET >> 32) as u32;
+        let flags = LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY;
+        // SAFETY: a handle the caller keeps open and an OVERLAPPED on our stack.
+        unsafe { LockFileEx(file.as_raw_handle() as _, flags, 0, 1, 0, &mut at) != 0 }
+    }
+}
