@@ -221,8 +221,11 @@ impl Export<'_> {
                 .map(|l| l.digest)
                 .chain([self.manifest.digest()])
                 .collect();
-            if let Some(src) = &old {
-                self.carry_over(&mut tar, src, &ours, &tmp)?;
+            // Moved in, so the old archive is closed before the rename over
+            // it: Windows without POSIX renames (before 10 1809, Wine)
+            // cannot replace a file that is open.
+            if let Some(src) = old {
+                self.carry_over(&mut tar, &src, &ours, &tmp)?;
             }
             for (i, layer) in self.blobs.iter().enumerate() {
                 self.op.reporter.blob(i, ProgressEvent::Started, None);

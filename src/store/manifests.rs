@@ -3,14 +3,16 @@
 //! Names compare case-insensitively but keep their case on disk: a lookup
 //! matches each path component ignoring case (preferring an exact match), and
 //! a link reuses the spelling already on disk so that `Llama` and `llama`
-//! never become two models. Manifest files are read only up to the manifest
-//! size limit, and only when they are regular files reached through real
-//! directories.
+//! never become two models, on case-sensitive file systems and on the
+//! case-insensitive ones of macOS and Windows alike. Manifest files are
+//! read only up to the manifest size limit, and only when they are regular
+//! files reached through real directories. Each part's file name follows
+//! the platform's rules (`file_names`).
 
 use std::path::PathBuf;
 
 use super::dir::{Dir, Kind};
-use super::fsutil;
+use super::{file_names, fsutil};
 use super::{Store, MANIFESTS};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -60,7 +62,7 @@ impl Store {
             dirs: vec![top],
             names: Vec::with_capacity(4),
         };
-        let parts = name.store_parts();
+        let parts = file_names_of(name)?;
         for (i, part) in parts.iter().enumerate() {
             let dir = located.model_dir();
             let Some(entry) = find_entry(dir, part)? else {
@@ -148,12 +150,12 @@ impl Store {
     /// the tag's file name there, reusing the spelling already on disk.
     pub(crate) fn manifest_link_target(&self, name: &Name) -> Result<(Dir, String)> {
         let mut dir = self.create_dir(MANIFESTS)?;
-        let [host, namespace, model, tag] = name.store_parts();
+        let [host, namespace, model, tag] = file_names_of(name)?;
         for part in [host, namespace, model] {
-            let entry = find_entry(&dir, part)?.unwrap_or_else(|| part.to_owned());
+            let entry = find_entry(&dir, &part)?.unwrap_or_else(|| part.into_owned());
             dir = dir.create_dir(&entry)?;
         }
-        let file = find_entry(&dir, tag)?.unwrap_or_else(|| tag.to_owned());
+        let file = find_entry(&dir, &tag)?.unwrap_or_else(|| tag.into_owned());
         Ok((dir, file))
     }
 
@@ -207,7 +209,13 @@ impl Store {
                                 ))
                             }
                         }
-                        if let Some(name) = Name::from_store_parts(&host, &ns, &model, &tag) {
+                        let name = Name::from_store_parts(
+                            &file_names::part(&host),
+                            &file_names::part(&ns),
+                            &file_names::part(&model),
+                            &file_names::part(&tag),
+                        );
+                        if let Some(name) = name {
                             out.push((name, [host.clone(), ns.clone(), model.clone(), tag]));
                         }
                     }
@@ -282,16 +290,25 @@ fn open_existing(dir: &Dir, name: &str) -> Result<Dir> {
     })
 }
 
-/// The entry of `dir` equal to `part`, else one equal ignoring ASCII case.
+/// The file names of `name`'s parts on this platform.
+fn file_names_of(name: &Name) -> Result<[std::borrow::Cow<'_, str>; 4]> {
+    let [host, namespace, model, tag] = name.store_parts();
+    let file = |part| {
+        file_names::file_name(part).map_err(|why| Error::invalid_name(&name.to_string(), why))
+    };
+    Ok([file(host)?, file(namespace)?, file(model)?, file(tag)?])
+}
+
+/// The entry of `dir` spelled `part`, else one equal ignoring ASCII case, as
+/// spelled on disk. From the listing, not by opening `part`: a
+/// case-insensitive file system (macOS, Windows) would find `Llama` under
+/// `llama` and hide the spelling to keep.
 fn find_entry(dir: &Dir, part: &str) -> Result<Option<String>> {
-    if dir.metadata(part)?.is_some() {
+    let names: Vec<String> = dir.entries()?.into_iter().map(|e| e.name).collect();
+    if names.iter().any(|n| n == part) {
         return Ok(Some(part.to_owned()));
     }
-    Ok(dir
-        .entries()?
-        .into_iter()
-        .map(|e| e.name)
-        .find(|e| e.eq_ignore_ascii_case(part)))
+    Ok(names.into_iter().find(|n| n.eq_ignore_ascii_case(part)))
 }
 
 /// Every `sha256:<hex>` that appears in what `reader` yields, read a piece

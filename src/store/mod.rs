@@ -22,6 +22,7 @@
 //! links (see `dir`), so nothing is read, written or deleted outside the root.
 
 mod dir;
+mod file_names;
 pub(crate) mod fsutil;
 mod lock;
 mod manifests;

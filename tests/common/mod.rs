@@ -30,6 +30,13 @@ impl TempStore {
         self.root().join("blobs").join(digest.replace(':', "-"))
     }
     pub fn manifest_path(&self, host: &str, repo: &str, tag: &str) -> PathBuf {
+        // On Windows a host's port separator is written '+' (':' separates
+        // streams there).
+        let host = if cfg!(windows) {
+            host.replace(':', "+")
+        } else {
+            host.to_owned()
+        };
         self.root()
             .join("manifests")
             .join(host)

@@ -613,7 +613,10 @@ struct NameInformation {
 impl NameInformation {
     fn new(to: &DirHandle, to_name: &str) -> io::Result<NameInformation> {
         let name = wide_name(to_name)?;
-        let len = offset_of!(FILE_RENAME_INFORMATION, FileName) + name.len() * 2;
+        // At least the structure's size, which counts one character of the
+        // name: Windows and Wine refuse less, however short the name.
+        let len = (offset_of!(FILE_RENAME_INFORMATION, FileName) + name.len() * 2)
+            .max(size_of::<FILE_RENAME_INFORMATION>());
         let mut info = NameInformation {
             buf: vec![0u64; len.div_ceil(8)],
             len,
