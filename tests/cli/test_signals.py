@@ -1,11 +1,16 @@
 """Ctrl-C: a pull stops promptly with exit status 1 and `olreg: ... cancelled`,
 keeps what it downloaded, and the next pull resumes from there."""
 
+import os
 import signal
 import subprocess
 import time
 
 BIG = "library/big:latest"
+# How soon the program must stop. Under Wine (make test-wine) a Ctrl-C
+# travels through the Wine server as a console event and the process
+# teardown is slower: the run there allows more, still far below a stall.
+STOP_SECONDS = float(os.environ.get("OLREG_CLI_STOP_SECONDS", "2"))
 
 
 def wait_for_line(stream, prefix, timeout=30):
@@ -44,7 +49,7 @@ def test_sigint_cancels_and_the_next_pull_resumes(olreg, registry, store):
     status, stdout, stderr, took = interrupt_stalled_pull(olreg, registry, signal.SIGINT)
     assert status == 1, stderr
     assert stdout == b""
-    assert took < 2, f"took {took:.2f}s to stop"
+    assert took < STOP_SECONDS, f"took {took:.2f}s to stop"
     errors = [line for line in stderr.splitlines() if line.startswith("olreg: ")]
     assert len(errors) == 1, stderr
     assert errors[0].endswith("cancelled")
