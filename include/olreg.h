@@ -7,6 +7,8 @@
  * - `olreg_error **err` may be NULL. When it is not and the call fails, *err is
  *   set to a new error object that the caller frees with olreg_error_free().
  * - Input strings are UTF-8, NUL-terminated, borrowed for the duration of the call.
+ *   Paths too (on Windows any path can be spelled so; on Unix the paths of
+ *   olreg_export and olreg_import may also be other bytes).
  * - Strings returned through `char **` are owned by the caller and freed with
  *   olreg_string_free(), never free().
  * - Every *_free() function accepts NULL and does nothing with it.
