@@ -72,19 +72,39 @@ pub(crate) fn get(name: &str, server: &str, timeout: Duration) -> Result<Option<
     })
 }
 
-/// Starts the helper with `server` waiting on its stdin. The input is
-/// written into a pipe before the helper starts, so a helper that exits
+/// Starts the helper with `server` waiting on its stdin. On Unix the input
+/// is written into a pipe before the helper starts, so a helper that exits
 /// without reading can never raise `SIGPIPE` in the calling process.
+#[cfg(unix)]
 fn spawn(program: &str, server: &str) -> std::io::Result<Child> {
     let (reader, mut writer) = pipe()?;
     std::io::Write::write_all(&mut writer, server.as_bytes())?;
     drop(writer);
-    Command::new(program)
+    helper_command(program).stdin(Stdio::from(reader)).spawn()
+}
+
+/// Starts the helper with `server` waiting on its stdin. Windows has no
+/// `SIGPIPE`: the input goes through the child's stdin pipe (far smaller
+/// than the pipe's buffer, so the write cannot block), and a helper that
+/// exited without reading is judged by its exit status alone.
+#[cfg(windows)]
+fn spawn(program: &str, server: &str) -> std::io::Result<Child> {
+    let mut child = helper_command(program).stdin(Stdio::piped()).spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = std::io::Write::write_all(&mut stdin, server.as_bytes());
+    }
+    Ok(child)
+}
+
+/// `program get`, found on `PATH` (with `.exe` on Windows), no shell, its
+/// answer piped, its stderr discarded.
+fn helper_command(program: &str) -> Command {
+    let mut command = Command::new(program);
+    command
         .arg("get")
-        .stdin(Stdio::from(reader))
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
+        .stderr(Stdio::null());
+    command
 }
 
 /// The helper's stdout, read on a thread (at most [`MAX_ANSWER`] bytes).
