@@ -277,8 +277,8 @@ check-cross:
 # test_hostile_store.py), the live display (Wine's console does not
 # interpret escape sequences), SIGTERM (none on Windows) and the home
 # directory (Wine fixes USERPROFILE).
-WINE_TESTS := beside_ollama concurrency hostile_names hostile_registry layout parsers_prop \
-	platform pull push resume retries
+WINE_TESTS := beside_ollama concurrency hostile_names hostile_registry index keys layout \
+	parsers_prop platform pull push resume retries
 WINE_SKIP  := tls_cannot_be_downgraded_by_a_redirect_unless_insecure \
 	https_needs_a_trusted_certificate_or_insecure_mode \
 	olreg_imports_what_oras_writes oras_and_crane_read_what_olreg_exports

@@ -33,20 +33,10 @@ pub(crate) fn read(path: &Path, cap: u64, what: &str) -> Result<Option<(Vec<u8>,
     Ok(Some((bytes, meta)))
 }
 
-#[cfg(unix)]
+/// Opens `path` without blocking (a FIFO with no writer returns at once,
+/// then fstat refuses it) and whatever it is (a directory too, on Windows).
 fn open(path: &Path) -> std::io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    // O_NONBLOCK: opening a FIFO with no writer returns at once (then
-    // fstat refuses it); it changes nothing for regular files.
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn open(path: &Path) -> std::io::Result<File> {
-    File::open(path)
+    fsutil::user_file_options().open(path)
 }
 
 #[cfg(test)]

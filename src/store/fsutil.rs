@@ -152,7 +152,8 @@ pub(crate) fn read_bounded(file: File, path: &Path, limit: usize) -> Result<Opti
 }
 
 pub(crate) use sys::{
-    read_exact_at, regular_file_options, start_writeback, try_lock, unlock, write_all_at,
+    read_exact_at, regular_file_options, start_writeback, try_lock, unlock, user_file_options,
+    write_all_at,
 };
 
 /// Bytes available to an unprivileged writer on the file system of `path`.

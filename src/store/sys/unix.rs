@@ -375,6 +375,16 @@ pub(crate) fn regular_file_options() -> std::fs::OpenOptions {
     options
 }
 
+/// Options to read a file the user named (the signing key, Docker's
+/// config), links followed: a FIFO does not block the open, and the
+/// caller's fstat decides what the file is.
+pub(crate) fn user_file_options() -> std::fs::OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).custom_flags(libc::O_NONBLOCK);
+    options
+}
+
 /// Renames `from` to `to` (paths outside the store), replacing `to`
 /// atomically.
 pub(crate) fn rename_path(from: &Path, to: &Path) -> io::Result<()> {

@@ -565,12 +565,23 @@ pub(crate) fn new_file_options() -> OpenOptions {
 }
 
 /// Options to read a file outside the store that must be a regular file:
-/// a final link is opened as itself, for the caller to refuse.
+/// a final link is opened as itself, and a directory opens too (without
+/// `FILE_FLAG_BACKUP_SEMANTICS` it is "access denied"), for the caller to
+/// refuse.
 pub(crate) fn regular_file_options() -> OpenOptions {
     let mut options = OpenOptions::new();
     options
         .read(true)
-        .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT);
+        .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS);
+    options
+}
+
+/// Options to read a file the user named (the signing key, Docker's
+/// config), links followed: a directory opens too, so that the caller's
+/// check of what the file is gives the reason, not "access denied".
+pub(crate) fn user_file_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.read(true).custom_flags(FILE_FLAG_BACKUP_SEMANTICS);
     options
 }
 
