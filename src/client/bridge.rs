@@ -87,6 +87,10 @@ impl Drop for Call<'_> {
     }
 }
 
+/// How long closing a client waits for its worker threads to stop (they
+/// only drop their tasks and sockets: far less in practice).
+const THREADS_STOP: Duration = Duration::from_secs(5);
+
 impl Bridge {
     /// Starts the runtime: one worker per core, at least two.
     pub(crate) fn start(log: Option<(LogLevel, LogFn)>) -> Result<Bridge> {
@@ -160,8 +164,12 @@ impl Bridge {
         Ok(())
     }
 
-    /// Stops the runtime without waiting for it. Safe from any thread, even
-    /// inside a runtime.
+    /// Stops the runtime. Outside any runtime (a C caller, a plain Rust
+    /// thread) it waits, up to [`THREADS_STOP`], for the worker threads to
+    /// stop, so that none is still running library code when the host
+    /// exits or unloads the library (under Wine a process exiting while
+    /// they close their sockets was killed). Inside a runtime, where
+    /// blocking is not allowed, it does not wait.
     fn shut_down(&self) {
         let runtime = self
             .runtime
@@ -169,7 +177,11 @@ impl Bridge {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         if let Some(runtime) = runtime {
-            runtime.shutdown_background();
+            if tokio::runtime::Handle::try_current().is_ok() {
+                runtime.shutdown_background();
+            } else {
+                runtime.shutdown_timeout(THREADS_STOP);
+            }
         }
     }
 

@@ -231,7 +231,8 @@ impl Client {
     /// Cancels every operation running on this client (from other threads)
     /// and waits for them to return; they fail with `Cancelled`. Later
     /// operations fail with `Closed` at once, and the client's worker
-    /// threads stop. Calling it again does nothing. From inside one of
+    /// threads stop (waited for, up to 5 s, unless called inside an async
+    /// runtime, where blocking is not allowed). Calling it again does nothing. From inside one of
     /// olreg's callbacks it cannot wait (a call runs on that thread): it
     /// cancels and returns `Reentrant`.
     pub fn close(&self) -> Result<()> {

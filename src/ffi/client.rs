@@ -58,7 +58,8 @@ pub unsafe extern "C" fn olreg_client_new(
 
 /// Closes a client: cancels every call running on it in other threads
 /// (they return OLREG_CANCELLED) and waits for them to return, then stops
-/// its worker threads. Later calls on `client` return OLREG_CANCELLED at
+/// its worker threads and waits (up to 5 s) for them to end, so that none
+/// runs library code once it returns. Later calls on `client` return OLREG_CANCELLED at
 /// once ("the client is closed"). Closing again does nothing.
 ///
 /// Ownership: the handle stays valid until olreg_client_free(). This is
@@ -81,7 +82,8 @@ pub unsafe extern "C" fn olreg_client_close(client: *const olreg_client) -> olre
 /// olreg_client_close() does: calls still running on other threads are
 /// cancelled (they return OLREG_CANCELLED) and olreg_client_free() waits
 /// for them to return, so their callbacks and `user_data` are done with
-/// when it returns.
+/// when it returns, and so are olreg's threads (the library may then be
+/// unloaded).
 ///
 /// Threading: any thread, once per client, while calls run on it; but no
 /// call may *start* on the client once olreg_client_free() has begun (use

@@ -9,8 +9,10 @@
  * return OLREG_CANCELLED, and olreg_client_free() returns only after them,
  * so no callback runs once it has returned (ASan sees the callbacks'
  * user_data freed right after). From inside a callback, close and free
- * cancel without waiting.
+ * cancel without waiting. Freeing a client stops its threads before it
+ * returns.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -130,6 +132,40 @@ static void test_shared_client(void)
 
 	REQUIRE(pthread_create(&thread, NULL, free_client, client) == 0);
 	pthread_join(thread, NULL);
+	tmpdir_remove(store);
+}
+
+/* The threads of this process, counted in /proc/self/task (Linux). */
+static int thread_count(void)
+{
+	DIR *dir = opendir("/proc/self/task");
+	struct dirent *entry;
+	int n = 0;
+
+	REQUIRE(dir != NULL);
+	while ((entry = readdir(dir)) != NULL)
+		if (entry->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	return n;
+}
+
+/* olreg_client_free() returns once the client's worker threads have
+ * stopped, so none still runs library code when the host exits or unloads
+ * the library (under Wine, a process that exited while they closed their
+ * sockets was killed). Run before any other test makes a client. */
+static void test_free_stops_the_clients_threads(void)
+{
+	char *store = tmpdir_new();
+	int before = thread_count();
+	olreg_client *client = test_client(store, 3);
+	olreg_error *err = NULL;
+
+	CHECK_STATUS(olreg_pull(client, models[2], NULL, NULL, NULL, NULL, &err), OLREG_OK);
+	olreg_error_free(err);
+	CHECK(thread_count() > before);
+	olreg_client_free(client);
+	CHECK_INT(thread_count(), before);
 	tmpdir_remove(store);
 }
 
@@ -356,6 +392,7 @@ int main(void)
 	for (i = 0; i < MODELS; i++)
 		registry_name(&reg, repo_tags[i], models[i], sizeof(models[i]));
 
+	RUN(test_free_stops_the_clients_threads);
 	RUN(test_shared_client);
 	RUN(test_two_clients_one_store);
 	RUN(test_free_while_calls_run);
