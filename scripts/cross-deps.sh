@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the macOS and Windows cross-builds and the Wine test run need
-# (`make cross`, `make test-wine`, CI), on a Debian machine of the project's
-# kind. Idempotent: installs only what is missing; prints the zig tools'
-# directory (for PATH) on stdout.
+# (`make windows`, `make macos`, `make check-cross`, `make test-wine`, CI), on
+# a Debian machine of the project's kind. Idempotent: installs only what is
+# missing; prints the zig tools' directory (for PATH) on stdout.
 #
 #   scripts/cross-deps.sh [macos] [windows]     (no argument: both)
 #
