@@ -208,10 +208,9 @@ MACOS    := x86_64-apple-darwin aarch64-apple-darwin
 MINGW_CC ?= x86_64-w64-mingw32-gcc
 WIN_STAGE   := $(STAGE)/$(WINDOWS)
 WIN_RELEASE := target/$(WINDOWS)/release
-# Wine's state (its prefix, made once) and the cross tools live in the
-# tools cache; fixed here so that tests setting HOME do not move them.
-export OLREG_TOOLS_DIR ?= $(HOME)/.cache/olreg/tools
-export WINEPREFIX      ?= $(OLREG_TOOLS_DIR)/wine-prefix
+# Wine's state (its prefix, made once) lives in the tools cache with the
+# cross tools; fixed here so that tests setting HOME do not move it.
+export WINEPREFIX ?= $(OLREG_TOOLS_DIR)/wine-prefix
 WINE_RUN := $(CURDIR)/tests/wine/run
 
 # olreg.dll with its import library (libolreg.dll.a, what -lolreg finds with
@@ -272,13 +271,14 @@ check-cross:
 # Left out because Wine cannot run them (README, "Platforms"): Docker
 # Distribution, oras and crane (Linux programs: oci.rs, copy.rs, fleet.rs,
 # the oras tests of layout.rs, test_distribution.py), tmpfs (disk_full.rs),
+# sendfile (zero_copy.rs: zero-copy uploads are Linux's only),
 # TLS with extra CA certificates (Wine's crypt32 builds no chain engine),
 # links and FIFOs planted in the store (Wine follows Unix links:
 # test_hostile_store.py), the live display (Wine's console does not
 # interpret escape sequences), SIGTERM (none on Windows) and the home
 # directory (Wine fixes USERPROFILE).
 WINE_TESTS := beside_ollama concurrency hostile_names hostile_registry index keys layout \
-	parsers_prop platform pull push resume retries
+	parsers_prop platform pull push rate_limit resume retries slow_tail
 WINE_SKIP  := tls_cannot_be_downgraded_by_a_redirect_unless_insecure \
 	https_needs_a_trusted_certificate_or_insecure_mode \
 	olreg_imports_what_oras_writes oras_and_crane_read_what_olreg_exports

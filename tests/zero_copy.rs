@@ -2,6 +2,9 @@
 //! arrive intact, in one PUT or in PATCH pieces, and a server that hangs up
 //! in the middle of a body neither kills the process (SIGPIPE) nor loses
 //! the push (it is retried).
+//!
+//! Linux only: zero-copy uploads are (src/remote/zero_copy.rs).
+#![cfg(target_os = "linux")]
 
 mod common;
 

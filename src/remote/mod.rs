@@ -18,6 +18,7 @@ pub(crate) mod signer;
 pub mod tls;
 pub(crate) mod token;
 pub(crate) mod user_file;
+#[cfg(target_os = "linux")]
 pub(crate) mod zero_copy;
 
 use std::time::Duration;
@@ -99,7 +100,9 @@ impl Transport {
 
     /// Whether a file body to `url` may go with `sendfile(2)`: plain HTTP
     /// straight to the server (a proxy, configured or from the environment,
-    /// gets the ordinary path).
+    /// gets the ordinary path). Linux only: macOS's `sendfile` and Windows'
+    /// `TransmitFile` are other calls, not written yet.
+    #[cfg(target_os = "linux")]
     pub(crate) fn zero_copy_to(&self, url: &reqwest::Url) -> bool {
         if url.scheme() != "http" {
             return false;

@@ -22,7 +22,9 @@ use super::redact::{redact, redact_text};
 use super::redirect::{next_hop, same_origin};
 use super::retry::parse_retry_after;
 use super::token::Negotiation;
-use super::{zero_copy, Transport};
+#[cfg(target_os = "linux")]
+use super::zero_copy;
+use super::Transport;
 use crate::error::{Error, ErrorKind, Result};
 use crate::progress::{LogLevel, Reporter};
 use crate::store::fsutil;
@@ -457,6 +459,7 @@ impl Session {
         authorization: Option<&str>,
     ) -> Result<Response> {
         let clock = Clock::new();
+        #[cfg(target_os = "linux")]
         if self.transport.zero_copy_to(url) && matches!(req.body, Body::File { .. }) {
             return self
                 .send_file_zero_copy(req, url, authorization, &clock)
@@ -539,6 +542,7 @@ impl Session {
 
     /// [`Session::exchange`] for a file body over plain HTTP: the body goes
     /// with `sendfile(2)` (see [`zero_copy`]).
+    #[cfg(target_os = "linux")]
     async fn send_file_zero_copy(
         &self,
         req: &Req,
