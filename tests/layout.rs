@@ -67,12 +67,7 @@ fn index_json(dir: &Path) -> serde_json::Value {
 }
 
 fn blob_files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir.join("blobs/sha256"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    names
+    names_in(&dir.join("blobs/sha256"))
 }
 
 #[test]

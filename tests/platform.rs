@@ -9,16 +9,6 @@ mod common;
 use common::*;
 use olreg::{Status, Watch};
 
-/// The names of the entries of `dir`, sorted.
-fn names_in(dir: &std::path::Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn one_model_keeps_its_first_spelling_whatever_case_later_names_use() {
     let reg = TestRegistry::start(Options::default());

@@ -408,3 +408,13 @@ pub fn lock_exclusively(file: &std::fs::File) -> bool {
         unsafe { LockFileEx(file.as_raw_handle() as _, flags, 0, 1, 0, &mut at) != 0 }
     }
 }
+
+/// The names of the entries of `dir`, sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
