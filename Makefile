@@ -281,6 +281,7 @@ WINE_TESTS := beside_ollama concurrency hostile_names hostile_registry index key
 	parsers_prop platform pull push rate_limit resume retries slow_tail
 WINE_SKIP  := tls_cannot_be_downgraded_by_a_redirect_unless_insecure \
 	https_needs_a_trusted_certificate_or_insecure_mode \
+	an_https_push_of_many_blobs_keeps_its_memory_bounded \
 	olreg_imports_what_oras_writes oras_and_crane_read_what_olreg_exports
 # The program's commands, usage, transfers, the pull example and Ctrl-C
 # (Wine turns SIGINT into a console Ctrl-C event). test_output.py's
