@@ -256,7 +256,7 @@ macos:
 # cargo-zigbuild: ring's C code needs a C compiler for the target even to
 # be checked).
 check-cross:
-	zig=$$(scripts/cross-deps.sh) && \
+	zig=$$(scripts/cross-deps.sh macos windows) && \
 	for t in $(MACOS); do \
 	    PATH="$$zig:$$PATH" cargo-zigbuild clippy --target $$t --workspace --all-targets -- -D warnings || exit 1; \
 	done
@@ -296,7 +296,7 @@ WINE_CLI   := tests/cli/test_commands.py tests/cli/test_usage.py tests/cli/test_
 # twice), then the Rust tests run under Wine, then the program's, all with
 # one Wine server (test-wine-run runs them again without rebuilding).
 test-wine: $(RELEASE)/olreg-testreg
-	scripts/cross-deps.sh windows
+	scripts/cross-deps.sh windows wine
 	$(CARGO) build --release --target $(WINDOWS) -p olreg --lib $(addprefix --test ,$(WINE_TESTS))
 	$(MAKE) --no-print-directory windows-stage
 	$(WINE_RUN) --session $(MAKE) --no-print-directory test-wine-run

@@ -4,14 +4,16 @@
 # a Debian machine of the project's kind. Idempotent: installs only what is
 # missing; prints the zig tools' directory (for PATH) on stdout.
 #
-#   scripts/cross-deps.sh [macos] [windows]     (no argument: both)
+#   scripts/cross-deps.sh [macos] [windows] [wine]   (no argument: all three)
 #
 # macos:   the rustup targets x86_64-apple-darwin and aarch64-apple-darwin,
 #          and zig with cargo-zigbuild (PyPI `ziglang`, `cargo-zigbuild`) in a
 #          venv under $OLREG_TOOLS_DIR (default ~/.cache/olreg/tools), made
 #          once and reused.
-# windows: the rustup target x86_64-pc-windows-gnu, Debian's MinGW-w64 C
-#          compiler and Wine (`gcc-mingw-w64-x86-64`, `wine64`).
+# windows: the rustup target x86_64-pc-windows-gnu and Debian's MinGW-w64 C
+#          compiler (`gcc-mingw-w64-x86-64`): enough to build and check.
+# wine:    Debian's Wine (`wine64`, about 140 MB with MinGW), to run what the
+#          Windows build made (`make test-wine`).
 set -euo pipefail
 
 # The versions CI is measured with; a new pair goes in a new directory.
@@ -21,7 +23,7 @@ tools="${OLREG_TOOLS_DIR:-$HOME/.cache/olreg/tools}"
 zig_dir="$tools/zig-$ZIG_VERSION-zigbuild-$ZIGBUILD_VERSION"
 
 want=("$@")
-((${#want[@]})) || want=(macos windows)
+((${#want[@]})) || want=(macos windows wine)
 
 targets=()
 need_apt=()
@@ -31,9 +33,9 @@ for platform in "${want[@]}"; do
     windows)
         targets+=(x86_64-pc-windows-gnu)
         command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || need_apt+=(gcc-mingw-w64-x86-64)
-        [[ -x /usr/lib/wine/wine64 ]] || need_apt+=(wine64)
         ;;
-    *) echo "usage: $0 [macos] [windows]" >&2; exit 2 ;;
+    wine) [[ -x /usr/lib/wine/wine64 ]] || need_apt+=(wine64) ;;
+    *) echo "usage: $0 [macos] [windows] [wine]" >&2; exit 2 ;;
     esac
 done
 
