@@ -15,6 +15,8 @@
 # wine:    Debian's Wine (`wine64`, about 140 MB with MinGW), to run what the
 #          Windows build made (`make test-wine`).
 set -euo pipefail
+# shellcheck source=scripts/apt-install.sh
+source "$(dirname "$0")/apt-install.sh"
 
 # The versions CI is measured with; a new pair goes in a new directory.
 ZIG_VERSION=0.15.2
@@ -49,14 +51,7 @@ if ((${#missing[@]})); then
     rustup target add "${missing[@]}" >&2
 fi
 
-if ((${#need_apt[@]})); then
-    sudo=""
-    if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
-    echo "cross-deps: installing ${need_apt[*]}" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get update -qq
-    $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
-fi
+apt_install cross-deps "${need_apt[@]}"
 
 if [[ " ${want[*]} " == *" macos "* ]]; then
     # Made in place (a venv cannot be moved); `.complete` marks it whole.

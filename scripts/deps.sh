@@ -8,6 +8,8 @@
 #                            two C++ headers Ollama's build takes from the
 #                            system and Python's gguf for its test model
 set -euo pipefail
+# shellcheck source=scripts/apt-install.sh
+source "$(dirname "$0")/apt-install.sh"
 ollama=0
 [[ ${1:-} == ollama ]] && ollama=1
 
@@ -28,13 +30,10 @@ if ((ollama)); then
 fi
 
 if ((${#need_apt[@]})); then
+    apt_install deps "${need_apt[@]}"
+    # The package starts a system registry on :5000; the tests start their own.
     sudo=""
     if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
-    echo "deps: installing ${need_apt[*]}" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get update -qq
-    $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
-    # The package starts a system registry on :5000; the tests start their own.
     if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
     $sudo pkill -x docker-registry >/dev/null 2>&1 || true
 fi
