@@ -803,7 +803,8 @@ olreg_status olreg_options_set_proxy(struct olreg_options *opts, const char *url
 /*
  Trusts the CA certificates in the PEM file at `path` as well as the
  system's (option `ca_file`). olreg_client_new() reads the file: an
- unreadable one is OLREG_IO there, one without certificates
+ unreadable one is OLREG_IO there; one without certificates, one that is
+ not a regular file (a FIFO, a device) or one over 4 MiB is
  OLREG_INVALID_ARGUMENT.
 
  Returns OLREG_OK or OLREG_NULL_ARGUMENT.

@@ -23,7 +23,7 @@ use crate::remote::credentials::{Credential, Credentials, DockerConfig};
 use crate::remote::rate::{parse_rate, RATE_LIMIT_ENV};
 use crate::remote::retry::RetryPolicy;
 use crate::remote::signer::{SignedHosts, Signer};
-use crate::remote::{tls, NetConfig, Proxy};
+use crate::remote::{tls, user_file, NetConfig, Proxy};
 use crate::store::{home_dir, Store};
 
 /// The smallest download chunk and upload piece: smaller ones cost a request
@@ -36,6 +36,10 @@ pub const STREAMS_ENV: &str = "OLLAMA_REGISTRY_MAXSTREAMS";
 /// token unasked (comma-separated `host[:port]`), used when the options
 /// list none.
 pub const SIGNED_HOSTS_ENV: &str = "OLREG_SIGNED_HOSTS";
+
+/// The most an extra CA file may hold: system bundles are a few hundred
+/// KiB; a larger file, a FIFO or a device is refused, never read whole.
+const MAX_CA_FILE: u64 = 4 << 20;
 
 /// The most parallel requests one operation makes. Each connection holds
 /// about 1 MiB of the HTTP stack's read buffers (two or three of hyper's
@@ -509,8 +513,12 @@ fn load_ca(ca: &CaSource) -> Result<Vec<rustls::pki_types::CertificateDer<'stati
     match ca {
         CaSource::Pem(pem) => tls::parse_pem_certificates(pem).map_err(named("ca_pem")),
         CaSource::File(path) => {
-            let pem = std::fs::read(path)
-                .map_err(|e| Error::io("read", path, e).with_option("ca_file"))?;
+            let pem = user_file::read(path, MAX_CA_FILE, "CA file")
+                .and_then(|read| {
+                    read.map(|(pem, _)| pem)
+                        .ok_or_else(|| Error::io("open", path, std::io::ErrorKind::NotFound.into()))
+                })
+                .map_err(|e| e.with_option("ca_file"))?;
             tls::parse_pem_certificates(&pem).map_err(|e| match e.kind() {
                 ErrorKind::InvalidArgument { reason } => {
                     invalid("ca_file", format!("{}: {reason}", path.display()))

@@ -334,6 +334,7 @@ static void test_key_and_config_files_are_read_with_care(void)
 {
 	char *dir = tmpdir_new(), *store = tmpdir_new(), fifo[512], big[512];
 	const char *bad[] = { fifo, "/dev/zero", big };
+	olreg_options *opts;
 	olreg_client *client = NULL;
 	olreg_error *err = NULL;
 	FILE *f;
@@ -364,6 +365,20 @@ static void test_key_and_config_files_are_read_with_care(void)
 		CHECK_STATUS(st, OLREG_INVALID_ARGUMENT);
 		if (st != OLREG_OK && !strstr(olreg_error_message(err), bad[i]))
 			harness_fail(__FILE__, __LINE__, "config %s: %s", bad[i], olreg_error_message(err));
+		olreg_error_free(err);
+		err = NULL;
+		olreg_client_free(client);
+		client = NULL;
+
+		/* An extra CA file too: a FIFO hung client creation, /dev/zero ate memory. */
+		opts = options_for(store, NULL, NULL);
+		REQUIRE(olreg_options_add_ca_file(opts, bad[i]) == OLREG_OK);
+		st = olreg_client_new(opts, &client, &err);
+		olreg_options_free(opts);
+		CHECK_STATUS(st, OLREG_INVALID_ARGUMENT);
+		if (st != OLREG_OK && (!strstr(olreg_error_message(err), bad[i]) ||
+				       !strstr(olreg_error_message(err), "ca_file")))
+			harness_fail(__FILE__, __LINE__, "CA file %s: %s", bad[i], olreg_error_message(err));
 		olreg_error_free(err);
 		err = NULL;
 		olreg_client_free(client);
