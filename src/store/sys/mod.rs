@@ -12,3 +12,13 @@ pub(crate) use unix::*;
 mod windows;
 #[cfg(windows)]
 pub(crate) use windows::*;
+
+/// How `open_file_at` opens a regular file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    Read,
+    /// Read and write, created when absent.
+    Write,
+    /// Write a new file; fails when the name exists.
+    CreateNew,
+}

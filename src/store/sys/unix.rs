@@ -13,22 +13,13 @@ use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::super::dir::{Kind, Meta};
+use super::Access;
 
 /// An open directory.
 pub(crate) type DirHandle = OwnedFd;
 
 /// What identifies a file on its system: device and inode.
 pub(crate) type FileId = (u64, u64);
-
-/// How [`open_file_at`] opens a regular file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Access {
-    Read,
-    /// Read and write, created when absent.
-    Write,
-    /// Write a new file; fails when the name exists.
-    CreateNew,
-}
 
 /// Permissions of created files and directories (before the umask).
 const FILE_MODE: u32 = 0o644;

@@ -66,6 +66,7 @@ use windows_sys::Win32::Storage::FileSystem::{
 use windows_sys::Win32::System::IO::{IO_STATUS_BLOCK, OVERLAPPED};
 
 use super::super::dir::{Kind, Meta};
+use super::Access;
 
 /// An open directory.
 pub(crate) type DirHandle = File;
@@ -73,16 +74,6 @@ pub(crate) type DirHandle = File;
 /// What identifies a file on its system: the volume's serial number and
 /// the file's ID (128 bits on ReFS, 64 on NTFS).
 pub(crate) type FileId = (u64, u128);
-
-/// How [`open_file_at`] opens a regular file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Access {
-    Read,
-    /// Read and write, created when absent.
-    Write,
-    /// Write a new file; fails when the name exists.
-    CreateNew,
-}
 
 /// Where the lock byte sits: far past the end of any file the store
 /// writes, and below `i64::MAX`, where some file systems (and Wine) stop.
